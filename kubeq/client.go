@@ -1,0 +1,200 @@
+package kubeq
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// Defaults, as kube-q has them (protocol §6) except the user, which names us.
+const (
+	DefaultModel   = "kubeintellect-v2"
+	DefaultUser    = "mcp-user"
+	DefaultTimeout = 120 * time.Second
+)
+
+// DefaultRetryDelays is the retry schedule for transport errors.
+var DefaultRetryDelays = []time.Duration{1 * time.Second, 3 * time.Second, 5 * time.Second}
+
+const (
+	chatPath      = "/v1/chat/completions"
+	healthPath    = "/healthz"
+	healthTimeout = 5 * time.Second
+)
+
+// Client speaks KubeIntellect's /v1/chat/completions SSE protocol. It is safe
+// for concurrent use; it does not serialise turns per conversation (callers
+// must, see DESIGN.md invariant 2).
+type Client struct {
+	base          string // no trailing slash
+	apiKey        string
+	caFile        string
+	timeout       time.Duration
+	model         string
+	user          string
+	retryDelays   []time.Duration
+	hc            *http.Client
+	healthTimeout time.Duration
+	log           *slog.Logger // nil: discard
+}
+
+// Option configures a Client.
+type Option func(*Client) error
+
+// WithAPIKey sends "Authorization: Bearer <key>". The key never appears in
+// errors.
+func WithAPIKey(key string) Option {
+	return func(c *Client) error {
+		if !safeHeaderValue(key, 4096) {
+			return errors.New("kubeq: API key is not a valid header value (control characters, or too long)")
+		}
+		c.apiKey = key
+		return nil
+	}
+}
+
+// WithCACertFile trusts only the PEM certificates in path (like kube-q's
+// --ca-cert). It cannot be combined with WithHTTPClient.
+func WithCACertFile(path string) Option {
+	return func(c *Client) error { c.caFile = path; return nil }
+}
+
+// WithTimeout bounds every wait on the backend: connecting and getting the
+// response header, then the silence between any two reads of the stream
+// (heartbeats every 15 s keep a long turn alive). It is not a bound on the
+// whole turn; use the context for that. Default 120 s, as kube-q.
+func WithTimeout(d time.Duration) Option {
+	return func(c *Client) error {
+		if d <= 0 {
+			return fmt.Errorf("kubeq: timeout must be positive, got %s", d)
+		}
+		c.timeout = d
+		return nil
+	}
+}
+
+// WithModel sets the body "model" (the server ignores it).
+func WithModel(model string) Option {
+	return func(c *Client) error {
+		if model == "" {
+			return errors.New("kubeq: model must not be empty")
+		}
+		c.model = model
+		return nil
+	}
+}
+
+// WithUser sets the default body "user" for turns that name none.
+func WithUser(user string) Option {
+	return func(c *Client) error {
+		if user == "" {
+			return errors.New("kubeq: user must not be empty")
+		}
+		c.user = user
+		return nil
+	}
+}
+
+// WithRetryDelays sets the waits between attempts after transport errors;
+// n delays mean up to n+1 attempts. No delays means no retry.
+func WithRetryDelays(delays ...time.Duration) Option {
+	return func(c *Client) error {
+		for _, d := range delays {
+			if d < 0 {
+				return fmt.Errorf("kubeq: negative retry delay %s", d)
+			}
+		}
+		c.retryDelays = append([]time.Duration(nil), delays...)
+		return nil
+	}
+}
+
+// WithHTTPClient replaces the HTTP client (tests, proxies). Its Timeout, if
+// any, bounds whole turns, so leave it zero and use WithTimeout.
+func WithHTTPClient(hc *http.Client) Option {
+	return func(c *Client) error {
+		if hc == nil {
+			return errors.New("kubeq: nil *http.Client")
+		}
+		c.hc = hc
+		return nil
+	}
+}
+
+// WithLogger logs retries and other notable things (never the API key).
+// Without it the client is silent.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *Client) error { c.log = l; return nil }
+}
+
+// New validates baseURL (http or https, with a host) and applies options.
+func New(baseURL string, opts ...Option) (*Client, error) {
+	u, err := url.Parse(strings.TrimRight(baseURL, "/"))
+	if err != nil {
+		return nil, fmt.Errorf("kubeq: invalid URL %q: %w", baseURL, err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("kubeq: invalid URL %q: want http(s)://host[:port]", u.Redacted())
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("kubeq: invalid URL %q: no query or fragment allowed", u.Redacted())
+	}
+	c := &Client{
+		base:          u.String(),
+		timeout:       DefaultTimeout,
+		model:         DefaultModel,
+		user:          DefaultUser,
+		retryDelays:   append([]time.Duration(nil), DefaultRetryDelays...),
+		healthTimeout: healthTimeout,
+	}
+	for _, opt := range opts {
+		if err := opt(c); err != nil {
+			return nil, err
+		}
+	}
+	if c.caFile != "" {
+		if c.hc != nil {
+			return nil, errors.New("kubeq: WithCACertFile and WithHTTPClient cannot be combined; set the CA pool on your client")
+		}
+		if c.hc, err = clientWithRoots(c.caFile); err != nil {
+			return nil, err
+		}
+	}
+	if c.hc == nil {
+		c.hc = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	}
+	return c, nil
+}
+
+func clientWithRoots(path string) (*http.Client, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("kubeq: reading CA bundle: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("kubeq: CA bundle %s holds no PEM certificate", path)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return &http.Client{Transport: tr}, nil
+}
+
+// URL is the backend base URL, without trailing slash.
+func (c *Client) URL() string { return c.base }
+
+// redactedBase is the base URL safe for messages (no password).
+func (c *Client) redactedBase() string {
+	u, err := url.Parse(c.base)
+	if err != nil {
+		return c.base
+	}
+	return u.Redacted()
+}

@@ -1,0 +1,276 @@
+package kubeq
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+)
+
+// decode.go turns one SSE data payload into typed events. It accepts the
+// three shapes KubeIntellect and its relatives put on the wire (protocol
+// §2–3):
+//   - live chat chunks: stream.start, {"ki_event": {...}, "choices": []},
+//     content/HITL chunks in choices[0], and a top-level "usage";
+//   - flat wire.py dicts of the replay stream: {"type": "tool_call", "tool": ..};
+//   - nested typed-view dicts: {"type": "tool_call", "data": {"tool_name": ..}}.
+// Every wire name is mapped onto the typed field (protocol §3.3).
+
+// wireFrame is the union of top-level keys of all frame shapes.
+type wireFrame struct {
+	Object          string          `json:"object"`
+	ProtocolVersion string          `json:"protocol_version"`
+	SessionID       string          `json:"session_id"`
+	KIEvent         *wirePayload    `json:"ki_event"`
+	Choices         []wireChoice    `json:"choices"`
+	Usage           *wireUsage      `json:"usage"`
+	Data            json.RawMessage `json:"data"`
+	wirePayload                     // flat and nested shapes carry the payload at the top
+}
+
+type wireChoice struct {
+	Delta struct {
+		Content string `json:"content"`
+	} `json:"delta"`
+	HitlRequired bool   `json:"hitl_required"`
+	ActionID     string `json:"action_id"`
+	RiskLevel    string `json:"risk_level"`
+	HumanSummary string `json:"human_summary"`
+}
+
+// wirePayload holds every field name any event type uses, wire names and
+// typed-view names alike; toEvent picks the right ones per type.
+type wirePayload struct {
+	Type     string          `json:"type"`
+	Phase    string          `json:"phase"`
+	Message  string          `json:"message"`
+	Tool     string          `json:"tool"`
+	ToolName string          `json:"tool_name"`
+	Command  string          `json:"command"`
+	Output   string          `json:"output"`
+	Summary  string          `json:"summary"`
+	Content  string          `json:"content"`
+	Steps    []PlanStep      `json:"steps"`
+	Fatal    bool            `json:"fatal"`
+	Error    json.RawMessage `json:"error"` // wire.py: a string; OpenAI-style: {"message": ..}
+
+	ActionID   string `json:"action_id"`
+	ApprovalID string `json:"approval_id"`
+	RiskLevel  string `json:"risk_level"`
+	Risk       string `json:"risk"`
+	Action     string `json:"action"`
+	StdinYAML  string `json:"stdin_yaml"`
+	Diff       string `json:"diff"`
+
+	wireUsage
+	Usage *wireUsage `json:"usage"` // ki_event.usage, the kube-q CLI's other place
+}
+
+type wireUsage struct {
+	PromptTokens     int `json:"prompt_tokens"`
+	CompletionTokens int `json:"completion_tokens"`
+	TotalTokens      int `json:"total_tokens"`
+	LLMCalls         int `json:"llm_calls"`
+}
+
+// outcome says how a frame was understood.
+type outcome int
+
+const (
+	frameKnown   outcome = iota // events (possibly none, e.g. a stop chunk)
+	frameDone                   // [DONE]
+	frameUnknown                // well-formed but of no known kind
+	frameBad                    // not a JSON object
+)
+
+var doneMarker = []byte("[DONE]")
+
+// maxEventsPerFrame bounds what one frame can yield (a HITL chunk with a
+// top-level usage: Token, HitlRequest, Usage).
+const maxEventsPerFrame = 3
+
+// decodeFrame appends the frame's events to evs.
+func decodeFrame(data []byte, evs []Event) ([]Event, outcome) {
+	data = bytes.TrimSpace(data)
+	if bytes.Equal(data, doneMarker) {
+		return evs, frameDone
+	}
+	if len(data) == 0 || data[0] != '{' {
+		return evs, frameBad
+	}
+	var f wireFrame
+	if err := json.Unmarshal(data, &f); err != nil {
+		return evs, frameBad
+	}
+	n := len(evs)
+	switch {
+	case f.Object == "stream.start":
+		evs = append(evs, Handshake{ProtocolVersion: f.ProtocolVersion, SessionID: f.SessionID})
+	case f.KIEvent != nil:
+		var ok bool
+		if evs, ok = payloadEvents(f.KIEvent, evs); !ok {
+			return evs[:n], frameUnknown
+		}
+	case len(f.Choices) > 0:
+		evs = choiceEvents(&f.Choices[0], evs)
+	case f.Type != "":
+		p := &f.wirePayload
+		if len(f.Data) > 0 && f.Data[0] == '{' {
+			var nested wirePayload
+			if json.Unmarshal(f.Data, &nested) != nil {
+				return evs, frameBad
+			}
+			nested.Type = f.Type
+			p = &nested
+		}
+		var ok bool
+		if evs, ok = payloadEvents(p, evs); !ok {
+			return evs[:n], frameUnknown
+		}
+	case f.Usage == nil && f.Choices == nil:
+		return evs, frameUnknown
+	}
+	if f.Usage != nil {
+		evs = append(evs, f.Usage.event())
+	}
+	return evs, frameKnown
+}
+
+// choiceEvents maps a content or HITL chunk. finish_reason is ignored on
+// purpose: "stop" is not the end of a turn, and a HITL chunk says null.
+func choiceEvents(c *wireChoice, evs []Event) []Event {
+	if c.Delta.Content != "" {
+		evs = append(evs, Token{Content: c.Delta.Content})
+	}
+	if c.HitlRequired {
+		evs = append(evs, HitlRequest{
+			ApprovalID: c.ActionID,
+			Action:     c.HumanSummary,
+			Risk:       c.RiskLevel,
+			YAML:       promptYAML(c.Delta.Content),
+			Prompt:     c.Delta.Content,
+		})
+	}
+	return evs
+}
+
+// payloadEvents maps a typed payload (ki_event, flat or nested). It reports
+// false for an unknown type.
+func payloadEvents(p *wirePayload, evs []Event) ([]Event, bool) {
+	switch p.Type {
+	case "status":
+		evs = append(evs, Status{Phase: p.Phase, Message: p.Message})
+	case "tool_call":
+		evs = append(evs, ToolCall{
+			Tool:    first(p.Tool, p.ToolName),
+			Command: first(p.Command, commandOf(p.Message)),
+			Message: p.Message,
+		})
+	case "tool_result":
+		evs = append(evs, ToolResult{Tool: first(p.Tool, p.ToolName), Output: first(p.Output, p.Summary)})
+	case "token":
+		if p.Content != "" {
+			evs = append(evs, Token{Content: p.Content})
+		}
+	case "plan":
+		evs = append(evs, Plan{Steps: p.Steps})
+	case "hitl_request":
+		evs = append(evs, HitlRequest{
+			ApprovalID: first(p.ActionID, p.ApprovalID),
+			Action:     first(p.Command, p.Action),
+			Risk:       first(p.RiskLevel, p.Risk),
+			YAML:       first(p.StdinYAML, p.Diff),
+		})
+	case "error":
+		evs = append(evs, Error{Message: first(errorText(p.Error), p.Message), Fatal: p.Fatal})
+	case "usage":
+		u := &p.wireUsage
+		if p.Usage != nil {
+			u = p.Usage
+		}
+		return append(evs, u.event()), true
+	case "final":
+		if p.Usage != nil {
+			evs = append(evs, p.Usage.event())
+		}
+		return append(evs, Final{}), true
+	case "replay_meta":
+		return evs, true // bookkeeping of the replay endpoint, nothing to report
+	default:
+		return evs, false
+	}
+	if p.Usage != nil {
+		evs = append(evs, p.Usage.event())
+	}
+	return evs, true
+}
+
+func (u *wireUsage) event() Usage {
+	return Usage{
+		PromptTokens:     u.PromptTokens,
+		CompletionTokens: u.CompletionTokens,
+		TotalTokens:      u.TotalTokens,
+		LLMCalls:         u.LLMCalls,
+	}
+}
+
+// commandOf recovers the command from a live tool_call message
+// ("Running: kubectl get pods"); "Calling <tool>" carries none.
+func commandOf(message string) string {
+	cmd, ok := strings.CutPrefix(message, "Running: ")
+	if !ok {
+		return ""
+	}
+	return cmd
+}
+
+// errorText reads the error field: a string (wire.py) or an object with a
+// message (OpenAI-style backends).
+func errorText(raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	var obj struct {
+		Message string `json:"message"`
+	}
+	if json.Unmarshal(raw, &obj) == nil {
+		return obj.Message
+	}
+	return ""
+}
+
+const yamlMarker = "**YAML to apply:**"
+
+// promptYAML extracts the YAML preview from a HITL prompt: the fenced block
+// after "**YAML to apply:**". The server caps the preview at 3000 chars and
+// then appends "\n... [truncated]", which is kept as sent.
+func promptYAML(prompt string) string {
+	_, rest, ok := strings.Cut(prompt, yamlMarker)
+	if !ok {
+		return ""
+	}
+	_, rest, ok = strings.Cut(rest, "```")
+	if !ok {
+		return ""
+	}
+	_, body, ok := strings.Cut(rest, "\n") // skip the info string ("yaml")
+	if !ok {
+		return ""
+	}
+	// The closing fence is the last one in the prompt, so YAML holding a
+	// fence of its own survives.
+	if end := strings.LastIndex(body, "```"); end >= 0 {
+		body = body[:end]
+	}
+	return strings.TrimSuffix(body, "\n")
+}
+
+func first(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}

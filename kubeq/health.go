@@ -1,0 +1,71 @@
+package kubeq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"syscall"
+	"time"
+)
+
+// HealthResult is the outcome of Health.
+type HealthResult struct {
+	OK         bool
+	URL        string // the URL probed (base + /healthz)
+	StatusCode int    // 0 when no HTTP answer came
+	Latency    time.Duration
+	Reason     string // empty when OK; otherwise what a person should do
+}
+
+// Health probes GET /healthz with a 5 s bound (and ctx's). Like kube-q it
+// reads only the status code.
+func (c *Client) Health(ctx context.Context) HealthResult {
+	res := HealthResult{URL: c.redactedBase() + healthPath}
+	ctx, cancel := context.WithTimeout(ctx, c.healthTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+healthPath, nil)
+	if err != nil {
+		res.Reason = fmt.Sprintf("cannot build a request for %s: %v", res.URL, err)
+		return res
+	}
+	c.authorize(req)
+	start := time.Now()
+	resp, err := c.hc.Do(req)
+	res.Latency = time.Since(start)
+	if err != nil {
+		res.Reason = c.healthFailure(ctx, err, res.Latency)
+		return res
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody)) // lets the connection be reused
+	resp.Body.Close()
+	res.StatusCode = resp.StatusCode
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		res.OK = true
+	case resp.StatusCode == http.StatusUnauthorized:
+		res.Reason = fmt.Sprintf("HTTP 401 from %s: authentication required; set KUBE_Q_API_KEY or --api-key", res.URL)
+	default:
+		res.Reason = fmt.Sprintf("HTTP %d from %s", resp.StatusCode, res.URL)
+	}
+	return res
+}
+
+func (c *Client) healthFailure(ctx context.Context, err error, waited time.Duration) string {
+	var dnsErr *net.DNSError
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Sprintf("connection refused at %s: is KubeIntellect running? check KUBE_Q_URL / --url", c.redactedBase())
+	case errors.As(err, &dnsErr):
+		return fmt.Sprintf("cannot resolve host %q (DNS: %s): check KUBE_Q_URL / --url", dnsErr.Name, dnsErr.Err)
+	case errors.Is(ctx.Err(), context.DeadlineExceeded) || isTimeout(err):
+		return fmt.Sprintf("timed out: no answer from %s after %s: is it reachable? check KUBE_Q_URL / --url",
+			c.redactedBase(), waited.Round(time.Millisecond))
+	case errors.Is(ctx.Err(), context.Canceled):
+		return "health check cancelled"
+	default:
+		return fmt.Sprintf("cannot reach %s: %v (%s)", c.redactedBase(), innerError(err), transportHint(err))
+	}
+}

@@ -1,0 +1,91 @@
+package kubeq
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// maxErrorBody caps how much of an error body is read.
+const maxErrorBody = 64 << 10
+
+// maxDetail caps the detail kept in a StatusError message.
+const maxDetail = 500
+
+// statusError reads a non-200 answer into a *StatusError.
+func (c *Client) statusError(resp *http.Response) *StatusError {
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	detail := flattenDetail(body)
+	if c.apiKey != "" {
+		detail = strings.ReplaceAll(detail, c.apiKey, "[redacted]")
+	}
+	detail = truncate(detail, maxDetail)
+	return &StatusError{
+		URL:        c.redactedBase() + resp.Request.URL.Path,
+		StatusCode: resp.StatusCode,
+		Detail:     detail,
+		RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now()),
+	}
+}
+
+// flattenDetail reads FastAPI's {"detail": ...}: a string, or the
+// validation list whose "msg" values are joined (as kube-q does). Any other
+// body is kept as trimmed text.
+func flattenDetail(body []byte) string {
+	var env struct {
+		Detail json.RawMessage `json:"detail"`
+	}
+	if json.Unmarshal(body, &env) != nil || len(env.Detail) == 0 {
+		return strings.Join(strings.Fields(string(body)), " ")
+	}
+	var s string
+	if json.Unmarshal(env.Detail, &s) == nil {
+		return s
+	}
+	var list []struct {
+		Msg string `json:"msg"`
+	}
+	if json.Unmarshal(env.Detail, &list) == nil {
+		msgs := make([]string, 0, len(list))
+		for _, item := range list {
+			if item.Msg != "" {
+				msgs = append(msgs, item.Msg)
+			}
+		}
+		return strings.Join(msgs, "; ")
+	}
+	return string(env.Detail)
+}
+
+// retryAfter parses Retry-After: delay seconds or an HTTP date.
+func retryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.Atoi(v); err == nil {
+		if secs < 0 {
+			return 0
+		}
+		return time.Duration(secs) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now).Round(time.Second)
+	}
+	return 0
+}
+
+// truncate cuts s to at most n bytes on a rune boundary, marking the cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,143 @@
+package kubeq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// Stream runs one turn and yields its events in wire order, ending with End
+// on [DONE]. Errors are yielded as (nil, err) and end the sequence:
+//   - a refused turn (ErrInvalidTurn) before anything is sent;
+//   - *StatusError for any non-200 answer (never retried);
+//   - *TransportError when no frame arrived on any attempt;
+//   - *InterruptedError when the stream broke after its first frame;
+//   - the context's error, wrapped, when ctx ended before the first frame.
+//
+// A transport failure is retried on the delay schedule only while the
+// attempt has received no complete frame. Once the handshake has arrived the
+// server is running the turn, and posting again would run it twice.
+// Breaking out of the loop closes the HTTP request.
+func (c *Client) Stream(ctx context.Context, t Turn) iter.Seq2[Event, error] {
+	return func(yield func(Event, error) bool) {
+		p, err := c.prepare(t)
+		if err != nil {
+			yield(nil, err)
+			return
+		}
+		for attempt := 0; ; attempt++ {
+			if attempt > 0 {
+				if err := sleep(ctx, c.retryDelays[attempt-1]); err != nil {
+					yield(nil, fmt.Errorf("kubeq: turn cancelled while waiting to retry: %w", err))
+					return
+				}
+			}
+			retry, err := c.attempt(ctx, p, yield)
+			if !retry {
+				if err != nil {
+					yield(nil, err)
+				}
+				return
+			}
+			if attempt == len(c.retryDelays) {
+				yield(nil, &TransportError{URL: c.redactedBase(), Attempts: attempt + 1, Err: err})
+				return
+			}
+			c.logger().Warn("kubeq: backend unreachable, retrying",
+				"url", c.redactedBase(), "attempt", attempt+1, "delay", c.retryDelays[attempt], "err", innerError(err))
+		}
+	}
+}
+
+// attempt POSTs the turn once and relays its events. retry is true for a
+// transport failure before any frame arrived.
+func (c *Client) attempt(ctx context.Context, p preparedTurn, yield func(Event, error) bool) (retry bool, err error) {
+	actx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	idle := time.AfterFunc(c.timeout, func() {
+		cancel(fmt.Errorf("%w (%s)", ErrIdleTimeout, c.timeout))
+	})
+	defer idle.Stop()
+
+	req, reqID, err := c.newRequest(actx, p)
+	if err != nil {
+		return false, err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return false, fmt.Errorf("kubeq: turn cancelled: %w", context.Cause(ctx))
+		}
+		return true, idleCause(actx, err)
+	}
+	defer resp.Body.Close() // closing mid-stream drops the connection: the server sees the disconnect
+	if resp.StatusCode != http.StatusOK {
+		return false, c.statusError(resp)
+	}
+
+	body := &idleReader{r: resp.Body, timer: idle, d: c.timeout}
+	end := End{Conversation: p.conversation, RequestID: reqID}
+	st, err := readTurn(body, end, func(e Event) bool { return yield(e, nil) })
+	if err == nil {
+		return false, nil // [DONE], or the consumer stopped
+	}
+	if ctx.Err() != nil {
+		err = context.Cause(ctx)
+	} else {
+		err = idleCause(actx, err)
+	}
+	if st.Frames == 0 && ctx.Err() == nil {
+		return true, err
+	}
+	if st.Frames == 0 {
+		return false, fmt.Errorf("kubeq: turn cancelled: %w", err)
+	}
+	return false, &InterruptedError{URL: c.redactedBase() + chatPath, Events: st.Events, DroppedFrames: st.Dropped, Err: err}
+}
+
+// idleCause replaces the symptom of our own idle cancel ("context canceled")
+// with its cause.
+func idleCause(actx context.Context, err error) error {
+	if cause := context.Cause(actx); errors.Is(cause, ErrIdleTimeout) {
+		return cause
+	}
+	return err
+}
+
+// idleReader restarts the idle timer on every byte received.
+type idleReader struct {
+	r     io.Reader
+	timer *time.Timer
+	d     time.Duration
+}
+
+func (r *idleReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if n > 0 {
+		r.timer.Reset(r.d)
+	}
+	return n, err
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+func (c *Client) logger() *slog.Logger {
+	if c.log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return c.log
+}
