@@ -1,0 +1,293 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	mcpserver "github.com/mark3labs/mcp-go/server"
+
+	"github.com/kubeq-mcp/kubeq-mcp/kubeq"
+	"github.com/kubeq-mcp/kubeq-mcp/schema"
+)
+
+// The approval flow. Invariant: the only path that sends "approve" to the
+// backend is judge returning approve for an accepted form whose decision is
+// approve (and whose confirmation matches, for high risk). Everything else
+// — decline, cancel, deny, mismatch, timeout, no elicitation, any error, a
+// bad or replayed state — sends "deny".
+//
+// 2026-era clients get an input_required result and call again with the
+// answer and the sealed state. 2025-era clients are asked with
+// elicitation/create from inside the call. mcp-go could bridge the latter
+// from the input_required result too, but its bridge turns any elicitation
+// failure into a JSON-RPC error without calling the handler again, which
+// would leave the gate pending instead of denied, and it has no timeout.
+
+const elicitationID = "approval"
+
+// verdict is a decision on one gate and why.
+type verdict struct {
+	approve bool
+	reason  schema.Reason
+}
+
+// gates resolves the gates a turn ended at, one after another, until a
+// turn ends without one.
+func (s *Server) gates(ctx context.Context, run *queryRun, hitl *kubeq.HitlRequest) (*mcp.CallToolResult, error) {
+	for hitl != nil {
+		gate := *hitl
+		confirm := s.confirmFor(gate)
+		if isModern(ctx) && clientCanElicit(ctx) {
+			return s.askLater(ctx, run, gate, confirm)
+		}
+		v := s.askNow(ctx, gate, confirm)
+		var err error
+		hitl, err = s.decide(ctx, run, gate, v)
+		if err != nil {
+			return s.failure(ctx, run, err)
+		}
+	}
+	return s.result(run), nil
+}
+
+func isModern(ctx context.Context) bool {
+	return mcp.IsModernProtocol(mcpserver.RequestProtocolVersion(ctx))
+}
+
+// confirmFor is the name a human must type for gate, or "" when none.
+func (s *Server) confirmFor(gate kubeq.HitlRequest) string {
+	if !s.cfg.ConfirmHighRisk || !strings.EqualFold(gate.Risk, "high") {
+		return ""
+	}
+	return confirmTarget(gate.Action)
+}
+
+// askNow asks a 2025-era client with elicitation/create and waits, at most
+// the approval timeout.
+func (s *Server) askNow(ctx context.Context, gate kubeq.HitlRequest, confirm string) verdict {
+	if !clientCanElicit(ctx) {
+		return verdict{reason: schema.ReasonElicitationUnsupported}
+	}
+	// Progress sent so far must reach the client before the form does.
+	if n := notifierFrom(ctx); n != nil {
+		n.flush(ctx)
+	}
+	ectx, cancel := context.WithTimeout(ctx, s.cfg.ApprovalTimeout)
+	defer cancel()
+	res, err := s.mcp.RequestElicitation(ectx, mcp.ElicitationRequest{
+		Request: mcp.Request{Method: string(mcp.MethodElicitationCreate)},
+		Params:  s.form(gate, confirm),
+	})
+	if err != nil {
+		if errors.Is(ectx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+			return verdict{reason: schema.ReasonTimedOut}
+		}
+		s.log.Warn("approval form failed; denying", "approval_id", gate.ApprovalID, "err", err)
+		return verdict{reason: schema.ReasonError}
+	}
+	return judge(res, confirm)
+}
+
+// askLater answers a 2026-era client with input_required and a sealed
+// state; the client calls again with the human's answer (resumeQuery).
+func (s *Server) askLater(ctx context.Context, run *queryRun, gate kubeq.HitlRequest, confirm string) (*mcp.CallToolResult, error) {
+	nonce := make([]byte, 16)
+	if _, err := rand.Read(nonce); err != nil {
+		return s.failAndDeny(ctx, run, gate, fmt.Errorf("approval state: %w", err))
+	}
+	st := approvalState{
+		Nonce: hex.EncodeToString(nonce), Conversation: run.conv, User: run.user,
+		ApprovalID: gate.ApprovalID, Action: gate.Action, Risk: gate.Risk, Confirm: confirm,
+		Answer: strings.Join(run.parts, "\x00"), Approvals: run.approvals, Usage: run.usage,
+		Started: run.started, Expires: time.Now().Add(s.cfg.ApprovalTimeout),
+	}
+	token, err := s.sealer.seal(st)
+	if err != nil {
+		return s.failAndDeny(ctx, run, gate, err)
+	}
+	s.convs.setPending(run.conv, &pendingGate{Nonce: st.Nonce, Gate: gate, Expires: st.Expires})
+	run.fw.note("waiting for a human to approve or deny: " + gate.Action)
+	return mcpserver.NewInputRequestBuilder(token).
+		Elicit(elicitationID, s.form(gate, confirm)).
+		ToolResult(), nil
+}
+
+// failAndDeny denies gate when it could not even be asked.
+func (s *Server) failAndDeny(ctx context.Context, run *queryRun, gate kubeq.HitlRequest, cause error) (*mcp.CallToolResult, error) {
+	s.log.Error("approval could not be asked; denying", "err", cause)
+	hitl, err := s.decide(ctx, run, gate, verdict{reason: schema.ReasonError})
+	if err != nil {
+		return s.failure(ctx, run, err)
+	}
+	return s.gates(ctx, run, hitl)
+}
+
+// resumeQuery is the second leg of a 2026-era approval.
+func (s *Server) resumeQuery(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	st, err := s.sealer.open(req.Params.RequestState, time.Now())
+	if errors.Is(err, errBadState) {
+		s.log.Warn("refused a forged or tampered approval state")
+		return mcp.NewToolResultError("refused: the approval state sent back is invalid, so nothing was " +
+			"approved and nothing was sent to KubeIntellect. Ask the question again."), nil
+	}
+	if !s.replays.first(st.Nonce, st.Expires) {
+		s.log.Warn("refused a replayed approval state", "conversation", st.Conversation)
+		return mcp.NewToolResultError("refused: this approval was already answered; a state can be used " +
+			"once. Nothing was approved."), nil
+	}
+	release, aerr := s.convs.acquire(ctx, st.Conversation)
+	if aerr != nil {
+		return nil, aerr
+	}
+	defer release()
+	if p := s.convs.takePending(st.Conversation); p != nil && p.Nonce != st.Nonce {
+		s.convs.setPending(st.Conversation, p) // a newer gate is pending: leave it alone
+		return mcp.NewToolResultError("refused: another approval is pending on this conversation; " +
+			"this answer is stale. Nothing was approved."), nil
+	}
+	run := &queryRun{
+		conv: st.Conversation, user: st.User, started: st.Started,
+		approvals: st.Approvals, usage: st.Usage,
+	}
+	if st.Answer != "" {
+		run.parts = strings.Split(st.Answer, "\x00")
+	}
+	run.fw = s.newForwarder(ctx, req)
+	defer run.fw.close()
+	gate := kubeq.HitlRequest{ApprovalID: st.ApprovalID, Action: st.Action, Risk: st.Risk}
+
+	v := verdict{reason: schema.ReasonTimedOut}
+	if err == nil { // not expired
+		v = judge(mcpserver.ElicitationResponse(req.Params.InputResponses, elicitationID), st.Confirm)
+	}
+	hitl, derr := s.decide(ctx, run, gate, v)
+	if derr != nil {
+		return s.failure(ctx, run, derr)
+	}
+	return s.gates(ctx, run, hitl)
+}
+
+// judge reads the human's answer. Only an accepted form with decision
+// approve (and the right confirmation, when one is asked) approves.
+func judge(res *mcp.ElicitationResult, confirm string) verdict {
+	if res == nil {
+		return verdict{reason: schema.ReasonError}
+	}
+	switch res.Action {
+	case mcp.ElicitationResponseActionDecline:
+		return verdict{reason: schema.ReasonUserDeclined}
+	case mcp.ElicitationResponseActionCancel:
+		return verdict{reason: schema.ReasonUserCancelled}
+	case mcp.ElicitationResponseActionAccept:
+	default:
+		return verdict{reason: schema.ReasonError}
+	}
+	content, ok := res.Content.(map[string]any)
+	if !ok {
+		return verdict{reason: schema.ReasonError}
+	}
+	decision, _ := content["decision"].(string)
+	switch decision {
+	case schema.FormDeny:
+		return verdict{reason: schema.ReasonUserDenied}
+	case schema.FormApprove:
+		if confirm != "" {
+			typed, _ := content["confirm"].(string)
+			if strings.TrimSpace(typed) != confirm {
+				return verdict{reason: schema.ReasonConfirmationMismatch}
+			}
+		}
+		return verdict{approve: true, reason: schema.ReasonUserApproved}
+	default:
+		return verdict{reason: schema.ReasonError}
+	}
+}
+
+// decide records the verdict on gate, sends exactly "approve" or "deny" on
+// the same conversation and streams the backend's reply, which may end at
+// another gate.
+func (s *Server) decide(ctx context.Context, run *queryRun, gate kubeq.HitlRequest, v verdict) (*kubeq.HitlRequest, error) {
+	a := schema.Approval{ApprovalID: gate.ApprovalID, Action: gate.Action, Risk: gate.Risk,
+		Decision: schema.Denied, Reason: v.reason}
+	answer := schema.FormDeny
+	if v.approve {
+		a.Decision, answer = schema.Approved, schema.FormApprove
+	}
+	run.approvals = append(run.approvals, a)
+	s.audit.record(ctx, run.conv, a)
+	run.fw.note(strings.TrimSuffix(approvalSentence(a), " Nothing was run.") + " ")
+
+	tctx := ctx
+	if !v.approve && ctx.Err() != nil {
+		// The call is gone but the gate must not stay pending: deny anyway.
+		var cancel context.CancelFunc
+		tctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+	}
+	hitl, err := s.turn(tctx, run, kubeq.Turn{Question: answer, Conversation: run.conv, User: run.user})
+	if err != nil && !v.approve && deliveryFailed(err) {
+		// The deny never arrived: deny again before the next question.
+		s.convs.setPending(run.conv, &pendingGate{Gate: gate})
+	}
+	return hitl, err
+}
+
+// deliveryFailed reports whether err means the message never reached the
+// backend (as opposed to its reply breaking off).
+func deliveryFailed(err error) bool {
+	var st *kubeq.StatusError
+	var tr *kubeq.TransportError
+	return errors.As(err, &st) || errors.As(err, &tr)
+}
+
+// denyPending denies a gate an earlier call left pending before anything
+// else is said on the conversation. It returns a result only when the deny
+// could not be delivered, in which case the new question must not be sent.
+func (s *Server) denyPending(ctx context.Context, run *queryRun, p *pendingGate) *mcp.CallToolResult {
+	if p.Nonce != "" {
+		// A client coming back later with this gate's state finds it answered.
+		s.replays.first(p.Nonce, p.Expires)
+	}
+	hitl, err := s.decide(ctx, run, p.Gate, verdict{reason: schema.ReasonPendingResolved})
+	// The reply to the deny is about the old gate, not the new question.
+	run.parts = nil
+	if err != nil {
+		res, _ := s.failure(ctx, run, fmt.Errorf("denying the approval left pending on this conversation: %w", err))
+		return res
+	}
+	if hitl != nil { // the deny's reply asked again: deny that too, once
+		if _, err := s.decide(ctx, run, *hitl, verdict{reason: schema.ReasonPendingResolved}); err != nil {
+			res, _ := s.failure(ctx, run, err)
+			return res
+		}
+		run.parts = nil
+	}
+	run.notices = append(run.notices, fmt.Sprintf("An approval left pending on this conversation "+
+		"(`%s`) was denied before your question was sent; it did not run.", p.Gate.Action))
+	return nil
+}
+
+// form is the elicitation for gate.
+func (s *Server) form(gate kubeq.HitlRequest, confirm string) mcp.ElicitationParams {
+	var b strings.Builder
+	b.WriteString("KubeIntellect wants to run a command on your cluster and needs your approval.\n\n")
+	fmt.Fprintf(&b, "Command: %s\nRisk: %s\n", gate.Action, strings.ToUpper(gate.Risk))
+	if gate.YAML != "" {
+		b.WriteString("YAML to apply:\n" + gate.YAML + "\n")
+	}
+	fmt.Fprintf(&b, "Approval id: %s\n\n", gate.ApprovalID)
+	b.WriteString("Approve: the command runs now, exactly as shown. Deny: it does not run.")
+	if confirm != "" {
+		fmt.Fprintf(&b, "\nThis is a high-risk action: to approve, type %q in the confirmation field.", confirm)
+	}
+	if s.cfg.Demo {
+		b.WriteString("\n\n" + demoLabel)
+	}
+	return mcp.ElicitationParams{Message: b.String(), RequestedSchema: schema.ApprovalForm(confirm)}
+}

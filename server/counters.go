@@ -1,0 +1,26 @@
+package server
+
+import "sync/atomic"
+
+// counters are process-wide figures worth logging and testing.
+type counters struct {
+	sentNotifications      atomic.Int64
+	droppedNotifications   atomic.Int64 // the session queue was full
+	unflushedNotifications atomic.Int64 // not seen written before the result
+}
+
+// Stats is a snapshot of the server's counters.
+type Stats struct {
+	SentNotifications      int64
+	DroppedNotifications   int64
+	UnflushedNotifications int64
+}
+
+// Stats returns the server's counters.
+func (s *Server) Stats() Stats {
+	return Stats{
+		SentNotifications:      s.counters.sentNotifications.Load(),
+		DroppedNotifications:   s.counters.droppedNotifications.Load(),
+		UnflushedNotifications: s.counters.unflushedNotifications.Load(),
+	}
+}

@@ -1,0 +1,142 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	mcpserver "github.com/mark3labs/mcp-go/server"
+)
+
+// MCPPath and HealthPath are where the HTTP transport serves.
+const (
+	MCPPath    = "/mcp"
+	HealthPath = "/healthz"
+)
+
+// HTTPHandler serves streamable HTTP at /mcp and liveness at /healthz.
+//
+// Sessions are on (2025-era clients answer elicitations on their session),
+// both protocol eras are accepted, the Origin header is checked against
+// localhost and Config.AllowedOrigins, and /mcp requires the bearer token
+// when Config.HTTPToken is set.
+func (s *Server) HTTPHandler() http.Handler {
+	streamable := mcpserver.NewStreamableHTTPServer(s.mcp,
+		mcpserver.WithStateful(true),
+		mcpserver.WithEventStore(newBoundedEventStore(1024)),
+		mcpserver.WithHeartbeatInterval(15*time.Second),
+		mcpserver.WithSessionIdleTTL(30*time.Minute),
+		mcpserver.WithStreamableHTTPLogger(s.log.With("component", "mcp-http")),
+		mcpserver.WithHTTPContextFunc(func(ctx context.Context, r *http.Request) context.Context {
+			return withTransport(ctx, "http")
+		}),
+	)
+	mux := http.NewServeMux()
+	mux.Handle(MCPPath, s.checkOrigin(s.checkToken(s.trackWrites(streamable))))
+	mux.HandleFunc("GET "+HealthPath, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}`))
+	})
+	return mux
+}
+
+// trackWrites lets tool calls see their notifications reach the wire.
+func (s *Server) trackWrites(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(&trackedResponseWriter{ResponseWriter: w, t: s.tracker}, r)
+	})
+}
+
+// checkToken requires "Authorization: Bearer <token>" when a token is set.
+// Both sides are hashed first so the comparison takes the same time
+// whatever the length of the guess.
+func (s *Server) checkToken(next http.Handler) http.Handler {
+	if s.cfg.HTTPToken == "" {
+		return next
+	}
+	want := sha256.Sum256([]byte(s.cfg.HTTPToken))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		sum := sha256.Sum256([]byte(got))
+		if !ok || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="kubeq-mcp"`)
+			writeJSONRPCError(w, http.StatusUnauthorized, "missing or invalid bearer token")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// checkOrigin answers 403 to a browser request from a page that is not
+// local or explicitly allowed: the DNS-rebinding defence the MCP spec asks
+// streamable HTTP servers for. Requests without Origin (non-browser
+// clients) pass.
+func (s *Server) checkOrigin(next http.Handler) http.Handler {
+	allowed := make(map[string]bool, len(s.cfg.AllowedOrigins))
+	for _, o := range s.cfg.AllowedOrigins {
+		allowed[strings.ToLower(strings.TrimRight(o, "/"))] = true
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origin := r.Header.Get("Origin")
+		if origin != "" && !originAllowed(origin, allowed) {
+			s.log.Warn("refused request from a foreign Origin", "origin", origin)
+			writeJSONRPCError(w, http.StatusForbidden, "origin not allowed: "+origin)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func originAllowed(origin string, allowed map[string]bool) bool {
+	if allowed["*"] || allowed[strings.ToLower(strings.TrimRight(origin, "/"))] {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return false
+	}
+	switch host := u.Hostname(); host {
+	case "localhost", "127.0.0.1", "::1":
+		return true
+	default:
+		ip := net.ParseIP(host)
+		return ip != nil && ip.IsLoopback()
+	}
+}
+
+// writeJSONRPCError answers a transport-level refusal in the JSON-RPC error
+// shape clients already parse.
+func writeJSONRPCError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	type details struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	}
+	b, _ := json.Marshal(struct {
+		JSONRPC string  `json:"jsonrpc"`
+		ID      any     `json:"id"`
+		Error   details `json:"error"`
+	}{mcp.JSONRPC_VERSION, nil, details{mcp.INVALID_REQUEST, msg}})
+	_, _ = w.Write(b)
+}
+
+type transportKey struct{}
+
+func withTransport(ctx context.Context, name string) context.Context {
+	return context.WithValue(ctx, transportKey{}, name)
+}
+
+func transportFrom(ctx context.Context) string {
+	if t, ok := ctx.Value(transportKey{}).(string); ok {
+		return t
+	}
+	return "unknown"
+}

@@ -1,0 +1,119 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	mcpserver "github.com/mark3labs/mcp-go/server"
+)
+
+// notifier sends one tool call's notifications and remembers the last one,
+// so the call can wait for it to reach the client before returning.
+type notifier struct {
+	s *Server
+
+	progressMu sync.Mutex // held across numbering and sending, so progress arrives increasing
+
+	mu       sync.Mutex
+	last     *delivery
+	sent     int
+	dropped  int
+	progress int64 // last progress value sent, under progressMu
+}
+
+type notifierKey struct{}
+
+// notifierMiddleware gives every tool call a notifier and, when the handler
+// returns, waits until its last notification was written to the client.
+func (s *Server) notifierMiddleware(next mcpserver.ToolHandlerFunc) mcpserver.ToolHandlerFunc {
+	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		n := &notifier{s: s}
+		res, err := next(context.WithValue(ctx, notifierKey{}, n), req)
+		n.flush(ctx)
+		return res, err
+	}
+}
+
+func notifierFrom(ctx context.Context) *notifier {
+	n, _ := ctx.Value(notifierKey{}).(*notifier)
+	return n
+}
+
+// Notify sends a notification from inside a tool handler and tracks its
+// delivery: the tool call does not return until it was written (bounded by
+// Config.FlushTimeout). Handlers should send every notification through it.
+func Notify(ctx context.Context, method string, params map[string]any) error {
+	n := notifierFrom(ctx)
+	if n == nil {
+		return errors.New("notify: not inside a kubeq-mcp tool call")
+	}
+	return n.send(ctx, method, params)
+}
+
+func (n *notifier) send(ctx context.Context, method string, params map[string]any) error {
+	// mcp-go marshals params as a map (sorted keys), so this exact JSON is
+	// a substring of what reaches the wire.
+	marker, err := json.Marshal(params)
+	if err != nil {
+		return fmt.Errorf("notify %s: %w", method, err)
+	}
+	d := n.s.tracker.expect(marker)
+	if err := n.s.mcp.SendNotificationToClient(ctx, method, params); err != nil {
+		n.s.tracker.forget(d)
+		n.mu.Lock()
+		n.dropped++
+		n.mu.Unlock()
+		n.s.counters.droppedNotifications.Add(1)
+		n.s.log.Debug("notification not sent", "method", method, "err", err)
+		return fmt.Errorf("notify %s: %w", method, err)
+	}
+	n.mu.Lock()
+	prev := n.last
+	n.last = d
+	n.sent++
+	n.mu.Unlock()
+	// Notifications of one call are written in order, so only the last one
+	// needs waiting for.
+	n.s.tracker.forget(prev)
+	n.s.counters.sentNotifications.Add(1)
+	return nil
+}
+
+// progress sends a progress notification with the next progress value.
+func (n *notifier) sendProgress(ctx context.Context, token mcp.ProgressToken, message string) error {
+	n.progressMu.Lock()
+	defer n.progressMu.Unlock()
+	n.progress++
+	p := n.progress
+	return n.send(ctx, string(mcp.MethodNotificationProgress), map[string]any{
+		"progressToken": token,
+		"progress":      p,
+		"message":       message,
+	})
+}
+
+// flush waits until the last notification sent was written, or gives up
+// after Config.FlushTimeout.
+func (n *notifier) flush(ctx context.Context) {
+	n.mu.Lock()
+	d := n.last
+	n.last = nil
+	n.mu.Unlock()
+	if d == nil {
+		return
+	}
+	if !n.s.tracker.wait(ctx, d, n.s.cfg.FlushTimeout) {
+		n.s.counters.unflushedNotifications.Add(1)
+		n.s.log.Debug("last notification not seen on the wire before the result", "timeout", n.s.cfg.FlushTimeout)
+	}
+}
+
+func (n *notifier) stats() (sent, dropped int) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.sent, n.dropped
+}

@@ -1,0 +1,244 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/kubeq-mcp/kubeq-mcp/kubeq"
+)
+
+// forwarder turns one call's backend events into progress notifications.
+//
+// Answer tokens are coalesced: they wait until CoalesceBytes have gathered
+// or CoalesceInterval has passed since the first of them, and any other
+// event flushes them first so the client sees things in backend order.
+// While nothing is sent for KeepAliveInterval (the backend only sends
+// heartbeats during long tool runs), a keep-alive message is sent so idle
+// timers in clients do not fire. Without a progress token nothing is sent.
+type forwarder struct {
+	ctx   context.Context
+	n     *notifier
+	token mcp.ProgressToken
+	cfg   *Config
+
+	mu       sync.Mutex
+	buf      strings.Builder
+	bufSince time.Time
+	lastSent time.Time
+	closed   bool
+
+	wake chan struct{}
+	done chan struct{}
+}
+
+// newForwarder starts a forwarder; close it when the call ends. It returns
+// nil when the call has no progress token: all methods accept nil.
+func (s *Server) newForwarder(ctx context.Context, req mcp.CallToolRequest) *forwarder {
+	if req.Params.Meta == nil || req.Params.Meta.ProgressToken == nil {
+		return nil
+	}
+	n := notifierFrom(ctx)
+	if n == nil {
+		return nil
+	}
+	f := &forwarder{
+		ctx:      ctx,
+		n:        n,
+		token:    req.Params.Meta.ProgressToken,
+		cfg:      &s.cfg,
+		lastSent: time.Now(),
+		wake:     make(chan struct{}, 1),
+		done:     make(chan struct{}),
+	}
+	go f.timers()
+	return f
+}
+
+// event forwards one backend event.
+func (f *forwarder) event(ev kubeq.Event) {
+	if f == nil {
+		return
+	}
+	switch e := ev.(type) {
+	case kubeq.Token:
+		f.mu.Lock()
+		if f.buf.Len() == 0 {
+			f.bufSince = time.Now()
+			f.poke()
+		}
+		f.buf.WriteString(e.Content)
+		full := f.buf.Len() >= f.cfg.CoalesceBytes
+		f.mu.Unlock()
+		if full {
+			f.flushTokens()
+		}
+	case kubeq.Status:
+		f.say(statusLine(e))
+	case kubeq.ToolCall:
+		f.say(toolCallLine(e))
+	case kubeq.ToolResult:
+		f.say(toolResultLine(e))
+	case kubeq.Plan:
+		f.say(planLine(e))
+	case kubeq.HitlRequest:
+		f.say(fmt.Sprintf("approval needed (%s risk): %s", e.Risk, e.Action))
+	case kubeq.Error:
+		f.say("backend error: " + oneLine(e.Message, 300))
+	}
+}
+
+// note sends a message of the server's own (approval outcomes, notices).
+func (f *forwarder) note(msg string) {
+	if f == nil {
+		return
+	}
+	f.say(msg)
+}
+
+func (f *forwarder) say(msg string) {
+	f.flushTokens()
+	f.send(msg)
+}
+
+func (f *forwarder) send(msg string) {
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		return
+	}
+	f.lastSent = time.Now()
+	f.mu.Unlock()
+	f.poke()
+	// A full queue drops the message; the notifier counts and logs it.
+	_ = f.n.sendProgress(f.ctx, f.token, msg)
+}
+
+func (f *forwarder) flushTokens() {
+	f.mu.Lock()
+	if f.buf.Len() == 0 {
+		f.mu.Unlock()
+		return
+	}
+	text := f.buf.String()
+	f.buf.Reset()
+	f.mu.Unlock()
+	f.send(text)
+}
+
+func (f *forwarder) poke() {
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+// close flushes what is left and stops the timers.
+func (f *forwarder) close() {
+	if f == nil {
+		return
+	}
+	f.flushTokens()
+	f.mu.Lock()
+	f.closed = true
+	f.mu.Unlock()
+	close(f.done)
+}
+
+// timers flushes tokens that waited long enough and sends keep-alives.
+func (f *forwarder) timers() {
+	t := time.NewTimer(f.cfg.KeepAliveInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-f.done:
+			return
+		case <-f.ctx.Done():
+			return
+		case <-f.wake:
+		case <-t.C:
+		}
+		now := time.Now()
+		f.mu.Lock()
+		tokensDue := f.buf.Len() > 0 && now.Sub(f.bufSince) >= f.cfg.CoalesceInterval
+		idle := f.buf.Len() == 0 && now.Sub(f.lastSent) >= f.cfg.KeepAliveInterval
+		f.mu.Unlock()
+		switch {
+		case tokensDue:
+			f.flushTokens()
+		case idle:
+			f.send("still working: waiting for KubeIntellect")
+		}
+		f.mu.Lock()
+		next := f.lastSent.Add(f.cfg.KeepAliveInterval).Sub(now)
+		if f.buf.Len() > 0 {
+			next = min(next, f.bufSince.Add(f.cfg.CoalesceInterval).Sub(now))
+		}
+		f.mu.Unlock()
+		t.Reset(max(next, time.Millisecond))
+	}
+}
+
+func statusLine(e kubeq.Status) string {
+	if e.Phase == "" {
+		return oneLine(e.Message, 300)
+	}
+	return "[" + e.Phase + "] " + oneLine(e.Message, 300)
+}
+
+func toolCallLine(e kubeq.ToolCall) string {
+	switch {
+	case e.Command != "":
+		return "running: " + oneLine(e.Command, 300)
+	case e.Message != "":
+		return oneLine(e.Message, 300)
+	default:
+		return "calling " + e.Tool
+	}
+}
+
+func toolResultLine(e kubeq.ToolResult) string {
+	out := oneLine(e.Output, 200)
+	if out == "" {
+		out = "(no output)"
+	}
+	if e.Tool == "" {
+		return "result: " + out
+	}
+	return e.Tool + " → " + out
+}
+
+func planLine(e kubeq.Plan) string {
+	done := 0
+	current := ""
+	for _, st := range e.Steps {
+		switch st.Status {
+		case "done", "skipped":
+			done++
+		case "in_progress":
+			if current == "" {
+				current = st.Description
+			}
+		}
+	}
+	line := fmt.Sprintf("plan: %d/%d steps done", done, len(e.Steps))
+	if current != "" {
+		line += "; now: " + oneLine(current, 200)
+	}
+	return line
+}
+
+// oneLine folds s onto one line and caps it at n runes.
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n]) + "…"
+}

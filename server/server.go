@@ -1,0 +1,147 @@
+// Package server is kubeq-mcp's MCP layer: the kube_query and kube_health
+// tools, the event → progress forwarder, the approval flow, and the stdio
+// and streamable HTTP transports. It speaks MCP through mark3labs/mcp-go and
+// the backend only through package kubeq's typed API.
+package server
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	mcpserver "github.com/mark3labs/mcp-go/server"
+
+	"github.com/kubeq-mcp/kubeq-mcp/kubeq"
+)
+
+// Config is everything the MCP layer needs. main.go fills it from flags and
+// the environment; tests fill it directly.
+type Config struct {
+	Name    string // server name in initialize; "kubeq-mcp" when empty
+	Version string // server version in initialize
+
+	// Backend is the KubeIntellect client. When nil, no product tools are
+	// registered (the conformance build adds its own fixtures).
+	Backend *kubeq.Client
+
+	Logger *slog.Logger // stderr in the binary; discarded when nil
+
+	ApprovalTimeout time.Duration // how long a human has to answer a gate; 10m when zero
+	ConfirmHighRisk bool          // require typing the target's name for high-risk gates
+	StateKey        []byte        // 32-byte AES key for sealed request state; random when nil
+	AuditLog        io.Writer     // optional extra sink for audit records (one JSON line each)
+	Demo            bool          // the backend is simulated: say so in every answer
+
+	// HTTP only.
+	HTTPToken      string   // bearer token required on /mcp when set
+	AllowedOrigins []string // extra allowed Origin values besides localhost
+
+	// KeepAliveInterval is how often a progress keep-alive is sent while
+	// the backend only sends heartbeats; 10s when zero.
+	KeepAliveInterval time.Duration
+	// CoalesceInterval and CoalesceBytes bound how long answer tokens wait
+	// before they are sent as one progress message; 100ms and 256 when zero.
+	CoalesceInterval time.Duration
+	CoalesceBytes    int
+	// FlushTimeout bounds how long a call waits for its last notification
+	// to be written before returning; 2s when zero.
+	FlushTimeout time.Duration
+}
+
+// Server is one kubeq-mcp MCP server. It can serve stdio or HTTP.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	mcp      *mcpserver.MCPServer
+	tracker  *deliveryTracker
+	sealer   *sealer
+	convs    *conversations
+	replays  *replayGuard
+	audit    *auditor
+	counters counters
+}
+
+// New builds a server from cfg.
+func New(cfg Config) (*Server, error) {
+	if cfg.Name == "" {
+		cfg.Name = "kubeq-mcp"
+	}
+	if cfg.Version == "" {
+		cfg.Version = "dev"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ApprovalTimeout <= 0 {
+		cfg.ApprovalTimeout = 10 * time.Minute
+	}
+	if cfg.KeepAliveInterval <= 0 {
+		cfg.KeepAliveInterval = 10 * time.Second
+	}
+	if cfg.CoalesceInterval <= 0 {
+		cfg.CoalesceInterval = 100 * time.Millisecond
+	}
+	if cfg.CoalesceBytes <= 0 {
+		cfg.CoalesceBytes = 256
+	}
+	if cfg.FlushTimeout <= 0 {
+		cfg.FlushTimeout = 2 * time.Second
+	}
+	key := cfg.StateKey
+	if key == nil {
+		key = make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return nil, fmt.Errorf("generate state key: %w", err)
+		}
+	}
+	seal, err := newSealer(key)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		tracker: newDeliveryTracker(),
+		sealer:  seal,
+		convs:   newConversations(),
+		replays: newReplayGuard(),
+		audit:   newAuditor(cfg.Logger, cfg.AuditLog),
+	}
+	s.mcp = mcpserver.NewMCPServer(cfg.Name, cfg.Version,
+		mcpserver.WithToolCapabilities(false),
+		mcpserver.WithLogging(),
+		mcpserver.WithRecovery(),
+		mcpserver.WithInputSchemaValidation(),
+		mcpserver.WithToolHandlerMiddleware(s.notifierMiddleware),
+		mcpserver.WithInstructions(instructions),
+	)
+	if cfg.Backend != nil {
+		s.addQueryTool()
+		s.addHealthTool()
+	}
+	return s, nil
+}
+
+// MCPServer is the underlying mcp-go server, for adding test fixtures.
+func (s *Server) MCPServer() *mcpserver.MCPServer { return s.mcp }
+
+// Close releases what the server holds (the audit file is the caller's).
+func (s *Server) Close() error { return nil }
+
+const instructions = `kubeq-mcp connects you to KubeIntellect, an AI SRE for Kubernetes.
+Use kube_query for any question about the cluster: diagnosis, status, logs, metrics, and changes.
+Pass conversation_id from a previous result to follow up in the same conversation.
+Changes to the cluster are proposed by the agent and approved or denied by the human in a form;
+you cannot approve them, and questions that are only approval words are refused.
+Use kube_health when kube_query fails to learn whether the backend is reachable.`
+
+// errBadState is how every sealed-state failure looks to callers: one
+// error, so a client learns nothing about why a forged state failed.
+var errBadState = errors.New("request state is invalid")
+
+// errStateExpired is an authentic state past its expiry: the conversation
+// it names is still known, so its gate can be denied.
+var errStateExpired = errors.New("request state has expired")

@@ -1,0 +1,27 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+
+	mcpserver "github.com/mark3labs/mcp-go/server"
+)
+
+// ServeStdio serves MCP over in/out (the process's stdin and stdout) until
+// in ends or ctx is cancelled. Nothing but JSON-RPC is ever written to out:
+// the library's own error log goes to the server's slog logger.
+//
+// mcp-go keeps the stdio session in a package variable, so one process can
+// serve only one stdio connection at a time.
+func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) error {
+	stdio := mcpserver.NewStdioServer(s.mcp)
+	stdio.SetErrorLogger(slog.NewLogLogger(s.log.With("component", "mcp-stdio").Handler(), slog.LevelWarn))
+	stdio.SetContextFunc(func(ctx context.Context) context.Context { return withTransport(ctx, "stdio") })
+	err := stdio.Listen(ctx, in, s.tracker.writer(out))
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}

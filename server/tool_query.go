@@ -1,0 +1,271 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/kubeq-mcp/kubeq-mcp/kubeq"
+	"github.com/kubeq-mcp/kubeq-mcp/schema"
+)
+
+// queryTool is kube_query's definition.
+func queryTool() mcp.Tool {
+	return mcp.NewTool("kube_query",
+		mcp.WithTitleAnnotation("Ask KubeIntellect about the cluster"),
+		mcp.WithDescription("Ask KubeIntellect, an AI SRE for Kubernetes, a question about the cluster: "+
+			"why something is failing, what is running, logs, events, metrics, or a change to make. "+
+			"It investigates with kubectl and monitoring, streams its progress, and returns its answer "+
+			"with a conversation_id for follow-ups. Changes (delete, scale, patch, drain, ...) are "+
+			"proposed by the agent and run only if the human approves them in a form; the result "+
+			"lists every approval and its outcome. Investigations can take a minute or more."),
+		mcp.WithRawInputSchema(schema.MustFor(&schema.QueryInput{})),
+		mcp.WithRawOutputSchema(schema.MustFor(&schema.QueryOutput{})),
+		mcp.WithReadOnlyHintAnnotation(false),
+		mcp.WithDestructiveHintAnnotation(true),
+		mcp.WithIdempotentHintAnnotation(false),
+		mcp.WithOpenWorldHintAnnotation(true),
+	)
+}
+
+func (s *Server) addQueryTool() {
+	s.mcp.AddTool(queryTool(), s.handleQuery)
+}
+
+// queryRun is the state of one kube_query call across its turns (the
+// question, then one approve or deny per gate).
+type queryRun struct {
+	conv      string
+	user      string
+	started   time.Time
+	parts     []string // answer text of each turn
+	approvals []schema.Approval
+	usage     *schema.Usage
+	notices   []string // things the result must say besides the answer
+	fw        *forwarder
+}
+
+func (s *Server) handleQuery(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	if req.Params.RequestState != "" || len(req.Params.InputResponses) > 0 {
+		return s.resumeQuery(ctx, req)
+	}
+	in, err := decodeQueryInput(req.Params.Arguments)
+	if err != nil {
+		return mcp.NewToolResultError(err.Error()), nil
+	}
+	if kind := phraseKind(in.Question); kind != "" {
+		s.log.Warn("refused a question that is a backend "+kind+" phrase", "question", in.Question)
+		return mcp.NewToolResultError(fmt.Sprintf("refused: %q is one of KubeIntellect's %s phrases. "+
+			"kube_query never sends approvals or denials on a model's behalf: when the agent proposes a "+
+			"change, kubeq-mcp asks the human directly. Ask a question instead.", in.Question, kind)), nil
+	}
+	run := &queryRun{conv: in.ConversationID, user: in.UserID, started: time.Now()}
+	if run.conv == "" {
+		run.conv = kubeq.NewConversationID()
+	}
+	release, err := s.convs.acquire(ctx, run.conv)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	run.fw = s.newForwarder(ctx, req)
+	defer run.fw.close()
+
+	if p := s.convs.takePending(run.conv); p != nil {
+		if res := s.denyPending(ctx, run, p); res != nil {
+			return res, nil
+		}
+	}
+	hitl, err := s.turn(ctx, run, kubeq.Turn{
+		Question: in.Question, Conversation: run.conv, Namespace: in.Namespace, User: run.user,
+	})
+	if err != nil {
+		return s.failure(ctx, run, err)
+	}
+	return s.gates(ctx, run, hitl)
+}
+
+// decodeQueryInput decodes and checks what input-schema validation cannot:
+// a blank question and the byte cap.
+func decodeQueryInput(args any) (schema.QueryInput, error) {
+	var in schema.QueryInput
+	raw, err := json.Marshal(args)
+	if err != nil {
+		return in, fmt.Errorf("invalid arguments: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		return in, fmt.Errorf("invalid arguments: %w", err)
+	}
+	if strings.TrimSpace(in.Question) == "" {
+		return in, errors.New("invalid arguments: question: must not be empty")
+	}
+	if len(in.Question) > schema.MaxQuestionBytes {
+		return in, fmt.Errorf("invalid arguments: question: %d bytes is over the limit of %d",
+			len(in.Question), schema.MaxQuestionBytes)
+	}
+	return in, nil
+}
+
+// turn streams one backend turn, forwarding progress and collecting the
+// answer. It returns the gate the turn ended at, if any.
+func (s *Server) turn(ctx context.Context, run *queryRun, t kubeq.Turn) (*kubeq.HitlRequest, error) {
+	var (
+		answer strings.Builder
+		hitl   *kubeq.HitlRequest
+		fatal  *kubeq.Error
+	)
+	for ev, err := range s.cfg.Backend.Stream(ctx, t) {
+		if err != nil {
+			if answer.Len() > 0 {
+				run.parts = append(run.parts, answer.String())
+			}
+			return nil, err
+		}
+		run.fw.event(ev)
+		switch e := ev.(type) {
+		case kubeq.Token:
+			answer.WriteString(e.Content)
+		case kubeq.HitlRequest:
+			hitl = &e
+		case kubeq.Usage:
+			run.addUsage(e)
+		case kubeq.Error:
+			if e.Fatal {
+				fatal = &e
+			}
+		case kubeq.End:
+			if e.DroppedFrames > 0 {
+				run.notices = append(run.notices, fmt.Sprintf(
+					"This answer may be incomplete: %d unreadable frame(s) from KubeIntellect were skipped.",
+					e.DroppedFrames))
+			}
+		}
+	}
+	if fatal != nil {
+		// The backend says a fatal error voids the partial answer.
+		return nil, &kubeq.FatalError{Message: fatal.Message}
+	}
+	run.parts = append(run.parts, answer.String())
+	return hitl, nil
+}
+
+func (r *queryRun) addUsage(u kubeq.Usage) {
+	if r.usage == nil {
+		r.usage = &schema.Usage{}
+	}
+	r.usage.PromptTokens += u.PromptTokens
+	r.usage.CompletionTokens += u.CompletionTokens
+	r.usage.TotalTokens += u.TotalTokens
+	r.usage.LLMCalls += u.LLMCalls
+}
+
+func (r *queryRun) answer() string {
+	parts := make([]string, 0, len(r.parts))
+	for _, p := range r.parts {
+		if p != "" {
+			parts = append(parts, p)
+		}
+	}
+	return strings.Join(parts, "\n\n")
+}
+
+// result is the successful end of a call.
+func (s *Server) result(run *queryRun) *mcp.CallToolResult {
+	approvals := run.approvals
+	if approvals == nil {
+		approvals = []schema.Approval{}
+	}
+	out := schema.QueryOutput{
+		Answer:         run.answer(),
+		ConversationID: run.conv,
+		Approvals:      approvals,
+		Usage:          run.usage,
+		ElapsedMS:      time.Since(run.started).Milliseconds(),
+	}
+	return mcp.NewToolResultStructured(out, s.text(run, out.Answer))
+}
+
+// text is the human-readable content: the answer, then what became of each
+// gate, then notices.
+func (s *Server) text(run *queryRun, answer string) string {
+	var b strings.Builder
+	if s.cfg.Demo {
+		b.WriteString(demoLabel + "\n\n")
+	}
+	b.WriteString(answer)
+	for _, a := range run.approvals {
+		b.WriteString("\n\n")
+		b.WriteString(approvalSentence(a))
+	}
+	for _, n := range run.notices {
+		b.WriteString("\n\n")
+		b.WriteString(n)
+	}
+	b.WriteString("\n\nconversation_id: " + run.conv)
+	return b.String()
+}
+
+// failure turns a backend failure into a tool error a person can act on,
+// keeping whatever answer arrived before it.
+func (s *Server) failure(ctx context.Context, run *queryRun, err error) (*mcp.CallToolResult, error) {
+	if ctx.Err() != nil {
+		// The call was cancelled: nobody is waiting for a result.
+		return nil, ctx.Err()
+	}
+	var msg strings.Builder
+	if s.cfg.Demo {
+		msg.WriteString(demoLabel + "\n\n")
+	}
+	msg.WriteString("KubeIntellect request failed: " + err.Error())
+	var interrupted *kubeq.InterruptedError
+	if errors.As(err, &interrupted) {
+		msg.WriteString("\n\nThe answer was cut off; it was not retried, so nothing ran twice.")
+	}
+	if a := run.answer(); a != "" {
+		msg.WriteString("\n\nPartial answer received before the failure:\n\n" + a)
+	}
+	for _, a := range run.approvals {
+		msg.WriteString("\n\n" + approvalSentence(a))
+	}
+	msg.WriteString("\n\nconversation_id: " + run.conv)
+	s.log.Warn("kube_query failed", "conversation", run.conv, "err", err)
+	return mcp.NewToolResultError(msg.String()), nil
+}
+
+func approvalSentence(a schema.Approval) string {
+	if a.Decision == schema.Approved {
+		return fmt.Sprintf("Approval %s: the human APPROVED `%s` (risk %s); it was sent to KubeIntellect to run.",
+			a.ApprovalID, a.Action, a.Risk)
+	}
+	return fmt.Sprintf("Approval %s: `%s` (risk %s) was DENIED (%s): %s Nothing was run.",
+		a.ApprovalID, a.Action, a.Risk, a.Reason, reasonText(a.Reason))
+}
+
+func reasonText(r schema.Reason) string {
+	switch r {
+	case schema.ReasonUserDenied:
+		return "the human chose deny."
+	case schema.ReasonUserDeclined:
+		return "the human declined the approval form."
+	case schema.ReasonUserCancelled:
+		return "the human cancelled the approval form."
+	case schema.ReasonConfirmationMismatch:
+		return "the confirmation typed did not match the target's name."
+	case schema.ReasonTimedOut:
+		return "no answer came before the approval timeout."
+	case schema.ReasonElicitationUnsupported:
+		return "this MCP client cannot show approval forms, and only a human may approve."
+	case schema.ReasonPendingResolved:
+		return "it was left pending by an earlier call and was denied before the new question."
+	default:
+		return "the approval could not be completed, and denial is the default."
+	}
+}
