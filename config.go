@@ -1,0 +1,185 @@
+package main
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// config is the whole configuration: flags override the environment, which
+// overrides the defaults (DESIGN.md, "Configuration").
+type config struct {
+	Transport       string
+	Addr            string
+	HTTPToken       string
+	AllowedOrigins  []string
+	URL             string
+	APIKey          string
+	CACert          string
+	Timeout         time.Duration
+	Model           string
+	UserID          string
+	RetryDelays     []time.Duration
+	ApprovalTimeout time.Duration
+	ConfirmHighRisk string
+	StateKey        []byte
+	AuditLog        string
+	Demo            bool
+	LogLevel        string
+	Version         bool
+}
+
+// parseConfig reads args (without the program name) over getenv. It
+// returns flag.ErrHelp for -h.
+func parseConfig(args []string, getenv func(string) string, usage io.Writer) (config, error) {
+	var c config
+	env := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	fs := flag.NewFlagSet("kubeq-mcp", flag.ContinueOnError)
+	fs.SetOutput(usage)
+	fs.StringVar(&c.Transport, "transport", env("KUBEQ_MCP_TRANSPORT", "stdio"), "stdio or http (env KUBEQ_MCP_TRANSPORT)")
+	fs.StringVar(&c.Addr, "addr", env("KUBEQ_MCP_ADDR", "127.0.0.1:8080"), "HTTP listen address; MCP at /mcp, liveness at /healthz (env KUBEQ_MCP_ADDR)")
+	fs.StringVar(&c.HTTPToken, "http-token", env("KUBEQ_MCP_HTTP_TOKEN", ""), "bearer token required on /mcp; required off loopback (env KUBEQ_MCP_HTTP_TOKEN)")
+	origins := fs.String("allowed-origins", env("KUBEQ_MCP_ALLOWED_ORIGINS", ""), "comma-separated browser Origins allowed besides localhost (env KUBEQ_MCP_ALLOWED_ORIGINS)")
+	fs.StringVar(&c.URL, "url", env("KUBE_Q_URL", "http://localhost:8000"), "KubeIntellect base URL (env KUBE_Q_URL)")
+	fs.StringVar(&c.APIKey, "api-key", env("KUBE_Q_API_KEY", ""), "KubeIntellect API key (env KUBE_Q_API_KEY)")
+	fs.StringVar(&c.CACert, "ca-cert", env("KUBE_Q_CA_CERT", ""), "PEM CA bundle for the backend's TLS; system roots when empty (env KUBE_Q_CA_CERT)")
+	timeout := fs.String("timeout", env("KUBE_Q_TIMEOUT", "120s"), "backend timeout: longest silence in a stream, and the bound on connecting (env KUBE_Q_TIMEOUT)")
+	fs.StringVar(&c.Model, "model", env("KUBE_Q_MODEL", "kubeintellect-v2"), "model name sent to the backend (env KUBE_Q_MODEL)")
+	fs.StringVar(&c.UserID, "user-id", env("KUBE_Q_USER_ID", "mcp-user"), "default user id sent to the backend (env KUBE_Q_USER_ID)")
+	retries := fs.String("retry-delays", env("KUBE_Q_RETRY_DELAYS", "1s,3s,5s"), "waits between retries of transport errors; empty for none (env KUBE_Q_RETRY_DELAYS)")
+	approval := fs.String("approval-timeout", env("KUBEQ_MCP_APPROVAL_TIMEOUT", "10m"), "how long a human has to answer an approval before it is denied (env KUBEQ_MCP_APPROVAL_TIMEOUT)")
+	fs.StringVar(&c.ConfirmHighRisk, "confirm-high-risk", env("KUBEQ_MCP_CONFIRM_HIGH_RISK", "name"), "name: high-risk approvals need the target's name typed; none: they do not (env KUBEQ_MCP_CONFIRM_HIGH_RISK)")
+	stateKey := fs.String("state-key", env("KUBEQ_MCP_STATE_KEY", ""), "32-byte key (base64 or hex) sealing approval state; share it across replicas; random when empty (env KUBEQ_MCP_STATE_KEY)")
+	fs.StringVar(&c.AuditLog, "audit-log", env("KUBEQ_MCP_AUDIT_LOG", ""), "append one JSON line per approval decision to this file (env KUBEQ_MCP_AUDIT_LOG)")
+	fs.BoolVar(&c.Demo, "demo", false, "serve a simulated KubeIntellect in-process (no backend needed); every answer is labelled simulated")
+	fs.StringVar(&c.LogLevel, "log-level", env("KUBEQ_MCP_LOG_LEVEL", "info"), "debug, info, warn or error; logs go to stderr (env KUBEQ_MCP_LOG_LEVEL)")
+	fs.BoolVar(&c.Version, "version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q (all options are flags; see --help)", fs.Arg(0))
+	}
+	if c.Version {
+		return c, nil
+	}
+	var err error
+	if c.Timeout, err = positiveDuration("timeout", *timeout); err != nil {
+		return c, err
+	}
+	if c.ApprovalTimeout, err = positiveDuration("approval-timeout", *approval); err != nil {
+		return c, err
+	}
+	if c.RetryDelays, err = parseDelays(*retries); err != nil {
+		return c, err
+	}
+	if c.StateKey, err = parseStateKey(*stateKey); err != nil {
+		return c, err
+	}
+	for _, o := range strings.Split(*origins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			c.AllowedOrigins = append(c.AllowedOrigins, o)
+		}
+	}
+	return c, c.validate()
+}
+
+func (c *config) validate() error {
+	switch c.Transport {
+	case "stdio", "http":
+	default:
+		return fmt.Errorf("--transport %q: must be stdio or http", c.Transport)
+	}
+	if !c.Demo {
+		u, err := url.Parse(c.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("--url %q: must be an http:// or https:// URL with a host, e.g. http://localhost:8000 (KUBE_Q_URL)", c.URL)
+		}
+	}
+	if c.CACert != "" {
+		f, err := os.Open(c.CACert)
+		if err != nil {
+			return fmt.Errorf("--ca-cert: cannot read the CA bundle: %w", err)
+		}
+		_ = f.Close()
+	}
+	switch c.ConfirmHighRisk {
+	case "name", "none":
+	default:
+		return fmt.Errorf("--confirm-high-risk %q: must be name or none", c.ConfirmHighRisk)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("--log-level %q: must be debug, info, warn or error", c.LogLevel)
+	}
+	if c.Transport == "http" {
+		host, _, err := net.SplitHostPort(c.Addr)
+		if err != nil {
+			return fmt.Errorf("--addr %q: must be host:port, e.g. 127.0.0.1:8080", c.Addr)
+		}
+		if !isLoopback(host) && c.HTTPToken == "" {
+			return fmt.Errorf("--addr %q is not a loopback address: set --http-token (KUBEQ_MCP_HTTP_TOKEN) so that only your clients can call the server", c.Addr)
+		}
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func positiveDuration(name, v string) (time.Duration, error) {
+	d, err := time.ParseDuration(strings.TrimSpace(v))
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("--%s %q: must be a positive duration such as 90s or 10m", name, v)
+	}
+	return d, nil
+}
+
+func parseDelays(v string) ([]time.Duration, error) {
+	delays := []time.Duration{}
+	for _, part := range strings.Split(v, ",") {
+		if part = strings.TrimSpace(part); part == "" {
+			continue
+		}
+		d, err := time.ParseDuration(part)
+		if err != nil || d < 0 {
+			return nil, fmt.Errorf("--retry-delays %q: must be a comma-separated list of durations such as 1s,3s,5s", v)
+		}
+		delays = append(delays, d)
+	}
+	return delays, nil
+}
+
+// parseStateKey accepts 32 bytes as standard base64 or hex.
+func parseStateKey(v string) ([]byte, error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return nil, nil
+	}
+	if b, err := base64.StdEncoding.DecodeString(v); err == nil && len(b) == 32 {
+		return b, nil
+	}
+	if b, err := hex.DecodeString(v); err == nil && len(b) == 32 {
+		return b, nil
+	}
+	return nil, errors.New("--state-key: must be 32 random bytes in standard base64 or hex (e.g. `openssl rand -base64 32`) (KUBEQ_MCP_STATE_KEY)")
+}

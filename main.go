@@ -1,0 +1,152 @@
+// Command kubeq-mcp is an MCP server in front of a KubeIntellect backend:
+// kube_query asks it about a Kubernetes cluster with live progress and
+// human approvals, kube_health says whether it is reachable. It serves
+// stdio (the default) or streamable HTTP.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/kubeq-mcp/kubeq-mcp/kubeq"
+	"github.com/kubeq-mcp/kubeq-mcp/server"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr))
+}
+
+// run is main without the process: it returns the exit code.
+func run(args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
+	cfg, err := parseConfig(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "kubeq-mcp:", err)
+		return 2
+	}
+	if cfg.Version {
+		fmt.Fprintln(stdout, "kubeq-mcp", version)
+		return 0
+	}
+	log := newLogger(stderr, cfg.LogLevel)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := serve(ctx, cfg, log, stdin, stdout); err != nil {
+		log.Error("kubeq-mcp stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level)) // validated in parseConfig
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+func serve(ctx context.Context, cfg config, log *slog.Logger, stdin io.Reader, stdout io.Writer) error {
+	backendURL := cfg.URL
+	if cfg.Demo {
+		demo, err := startDemoBackend(ctx, log)
+		if err != nil {
+			return fmt.Errorf("demo backend: %w", err)
+		}
+		defer demo.Close()
+		backendURL = demo.URL
+		log.Warn("DEMO MODE: answers come from a simulated KubeIntellect, not a real cluster", "backend", backendURL)
+	}
+	opts := []kubeq.Option{
+		kubeq.WithTimeout(cfg.Timeout),
+		kubeq.WithModel(cfg.Model),
+		kubeq.WithUser(cfg.UserID),
+		kubeq.WithRetryDelays(cfg.RetryDelays...),
+		kubeq.WithLogger(log.With("component", "kubeq")),
+	}
+	if cfg.APIKey != "" && !cfg.Demo {
+		opts = append(opts, kubeq.WithAPIKey(cfg.APIKey))
+	}
+	if cfg.CACert != "" && !cfg.Demo {
+		opts = append(opts, kubeq.WithCACertFile(cfg.CACert))
+	}
+	backend, err := kubeq.New(backendURL, opts...)
+	if err != nil {
+		return fmt.Errorf("backend client: %w", err)
+	}
+	var audit io.Writer
+	if cfg.AuditLog != "" {
+		f, err := os.OpenFile(cfg.AuditLog, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+		if err != nil {
+			return fmt.Errorf("--audit-log: %w", err)
+		}
+		defer f.Close()
+		audit = f
+	}
+	srv, err := server.New(server.Config{
+		Version:         version,
+		Backend:         backend,
+		Logger:          log,
+		ApprovalTimeout: cfg.ApprovalTimeout,
+		ConfirmHighRisk: cfg.ConfirmHighRisk == "name",
+		StateKey:        cfg.StateKey,
+		AuditLog:        audit,
+		Demo:            cfg.Demo,
+		HTTPToken:       cfg.HTTPToken,
+		AllowedOrigins:  cfg.AllowedOrigins,
+	})
+	if err != nil {
+		return err
+	}
+	log.Info("kubeq-mcp starting", "version", version, "transport", cfg.Transport,
+		"backend", backend.URL(), "api_key_set", cfg.APIKey != "", "demo", cfg.Demo)
+	if cfg.Transport == "stdio" {
+		return srv.ServeStdio(ctx, stdin, stdout)
+	}
+	return serveHTTP(ctx, cfg, srv, log)
+}
+
+// serveHTTP serves until ctx ends, then cancels in-flight calls (which
+// closes their backend requests) and shuts down.
+func serveHTTP(ctx context.Context, cfg config, srv *server.Server, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	hs := &http.Server{
+		Handler:           srv.HTTPHandler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("serving streamable HTTP", "mcp", "http://"+ln.Addr().String()+server.MCPPath,
+		"healthz", "http://"+ln.Addr().String()+server.HealthPath, "token_required", cfg.HTTPToken != "")
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		// Open SSE streams do not end by themselves: close them.
+		_ = hs.Close()
+	}
+	return nil
+}
