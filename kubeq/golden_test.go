@@ -1,0 +1,163 @@
+package kubeq
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/iotest"
+
+	"github.com/stretchr/testify/require"
+)
+
+// The golden files hold, for each testdata/*.sse stream, the typed events it
+// must produce and how it ends. Regenerate with UPDATE_GOLDEN=1, then read
+// the diff: a golden is a claim about the protocol, not a snapshot.
+
+type golden struct {
+	Outcome string           `json:"outcome"` // "done" or "interrupted"
+	Dropped int              `json:"dropped"`
+	Unknown int              `json:"unknown"`
+	Events  []map[string]any `json:"events"`
+}
+
+// eventType names an event for goldens.
+func eventType(e Event) string {
+	switch e.(type) {
+	case Handshake:
+		return "handshake"
+	case Status:
+		return "status"
+	case ToolCall:
+		return "tool_call"
+	case ToolResult:
+		return "tool_result"
+	case Token:
+		return "token"
+	case Plan:
+		return "plan"
+	case Usage:
+		return "usage"
+	case HitlRequest:
+		return "hitl_request"
+	case Error:
+		return "error"
+	case Heartbeat:
+		return "heartbeat"
+	case Final:
+		return "final"
+	case End:
+		return "end"
+	}
+	return "?"
+}
+
+// record renders an event as a JSON object with a "type" discriminator.
+func record(t testing.TB, e Event) map[string]any {
+	if end, ok := e.(End); ok {
+		end.RequestID = "" // random per request
+		e = end
+	}
+	raw, err := json.Marshal(e)
+	require.NoError(t, err)
+	m := map[string]any{}
+	require.NoError(t, json.Unmarshal(raw, &m))
+	m["type"] = eventType(e)
+	return m
+}
+
+func sseFiles(t testing.TB) []string {
+	files, err := filepath.Glob(filepath.Join("testdata", "*.sse"))
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	return files
+}
+
+func TestGoldenStreams(t *testing.T) {
+	for _, file := range sseFiles(t) {
+		name := strings.TrimSuffix(filepath.Base(file), ".sse")
+		t.Run(name, func(t *testing.T) {
+			data, err := os.ReadFile(file)
+			require.NoError(t, err)
+			got := parseGolden(t, bytes.NewReader(data))
+			// Byte-at-a-time reads must not change anything.
+			require.Equal(t, got, parseGolden(t, iotest.OneByteReader(bytes.NewReader(data))), "one-byte reads")
+
+			goldenPath := filepath.Join("testdata", name+".golden.json")
+			if os.Getenv("UPDATE_GOLDEN") != "" {
+				out, err := json.MarshalIndent(got, "", "  ")
+				require.NoError(t, err)
+				require.NoError(t, os.WriteFile(goldenPath, append(out, '\n'), 0o644))
+			}
+			raw, err := os.ReadFile(goldenPath)
+			require.NoError(t, err, "missing golden; run UPDATE_GOLDEN=1 go test ./kubeq/ and review it")
+			var want golden
+			require.NoError(t, json.Unmarshal(raw, &want))
+			require.Equal(t, normalise(t, want), normalise(t, got))
+
+			// The same bytes served over HTTP through Stream give the same events.
+			require.Equal(t, normalise(t, want), normalise(t, streamGolden(t, data)), "through Stream")
+		})
+	}
+}
+
+func parseGolden(t testing.TB, r io.Reader) golden {
+	g := golden{Events: []map[string]any{}}
+	st, err := readTurn(r, End{Conversation: "golden"}, func(e Event) bool {
+		g.Events = append(g.Events, record(t, e))
+		return true
+	})
+	g.Dropped, g.Unknown, g.Outcome = st.Dropped, st.Unknown, "done"
+	if err != nil {
+		require.True(t, errors.Is(err, io.ErrUnexpectedEOF), "err = %v", err)
+		g.Outcome = "interrupted"
+	}
+	return g
+}
+
+func streamGolden(t *testing.T, data []byte) golden {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
+		_, _ = w.Write(data)
+	}))
+	defer srv.Close()
+	c, err := New(srv.URL, WithRetryDelays())
+	require.NoError(t, err)
+	g := golden{Events: []map[string]any{}, Outcome: "done"}
+	for ev, err := range c.Stream(context.Background(), Turn{Question: "q", Conversation: "golden"}) {
+		if err != nil {
+			var ie *InterruptedError
+			require.ErrorAs(t, err, &ie)
+			g.Outcome, g.Dropped = "interrupted", ie.DroppedFrames
+			break
+		}
+		g.Events = append(g.Events, record(t, ev))
+		if end, ok := ev.(End); ok {
+			g.Dropped, g.Unknown = end.DroppedFrames, end.UnknownFrames
+		}
+	}
+	if g.Outcome == "interrupted" {
+		g.Unknown = -1 // not reported by InterruptedError
+	}
+	return g
+}
+
+// normalise round-trips through JSON so numbers compare alike; an unknown
+// count of -1 (not reported) matches anything.
+func normalise(t testing.TB, g golden) golden {
+	raw, err := json.Marshal(g)
+	require.NoError(t, err)
+	var out golden
+	require.NoError(t, json.Unmarshal(raw, &out))
+	if out.Outcome == "interrupted" {
+		out.Unknown = -1
+	}
+	return out
+}
