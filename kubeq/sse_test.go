@@ -1,0 +1,167 @@
+package kubeq
+
+import (
+	"bytes"
+	"io"
+	"strings"
+	"testing"
+	"testing/iotest"
+
+	"github.com/stretchr/testify/require"
+)
+
+// frames reads every frame of input, rendering each as kind:data.
+func frames(t *testing.T, r io.Reader) ([]string, error) {
+	t.Helper()
+	s := newSSEReader(r)
+	var out []string
+	for {
+		f, err := s.next()
+		if err != nil {
+			return out, err
+		}
+		switch f.kind {
+		case frameData:
+			out = append(out, "data:"+string(f.data))
+		case frameComment:
+			out = append(out, "comment")
+		case frameOversized:
+			out = append(out, "oversized")
+		}
+	}
+}
+
+func TestSSELineEndings(t *testing.T) {
+	want := []string{"data:a", "data:b", "comment", "data:c"}
+	for name, in := range map[string]string{
+		"LF":      "data: a\n\ndata: b\n\n: heartbeat\n\ndata: c\n\n",
+		"CRLF":    "data: a\r\n\r\ndata: b\r\n\r\n: heartbeat\r\n\r\ndata: c\r\n\r\n",
+		"CR":      "data: a\r\rdata: b\r\r: heartbeat\r\rdata: c\r\r",
+		"mixed":   "data: a\r\n\ndata: b\n\r\n: heartbeat\r\rdata: c\n\n",
+		"BOM":     "\xEF\xBB\xBFdata: a\n\ndata: b\n\n: heartbeat\n\ndata: c\n\n",
+		"extra":   "\n\n\ndata: a\n\nevent: x\nid: 1\n\ndata: b\n\n: heartbeat\n\nretry: 5\ndata: c\n\n",
+		"nospace": "data:a\n\ndata:b\n\n:heartbeat\n\ndata:c\n\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			for _, r := range []io.Reader{strings.NewReader(in), iotest.OneByteReader(strings.NewReader(in))} {
+				got, err := frames(t, r)
+				require.ErrorIs(t, err, io.EOF)
+				require.Equal(t, want, got)
+			}
+		})
+	}
+}
+
+func TestSSEMultiLineDataAndComments(t *testing.T) {
+	got, err := frames(t, strings.NewReader("data: one\n: a comment\ndata: two\ndata\ndata:  three\n\n"))
+	require.ErrorIs(t, err, io.EOF)
+	// "data" alone appends an empty line; only one leading space is dropped.
+	require.Equal(t, []string{"data:one\ntwo\n\n three"}, got)
+}
+
+func TestSSEEndOfInput(t *testing.T) {
+	for in, want := range map[string]error{
+		"":                      io.EOF,
+		"data: a\n\n":           io.EOF,
+		"data: a\n":             io.ErrUnexpectedEOF, // frame never closed
+		"data: a":               io.ErrUnexpectedEOF, // line never closed
+		"data: a\n\n: hb\n":     io.ErrUnexpectedEOF,
+		"data: a\n\ndata: {\"x": io.ErrUnexpectedEOF,
+		"\xEF\xBB":              io.ErrUnexpectedEOF, // two bytes of a BOM, then nothing
+	} {
+		_, err := frames(t, strings.NewReader(in))
+		require.ErrorIs(t, err, want, "input %q", in)
+	}
+}
+
+func TestSSEReadErrorIsReturned(t *testing.T) {
+	boom := io.ErrClosedPipe
+	_, err := frames(t, io.MultiReader(strings.NewReader("data: a\n\n"), iotest.ErrReader(boom)))
+	require.ErrorIs(t, err, boom)
+}
+
+func TestSSEOneMegabyteFrame(t *testing.T) {
+	content := strings.Repeat("x", 1<<20)
+	in := start("s") + contentChunk(content) + "data: [DONE]\n\n"
+	var got string
+	st, err := readTurn(strings.NewReader(in), End{}, func(e Event) bool {
+		if tok, ok := e.(Token); ok {
+			got += tok.Content
+		}
+		return true
+	})
+	require.NoError(t, err)
+	require.True(t, st.Done)
+	require.Equal(t, content, got)
+}
+
+func TestSSEOversizedFrameIsSkippedAndCounted(t *testing.T) {
+	huge := strings.Repeat("y", maxFrame+10)
+	for name, in := range map[string]string{
+		"one line":   "data: " + huge + "\n\n",
+		"many lines": strings.Repeat("data: "+strings.Repeat("z", 1<<20)+"\n", 9) + "\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			stream := start("s") + in + contentChunk("after") + "data: [DONE]\n\n"
+			var evs []Event
+			st, err := readTurn(strings.NewReader(stream), End{}, func(e Event) bool {
+				evs = append(evs, e)
+				return true
+			})
+			require.NoError(t, err)
+			require.Equal(t, 1, st.Dropped)
+			require.Equal(t, []Event{Handshake{ProtocolVersion: "1.0", SessionID: "s"}, Token{Content: "after"},
+				End{DroppedFrames: 1}}, evs)
+		})
+	}
+}
+
+func TestSSEBufferStaysBounded(t *testing.T) {
+	// A 20 MiB line without a terminator must not be held in memory whole.
+	s := newSSEReader(io.MultiReader(strings.NewReader("data: "), bytes.NewReader(make([]byte, 20<<20))))
+	_, err := s.next()
+	require.ErrorIs(t, err, io.ErrUnexpectedEOF)
+	require.LessOrEqual(t, len(s.buf), 2*maxFrame)
+}
+
+func TestOnlyDoneEndsATurn(t *testing.T) {
+	stop := `data: {"id": "c", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}` + "\n\n"
+	in := start("s") + contentChunk("a") + stop + contentChunk("b") + stop
+	var tokens []string
+	st, err := readTurn(strings.NewReader(in), End{}, func(e Event) bool {
+		if tok, ok := e.(Token); ok {
+			tokens = append(tokens, tok.Content)
+		}
+		return true
+	})
+	require.ErrorIs(t, err, io.ErrUnexpectedEOF, "EOF without [DONE] is an interrupted turn")
+	require.False(t, st.Done)
+	require.Equal(t, []string{"a", "b"}, tokens, "finish_reason stop is not the end")
+}
+
+func TestNothingIsReadAfterDone(t *testing.T) {
+	in := start("s") + "data: [DONE]\n\n" + contentChunk("late")
+	var n int
+	st, err := readTurn(strings.NewReader(in), End{}, func(Event) bool { n++; return true })
+	require.NoError(t, err)
+	require.True(t, st.Done)
+	require.Equal(t, 2, n)
+}
+
+func TestConsumerStop(t *testing.T) {
+	in := start("s") + contentChunk("a") + contentChunk("b") + "data: [DONE]\n\n"
+	var n int
+	st, err := readTurn(strings.NewReader(in), End{}, func(Event) bool { n++; return n < 2 })
+	require.NoError(t, err)
+	require.True(t, st.Stopped)
+	require.Equal(t, 2, n)
+}
+
+func start(sid string) string {
+	return `data: {"protocol_version": "1.0", "object": "stream.start", "session_id": "` + sid + `"}` + "\n\n"
+}
+
+func contentChunk(text string) string {
+	return `data: {"id": "chatcmpl-000000000000", "object": "chat.completion.chunk", "created": 1, "model": "kubeintellect", "choices": [{"index": 0, "delta": {"content": "` +
+		text + `", "role": "assistant"}, "finish_reason": null}]}` + "\n\n"
+}
