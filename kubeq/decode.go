@@ -88,8 +88,14 @@ var doneMarker = []byte("[DONE]")
 // top-level usage: Token, HitlRequest, Usage).
 const maxEventsPerFrame = 3
 
-// decodeFrame appends the frame's events to evs.
-func decodeFrame(data []byte, evs []Event) ([]Event, outcome) {
+// decoder reuses one wireFrame across frames, so the choices array of the
+// hot path (answer tokens) is allocated once per turn, not once per frame.
+type decoder struct {
+	f wireFrame
+}
+
+// decode appends the frame's events to evs.
+func (d *decoder) decode(data []byte, evs []Event) ([]Event, outcome) {
 	data = bytes.TrimSpace(data)
 	if bytes.Equal(data, doneMarker) {
 		return evs, frameDone
@@ -97,8 +103,11 @@ func decodeFrame(data []byte, evs []Event) ([]Event, outcome) {
 	if len(data) == 0 || data[0] != '{' {
 		return evs, frameBad
 	}
-	var f wireFrame
-	if err := json.Unmarshal(data, &f); err != nil {
+	f := &d.f
+	choices := f.Choices[:cap(f.Choices)]
+	clear(choices) // json reuses elements without zeroing them
+	*f = wireFrame{Choices: choices[:0]}
+	if err := json.Unmarshal(data, f); err != nil {
 		return evs, frameBad
 	}
 	n := len(evs)
@@ -126,14 +135,16 @@ func decodeFrame(data []byte, evs []Event) ([]Event, outcome) {
 		if evs, ok = payloadEvents(p, evs); !ok {
 			return evs[:n], frameUnknown
 		}
-	case f.Usage == nil && f.Choices == nil:
-		return evs, frameUnknown
+	case f.Usage == nil && f.Object != chunkObject:
+		return evs, frameUnknown // an OpenAI chunk with nothing in it is still a chunk
 	}
 	if f.Usage != nil {
 		evs = append(evs, f.Usage.event())
 	}
 	return evs, frameKnown
 }
+
+const chunkObject = "chat.completion.chunk"
 
 // choiceEvents maps a content or HITL chunk. finish_reason is ignored on
 // purpose: "stop" is not the end of a turn, and a HITL chunk says null.

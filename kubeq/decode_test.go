@@ -9,7 +9,8 @@ import (
 
 func decodeOne(t *testing.T, data string) ([]Event, outcome) {
 	t.Helper()
-	return decodeFrame([]byte(data), nil)
+	var d decoder
+	return d.decode([]byte(data), nil)
 }
 
 // Every wire name of protocol §3.3 lands on its typed field, in the flat

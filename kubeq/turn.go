@@ -21,6 +21,7 @@ type turnStats struct {
 func readTurn(body io.Reader, end End, yield func(Event) bool) (turnStats, error) {
 	var st turnStats
 	sse := newSSEReader(body)
+	var dec decoder
 	evs := make([]Event, 0, maxEventsPerFrame)
 	for {
 		f, err := sse.next()
@@ -39,7 +40,7 @@ func readTurn(body io.Reader, end End, yield func(Event) bool) (turnStats, error
 			st.Dropped++
 		case frameData:
 			var o outcome
-			evs, o = decodeFrame(f.data, evs)
+			evs, o = dec.decode(f.data, evs)
 			switch o {
 			case frameDone:
 				end.DroppedFrames, end.UnknownFrames = st.Dropped, st.Unknown

@@ -1,0 +1,80 @@
+package kubeq
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"testing"
+	"testing/iotest"
+
+	"github.com/stretchr/testify/require"
+)
+
+type parsed struct {
+	st  turnStats
+	evs []Event
+	err error
+}
+
+func parse(r io.Reader) parsed {
+	var p parsed
+	p.st, p.err = readTurn(r, End{Conversation: "fuzz"}, func(e Event) bool {
+		p.evs = append(p.evs, e)
+		return true
+	})
+	return p
+}
+
+// FuzzParseSSE checks the parser's invariants on arbitrary input:
+// no panic; at most maxEventsPerFrame events per frame; skipped frames
+// never outnumber frames; End comes once, last, and only with [DONE]; EOF
+// without it is io.ErrUnexpectedEOF; read sizes change nothing; and a
+// [DONE] frame appended to any input always ends the turn.
+func FuzzParseSSE(f *testing.F) {
+	for _, file := range sseFiles(f) {
+		data, err := os.ReadFile(file)
+		require.NoError(f, err)
+		f.Add(data)
+	}
+	f.Add([]byte("data: [DONE]\r\r"))
+	f.Add([]byte(": heartbeat\r\n\r\ndata: {\"type\": \"token\", \"content\": \"x\"}\n\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p := parse(bytes.NewReader(data))
+		checkInvariants(t, p)
+
+		one := parse(iotest.OneByteReader(bytes.NewReader(data)))
+		require.Equal(t, p, one, "one-byte reads must not change the result")
+
+		closed := parse(bytes.NewReader(append(bytes.Clone(data), "\n\ndata: [DONE]\n\n"...)))
+		checkInvariants(t, closed)
+		require.NoError(t, closed.err, "an appended [DONE] must end the turn")
+		if p.st.Done {
+			require.Equal(t, p, closed, "nothing after [DONE] is read")
+		}
+	})
+}
+
+func checkInvariants(t *testing.T, p parsed) {
+	t.Helper()
+	st := p.st
+	require.LessOrEqual(t, len(p.evs), maxEventsPerFrame*st.Frames)
+	require.Equal(t, len(p.evs), st.Events)
+	require.LessOrEqual(t, st.Dropped+st.Unknown, st.Frames)
+	ends := 0
+	for i, e := range p.evs {
+		if end, ok := e.(End); ok {
+			ends++
+			require.Equal(t, len(p.evs)-1, i, "End is last")
+			require.Equal(t, st.Dropped, end.DroppedFrames)
+			require.Equal(t, st.Unknown, end.UnknownFrames)
+		}
+	}
+	require.LessOrEqual(t, ends, 1)
+	require.Equal(t, st.Done, ends == 1)
+	if st.Done {
+		require.NoError(t, p.err)
+	} else {
+		require.True(t, errors.Is(p.err, io.ErrUnexpectedEOF), "err = %v", p.err)
+	}
+}
