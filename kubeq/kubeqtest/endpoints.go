@@ -92,9 +92,10 @@ func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request, req *Reques
 	if h.hang {
 		select {
 		case <-r.Context().Done():
+			s.update(req, func(req *Request) { req.Disconnected = true })
 		case <-s.done:
+			panic(http.ErrAbortHandler)
 		}
-		s.update(req, func(req *Request) { req.Disconnected = true })
 		return
 	}
 	if h.status != http.StatusOK {

@@ -116,10 +116,10 @@ func (s *Server) Client() *http.Client {
 // a hang or a slow write returns at once. Safe to call more than once.
 func (s *Server) Close() {
 	s.closeOnce.Do(func() {
-		close(s.done)
 		if s.hs != nil {
 			_ = s.hs.Close() // closes the listener and every connection
 		}
+		close(s.done)
 		waited := make(chan struct{})
 		go func() { s.running.Wait(); close(waited) }()
 		select {
@@ -167,6 +167,15 @@ func (s *Server) scriptFor(req Request) Script {
 
 func (s *Server) now() time.Time { return s.opts.now() }
 
+func (s *Server) closed() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
+
 // notify wakes every Wait; callers hold s.mu.
 func (s *Server) notify() {
 	close(s.changed)
@@ -182,10 +191,10 @@ func (s *Server) sessionLocked(id string) *session {
 	return ss
 }
 
-func (s *Server) appendHistory(ss *session, events []Obj) {
+func (s *Server) appendHistory(ss *session, ev Obj) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ss.history = append(ss.history, events...)
+	ss.history = append(ss.history, ev)
 }
 
 // newUUID returns a uuid4 (or a counter-based one with WithDeterministicIDs).

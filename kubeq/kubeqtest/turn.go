@@ -47,7 +47,6 @@ type turn struct {
 	lastWrite time.Time
 	usage     [4]int
 	end       turnEnd
-	history   []Obj
 }
 
 func (t *turn) created() int64 { return t.srv.now().Unix() }
@@ -185,12 +184,11 @@ func (t *turn) wait(d time.Duration, release <-chan struct{}) error {
 
 // record appends a flat wire.py event to the session's replay history.
 func (t *turn) record(ev Obj) {
-	t.history = append(t.history, append(ev, KV{"session_id", t.session.id}, KV{"ts", float64(t.srv.now().UnixMilli()) / 1000}))
+	t.srv.appendHistory(t.session, append(ev, KV{"session_id", t.session.id}, KV{"ts", float64(t.srv.now().UnixMilli()) / 1000}))
 }
 
 // run writes the handshake, the script and the end of the turn.
 func (t *turn) run(script Script) {
-	defer t.srv.appendHistory(t.session, t.history)
 	hs := "data: " + PyJSON(Obj{{"protocol_version", "1.0"}, {"object", "stream.start"}, {"session_id", t.session.id}})
 	err := t.writeFrame([]byte(hs))
 	for _, step := range script {
@@ -215,8 +213,8 @@ func (t *turn) run(script Script) {
 	if err == nil {
 		err = t.finish()
 	}
-	if errors.Is(err, errAbort) {
-		panic(http.ErrAbortHandler)
+	if errors.Is(err, errAbort) || t.srv.closed() {
+		panic(http.ErrAbortHandler) // a killed server drops its connections
 	}
 }
 
