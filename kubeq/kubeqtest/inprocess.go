@@ -28,7 +28,20 @@ func (t inProcess) RoundTrip(req *http.Request) (*http.Response, error) {
 	sreq.RequestURI = req.URL.RequestURI()
 	pr, pw := io.Pipe()
 	rw := &pipeResponse{header: http.Header{}, pw: pw, ready: make(chan struct{})}
+	handlerDone := make(chan struct{})
 	go func() {
+		// A handler blocked writing to a reader that went away, or to a
+		// server that closed, must not stay blocked.
+		select {
+		case <-ctx.Done():
+			_ = pw.CloseWithError(ctx.Err())
+		case <-t.s.done:
+			_ = pw.CloseWithError(errDropped)
+		case <-handlerDone:
+		}
+	}()
+	go func() {
+		defer close(handlerDone)
 		defer func() {
 			if v := recover(); v != nil {
 				if v != http.ErrAbortHandler {

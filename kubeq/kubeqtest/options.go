@@ -76,7 +76,8 @@ func WithUsageSessionTS(on bool) Option { return func(o *options) { o.usageSessi
 func WithFatalEvent(on bool) Option { return func(o *options) { o.fatalEvent = on } }
 
 // WithHeartbeat sets how long a stream may be silent before the fake writes
-// ": heartbeat". Default 15 s; tests use a few milliseconds.
+// ": heartbeat". Default 15 s; tests use a few milliseconds; 0 turns
+// heartbeats off.
 func WithHeartbeat(d time.Duration) Option { return func(o *options) { o.heartbeat = d } }
 
 // WithHITLMode selects strict (V4, default) or lax (V2) approval parsing.

@@ -133,6 +133,15 @@ const hexDigits = "0123456789abcdef"
 func writePyString(b *bytes.Buffer, s string, ascii bool) {
 	b.WriteByte('"')
 	for i := 0; i < len(s); {
+		// Copy a run of printable ASCII that needs no escape in one go.
+		j := i
+		for j < len(s) && s[j] >= 0x20 && s[j] < 0x7f && s[j] != '"' && s[j] != '\\' {
+			j++
+		}
+		b.WriteString(s[i:j])
+		if i = j; i == len(s) {
+			break
+		}
 		r, size := utf8.DecodeRuneInString(s[i:])
 		i += size
 		switch r {

@@ -157,6 +157,9 @@ func (t *turn) wait(d time.Duration, release <-chan struct{}) error {
 	}
 	for {
 		hb := time.NewTimer(time.Until(t.lastWrite.Add(t.srv.opts.heartbeat)))
+		if t.srv.opts.heartbeat <= 0 { // heartbeats off
+			hb.Stop()
+		}
 		select {
 		case <-deadline:
 			hb.Stop()
