@@ -111,6 +111,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdin io.Reader, s
 	if err != nil {
 		return err
 	}
+	defer srv.Close()
 	log.Info("kubeq-mcp starting", "version", version, "transport", cfg.Transport,
 		"backend", backend.URL(), "api_key_set", cfg.APIKey != "", "demo", cfg.Demo)
 	if cfg.Transport == "stdio" {

@@ -24,20 +24,28 @@ const (
 // HTTPHandler serves streamable HTTP at /mcp and liveness at /healthz.
 //
 // Sessions are on (2025-era clients answer elicitations on their session),
-// both protocol eras are accepted, the Origin header is checked against
+// GET streams are off (see below), both protocol eras are accepted, the Origin header is checked against
 // localhost and Config.AllowedOrigins, and /mcp requires the bearer token
 // when Config.HTTPToken is set.
 func (s *Server) HTTPHandler() http.Handler {
 	streamable := mcpserver.NewStreamableHTTPServer(s.mcp,
 		mcpserver.WithStateful(true),
 		mcpserver.WithEventStore(newBoundedEventStore(1024)),
-		mcpserver.WithHeartbeatInterval(15*time.Second),
+		// No standalone GET stream: mcp-go feeds every stream of a session
+		// from one notification queue, so with a GET stream open a call's
+		// progress lands there, unordered with the call's result on its
+		// POST stream. Without it, progress travels on the POST stream,
+		// ahead of the result. The spec allows 405 for GET.
+		mcpserver.WithDisableStreaming(true),
 		mcpserver.WithSessionIdleTTL(30*time.Minute),
 		mcpserver.WithStreamableHTTPLogger(s.log.With("component", "mcp-http")),
 		mcpserver.WithHTTPContextFunc(func(ctx context.Context, r *http.Request) context.Context {
 			return withTransport(ctx, "http")
 		}),
 	)
+	s.mu.Lock()
+	s.streamables = append(s.streamables, streamable)
+	s.mu.Unlock()
 	mux := http.NewServeMux()
 	mux.Handle(MCPPath, s.checkOrigin(s.checkToken(s.trackWrites(streamable))))
 	mux.HandleFunc("GET "+HealthPath, func(w http.ResponseWriter, r *http.Request) {

@@ -5,11 +5,13 @@
 package server
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	mcpserver "github.com/mark3labs/mcp-go/server"
@@ -62,6 +64,9 @@ type Server struct {
 	replays  *replayGuard
 	audit    *auditor
 	counters counters
+
+	mu          sync.Mutex
+	streamables []*mcpserver.StreamableHTTPServer // to shut down in Close
 }
 
 // New builds a server from cfg.
@@ -128,8 +133,23 @@ func New(cfg Config) (*Server, error) {
 // MCPServer is the underlying mcp-go server, for adding test fixtures.
 func (s *Server) MCPServer() *mcpserver.MCPServer { return s.mcp }
 
-// Close releases what the server holds (the audit file is the caller's).
-func (s *Server) Close() error { return nil }
+// Close ends the HTTP sessions and the background work of every handler
+// HTTPHandler made. The audit sink is the caller's to close.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	hs := s.streamables
+	s.streamables = nil
+	s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var errs []error
+	for _, h := range hs {
+		if err := h.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
 
 const instructions = `kubeq-mcp connects you to KubeIntellect, an AI SRE for Kubernetes.
 Use kube_query for any question about the cluster: diagnosis, status, logs, metrics, and changes.
