@@ -77,7 +77,7 @@ func (s *Server) startTurn(w http.ResponseWriter, r *http.Request, req *Request,
 	s.mu.Lock()
 	ss := s.sessionLocked(req.Session)
 	if ss.active > 0 {
-		s.violations = append(s.violations, Violation{Session: ss.id, RequestID: req.RequestID, At: s.now()})
+		s.violations = append(s.violations, Violation{Session: ss.id, RequestID: req.RequestID, At: time.Now()})
 		if s.opts.concurrent == RejectConcurrent {
 			s.mu.Unlock()
 			s.writeDetail(w, req, http.StatusConflict, "kubeqtest: a turn is already streaming on session '"+ss.id+
@@ -112,7 +112,7 @@ func (s *Server) startTurn(w http.ResponseWriter, r *http.Request, req *Request,
 	if pending != nil {
 		approved := Approves(s.opts.hitl, req.Message)
 		s.recordDecision(Decision{Session: ss.id, ActionID: pending.ActionID, Command: pending.Command,
-			Approved: approved, Message: req.Message, RequestID: req.RequestID, At: s.now()})
+			Approved: approved, Message: req.Message, RequestID: req.RequestID, At: time.Now()})
 		if approved {
 			script = pending.gate.approveScript(true)
 		} else {

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // maxBody bounds what the fake reads of a request body.
@@ -17,7 +18,7 @@ func (s *Server) mux() http.Handler {
 		defer s.running.Done()
 		body, _ := io.ReadAll(io.LimitReader(r.Body, maxBody))
 		req := &Request{
-			Time: s.now(), Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Body: body,
+			Time: time.Now(), Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Body: body,
 			SessionHeader: r.Header.Get("X-Session-ID"), RequestID: r.Header.Get("X-Request-ID"),
 		}
 		if req.RequestID == "" {

@@ -87,7 +87,7 @@ func (g Gate) write(t *turn) error {
 	}
 	if t.autoApprove && !g.AlwaysConfirm {
 		t.srv.recordDecision(Decision{Session: t.session.id, ActionID: g.ActionID, Command: g.Command,
-			Approved: true, Auto: true, RequestID: t.req.RequestID, At: t.srv.now()})
+			Approved: true, Auto: true, RequestID: t.req.RequestID, At: time.Now()})
 		for _, step := range g.approveScript(false) {
 			if err := step.write(t); err != nil || t.end != endNormal {
 				return err
@@ -99,7 +99,7 @@ func (g Gate) write(t *turn) error {
 		return err // the turn was cancelled before the interrupt: no gate
 	}
 	t.srv.openGate(t.session.id, GateInfo{Session: t.session.id, ActionID: g.ActionID, Command: g.Command,
-		Risk: g.Risk, YAML: g.YAML, Opened: t.srv.now(), gate: g})
+		Risk: g.Risk, YAML: g.YAML, Opened: time.Now(), gate: g})
 	var yaml any
 	if g.YAML != "" {
 		yaml = g.YAML

@@ -96,12 +96,13 @@ func TestConcurrentTurnHangsFirstStream(t *testing.T) {
 }
 
 func TestHeartbeatsDuringSleep(t *testing.T) {
-	srv := newTestServer(t, WithHeartbeat(10*time.Millisecond))
-	srv.Handle("think", Script{Status("analyzing", "…"), Sleep(100 * time.Millisecond), Token("done")})
+	srv := newTestServer(t, WithHeartbeat(20*time.Millisecond))
+	srv.Handle("think", Script{Status("analyzing", "…"), Sleep(200 * time.Millisecond), Token("done")})
 	body := ask(t, srv, "s", "think").body
+	// Late timers on a loaded machine give fewer heartbeats, never more.
 	n := strings.Count(body, ": heartbeat\n\n")
-	if n < 4 || n > 11 {
-		t.Errorf("%d heartbeats in 100ms at a 10ms interval", n)
+	if n < 2 || n > 10 {
+		t.Errorf("%d heartbeats in 200ms at a 20ms interval", n)
 	}
 	if contentOf(t, body) != "done" {
 		t.Errorf("answer %q", contentOf(t, body))
@@ -133,9 +134,9 @@ func TestDisconnectBeforeGateCreatesNone(t *testing.T) {
 func TestDisconnectAfterGateKeepsIt(t *testing.T) {
 	srv := newTestServer(t)
 	srv.Handle("delete", Script{Gate{Command: deleteCmd, SkipToolCall: true}})
-	// Frames 50ms apart: the client leaves after the gate chunk, before the
+	// Frames 100ms apart: the client leaves after the gate chunk, before the
 	// usage frame is written.
-	srv.Fault(SlowStream(50 * time.Millisecond))
+	srv.Fault(SlowStream(100 * time.Millisecond))
 	ctx, cancel := context.WithCancel(waitCtx(t))
 	resp := openStream(t, ctx, srv.Client(), srv.URL, "d2", "delete")
 	if fs := readFrames(t, resp.Body, 2); !strings.Contains(fs[1], "hitl_required") {

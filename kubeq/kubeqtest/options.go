@@ -38,6 +38,7 @@ type options struct {
 	v2Namespaces   bool
 	deterministic  bool
 	now            func() time.Time
+	health         healthState
 }
 
 func defaultOptions() options {
@@ -49,6 +50,7 @@ func defaultOptions() options {
 		version:    "4.0.0",
 		namespaces: []string{"default", "kube-system", "shop"},
 		now:        time.Now,
+		health:     healthState{status: 200},
 	}
 }
 
@@ -98,6 +100,12 @@ func WithCRLF() Option { return func(o *options) { o.crlf = true } }
 // gets. Default RejectConcurrent.
 func WithConcurrentTurns(m ConcurrentMode) Option { return func(o *options) { o.concurrent = m } }
 
+// WithHealth makes /healthz answer code from the start, or hang until the
+// client gives up (see also Server.SetHealth).
+func WithHealth(code int, hang bool) Option {
+	return func(o *options) { o.health = healthState{status: code, hang: hang} }
+}
+
 // WithVersion sets the version reported by /healthz. Default "4.0.0".
 func WithVersion(v string) Option { return func(o *options) { o.version = v } }
 
@@ -112,7 +120,8 @@ func WithNamespaces(ns ...string) Option {
 // byte for byte (with WithNow).
 func WithDeterministicIDs() Option { return func(o *options) { o.deterministic = true } }
 
-// WithNow sets the clock used for "created" and "ts".
+// WithNow sets the clock of the wire: "created" and "ts". The log keeps
+// real times.
 func WithNow(now func() time.Time) Option { return func(o *options) { o.now = now } }
 
 // WithV2 imitates the April 2026 V2 server: no usage frame, no fatal

@@ -196,7 +196,7 @@ func (s *Server) PendingGate(session string) (GateInfo, bool) {
 func (s *Server) OpenGate(session string, g Gate) string {
 	g = g.normalized(s)
 	s.openGate(session, GateInfo{Session: session, ActionID: g.ActionID, Command: g.Command,
-		Risk: g.Risk, YAML: g.YAML, Opened: s.now(), gate: g})
+		Risk: g.Risk, YAML: g.YAML, Opened: time.Now(), gate: g})
 	return g.ActionID
 }
 

@@ -76,7 +76,7 @@ func NewUnstartedServer(opts ...Option) *Server {
 		changed:  make(chan struct{}),
 		routes:   map[string]Script{},
 		sessions: map[string]*session{},
-		health:   healthState{status: http.StatusOK},
+		health:   o.health,
 	}
 	s.handler = s.mux()
 	return s
