@@ -39,6 +39,7 @@ type options struct {
 	deterministic  bool
 	now            func() time.Time
 	health         healthState
+	logLimit       int
 }
 
 func defaultOptions() options {
@@ -105,6 +106,10 @@ func WithConcurrentTurns(m ConcurrentMode) Option { return func(o *options) { o.
 func WithHealth(code int, hang bool) Option {
 	return func(o *options) { o.health = healthState{status: code, hang: hang} }
 }
+
+// WithLogLimit keeps only the last n requests in the log (0: all), for load
+// runs that send many thousands of turns.
+func WithLogLimit(n int) Option { return func(o *options) { o.logLimit = n } }
 
 // WithVersion sets the version reported by /healthz. Default "4.0.0".
 func WithVersion(v string) Option { return func(o *options) { o.version = v } }

@@ -86,8 +86,21 @@ func (r *Request) clone() Request {
 func (s *Server) addRequest(r *Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.seq++
+	r.Seq = s.seq
 	s.log = append(s.log, r)
-	r.Seq = len(s.log)
+	if limit := s.opts.logLimit; limit > 0 && len(s.log) > limit {
+		s.log = append(s.log[:0:0], s.log[len(s.log)-limit:]...)
+	}
+	s.notify()
+}
+
+// ResetLog forgets the requests, decisions and violations seen so far;
+// sessions and their pending gates stay.
+func (s *Server) ResetLog() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.log, s.decisions, s.violations = nil, nil, nil
 	s.notify()
 }
 

@@ -30,6 +30,7 @@ type Server struct {
 	mu         sync.Mutex
 	changed    chan struct{} // closed and replaced whenever the log changes
 	counter    int64         // deterministic ids
+	seq        int           // requests received
 	routes     map[string]Script
 	fallback   func(Request) Script
 	faults     []Fault

@@ -141,3 +141,20 @@ func TestHandleFuncFallback(t *testing.T) {
 		}
 	}
 }
+
+func TestLogLimitAndReset(t *testing.T) {
+	srv := newTestServer(t, WithLogLimit(2))
+	for i := 0; i < 5; i++ {
+		ask(t, srv, "s", "hi")
+	}
+	reqs := srv.Requests()
+	if len(reqs) != 2 || reqs[0].Seq != 4 || reqs[1].Seq != 5 {
+		t.Errorf("kept %d requests, seq %d", len(reqs), reqs[0].Seq)
+	}
+	srv.OpenGate("s", Gate{Command: "kubectl delete pod x"})
+	ask(t, srv, "s", "yes")
+	srv.ResetLog()
+	if len(srv.Requests()) != 0 || len(srv.Decisions()) != 0 {
+		t.Error("ResetLog kept entries")
+	}
+}
