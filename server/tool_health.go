@@ -10,13 +10,12 @@ import (
 
 // healthTool is kube_health's definition.
 func healthTool() mcp.Tool {
-	return mcp.NewTool("kube_health",
-		mcp.WithTitleAnnotation("KubeIntellect health"),
-		mcp.WithDescription("Check whether the KubeIntellect backend behind kube_query is reachable, "+
+	return newTool("kube_health", "KubeIntellect health",
+		"Check whether the KubeIntellect backend behind kube_query is reachable, "+
 			"and if not, why (connection refused, DNS, timeout, authentication) and what to set. "+
-			"Use it when kube_query fails. Takes no arguments; changes nothing."),
-		mcp.WithRawInputSchema(schema.MustFor(&schema.HealthInput{})),
-		mcp.WithRawOutputSchema(schema.MustFor(&schema.HealthOutput{})),
+			"Use it when kube_query fails. Takes no arguments; changes nothing.",
+		schema.MustFor(&schema.HealthInput{}),
+		schema.MustFor(&schema.HealthOutput{}),
 		mcp.WithReadOnlyHintAnnotation(true),
 		mcp.WithDestructiveHintAnnotation(false),
 		mcp.WithIdempotentHintAnnotation(true),

@@ -17,16 +17,15 @@ import (
 
 // queryTool is kube_query's definition.
 func queryTool() mcp.Tool {
-	return mcp.NewTool("kube_query",
-		mcp.WithTitleAnnotation("Ask KubeIntellect about the cluster"),
-		mcp.WithDescription("Ask KubeIntellect, an AI SRE for Kubernetes, a question about the cluster: "+
+	return newTool("kube_query", "Ask KubeIntellect about the cluster",
+		"Ask KubeIntellect, an AI SRE for Kubernetes, a question about the cluster: "+
 			"why something is failing, what is running, logs, events, metrics, or a change to make. "+
 			"It investigates with kubectl and monitoring, streams its progress, and returns its answer "+
 			"with a conversation_id for follow-ups. Changes (delete, scale, patch, drain, ...) are "+
 			"proposed by the agent and run only if the human approves them in a form; the result "+
-			"lists every approval and its outcome. Investigations can take a minute or more."),
-		mcp.WithRawInputSchema(schema.MustFor(&schema.QueryInput{})),
-		mcp.WithRawOutputSchema(schema.MustFor(&schema.QueryOutput{})),
+			"lists every approval and its outcome. Investigations can take a minute or more.",
+		schema.MustFor(&schema.QueryInput{}),
+		schema.MustFor(&schema.QueryOutput{}),
 		mcp.WithReadOnlyHintAnnotation(false),
 		mcp.WithDestructiveHintAnnotation(true),
 		mcp.WithIdempotentHintAnnotation(false),

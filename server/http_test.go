@@ -1,0 +1,85 @@
+package server
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const initializeBody = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`
+
+func postInitialize(t *testing.T, url string, header map[string]string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url+MCPPath, strings.NewReader(initializeBody))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = resp.Body.Close() })
+	return resp
+}
+
+func TestOriginCheck(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.AllowedOrigins = []string{"https://console.example.com"} })
+	hs := httptest.NewServer(f.srv.HTTPHandler())
+	t.Cleanup(hs.Close)
+	cases := map[string]int{
+		"":                            http.StatusOK, // not a browser
+		"http://localhost:6274":       http.StatusOK,
+		"http://127.0.0.1":            http.StatusOK,
+		"http://[::1]:3000":           http.StatusOK,
+		"https://console.example.com": http.StatusOK,
+		"https://evil.example":        http.StatusForbidden,
+		"http://localhost.evil.com":   http.StatusForbidden,
+		"null":                        http.StatusForbidden,
+	}
+	for origin, want := range cases {
+		t.Run(origin, func(t *testing.T) {
+			h := map[string]string{}
+			if origin != "" {
+				h["Origin"] = origin
+			}
+			assert.Equal(t, want, postInitialize(t, hs.URL, h).StatusCode)
+		})
+	}
+}
+
+func TestBearerToken(t *testing.T) {
+	const token = "s3cret-token-value"
+	f := newFixture(t, func(c *Config) { c.HTTPToken = token })
+	hs := httptest.NewServer(f.srv.HTTPHandler())
+	t.Cleanup(hs.Close)
+
+	for name, auth := range map[string]string{
+		"none":         "",
+		"wrong":        "Bearer nope",
+		"prefix":       "Bearer " + token[:5],
+		"other scheme": "Basic " + token,
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := map[string]string{}
+			if auth != "" {
+				h["Authorization"] = auth
+			}
+			resp := postInitialize(t, hs.URL, h)
+			assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+			assert.NotEmpty(t, resp.Header.Get("WWW-Authenticate"))
+		})
+	}
+	resp := postInitialize(t, hs.URL, map[string]string{"Authorization": "Bearer " + token})
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+
+	// Liveness needs no token: orchestrators probe it.
+	hr, err := http.Get(hs.URL + HealthPath)
+	require.NoError(t, err)
+	_ = hr.Body.Close()
+	assert.Equal(t, http.StatusOK, hr.StatusCode)
+}
