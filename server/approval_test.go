@@ -316,3 +316,313 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// each runs test once per transport and protocol era.
+func each(t *testing.T, test func(t *testing.T, tr, version string)) {
+	for _, tr := range transports {
+		for _, era := range eras {
+			t.Run(tr+"/"+era.name, func(t *testing.T) { test(t, tr, era.version) })
+		}
+	}
+}
+
+func TestApprovalApproveSendsExactlyApprove(t *testing.T) {
+	each(t, func(t *testing.T, tr, version string) {
+		f := newFixture(t, nil)
+		f.backend.Handle(podQuestion, kubeqtest.Script{kubeqtest.Tokens("web-1 is wedged."), gate(podCommand, "act-pod")})
+		h := newHuman(t, accept("approve", podTarget))
+		cs := f.connectHuman(tr, version, h, true)
+
+		res, err := query(context.Background(), cs, map[string]any{"question": podQuestion})
+		require.NoError(t, err)
+		require.False(t, res.IsError, textOf(res))
+		out := structured(t, res)
+		conv, _ := out["conversation_id"].(string)
+		require.NotEmpty(t, conv)
+		assert.Contains(t, out["answer"], "web-1 is wedged.")
+		assert.Contains(t, out["answer"], afterApprove, "the answer holds the post-approval text")
+		assert.NotContains(t, out["answer"], afterDeny)
+		assert.Equal(t, []map[string]any{wantApproval("act-pod", podCommand, "high", "approved", "user_approved")},
+			approvalsOf(t, res))
+		assert.Contains(t, textOf(res), "APPROVED")
+
+		// Exactly "approve", on the same X-Session-ID, right after the question.
+		assert.Equal(t, []string{podQuestion, "approve"}, f.backend.MessagesFor(conv))
+		for _, r := range f.backend.ChatRequests() {
+			assert.Equal(t, conv, r.SessionHeader)
+		}
+		d := f.backend.Decisions()
+		require.Len(t, d, 1)
+		assert.True(t, d[0].Approved)
+		assert.Equal(t, "approve", d[0].Message)
+		assert.Equal(t, conv, d[0].Session)
+		assertOnlyApprove(t, f.backend)
+
+		forms := h.shown()
+		require.Len(t, forms, 1)
+		assertForm(t, forms[0], podCommand, "high", "act-pod", "", podTarget)
+	})
+}
+
+func TestApprovalEveryOtherAnswerDenies(t *testing.T) {
+	cases := []struct {
+		name   string
+		answer answer
+		reason string
+	}{
+		{"decline", declineForm, "user_declined"},
+		{"cancel", cancelForm, "user_cancelled"},
+		{"deny", accept("deny", podTarget), "user_denied"},
+		{"wrong-confirm", accept("approve", "web-2"), "confirmation_mismatch"},
+		{"confirm-other-case", accept("approve", "WEB-1"), "confirmation_mismatch"},
+		{"confirm-approve-word", accept("approve", "approve"), "confirmation_mismatch"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			each(t, func(t *testing.T, tr, version string) {
+				f := newFixture(t, nil)
+				f.backend.Handle(podQuestion, kubeqtest.Script{gate(podCommand, "act-pod")})
+				h := newHuman(t, c.answer)
+				cs := f.connectHuman(tr, version, h, true)
+
+				res, err := query(context.Background(), cs, map[string]any{"question": podQuestion})
+				require.NoError(t, err)
+				require.False(t, res.IsError, textOf(res))
+				out := structured(t, res)
+				conv := out["conversation_id"].(string)
+				assert.Contains(t, out["answer"], afterDeny, "the backend's reply to the deny is streamed")
+				assert.NotContains(t, out["answer"], afterApprove)
+				assert.Equal(t, []map[string]any{wantApproval("act-pod", podCommand, "high", "denied", c.reason)},
+					approvalsOf(t, res))
+				assert.Contains(t, textOf(res), "DENIED")
+				assert.Contains(t, textOf(res), "Nothing was run")
+
+				assert.Equal(t, []string{podQuestion, "deny"}, f.backend.MessagesFor(conv))
+				d := f.backend.Decisions()
+				require.Len(t, d, 1)
+				assert.Equal(t, "deny", d[0].Message)
+				assertNeverApproved(t, f.backend)
+				forms := h.shown()
+				require.Len(t, forms, 1)
+				assertForm(t, forms[0], podCommand, "high", "act-pod", "", podTarget)
+			})
+		})
+	}
+}
+
+// A 2025-era client whose form fails answers the elicitation with an
+// error: the gate is denied in the call.
+func TestApprovalClientErrorDenies2025(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) {
+			f := newFixture(t, nil)
+			f.backend.Handle(podQuestion, kubeqtest.Script{gate(podCommand, "act-pod")})
+			cs := f.connectHuman(tr, "2025-11-25", newHuman(t, failForm), true)
+			res, err := query(context.Background(), cs, map[string]any{"question": podQuestion})
+			require.NoError(t, err)
+			require.False(t, res.IsError, textOf(res))
+			conv := structured(t, res)["conversation_id"].(string)
+			assert.Equal(t, []map[string]any{wantApproval("act-pod", podCommand, "high", "denied", "error")},
+				approvalsOf(t, res))
+			assert.Equal(t, []string{podQuestion, "deny"}, f.backend.MessagesFor(conv))
+			assertNeverApproved(t, f.backend)
+		})
+	}
+}
+
+// A 2026-era client whose form fails never calls back: the call ends in a
+// client-side error, the gate stays pending, and the next question on the
+// conversation denies it first.
+func TestApprovalClientErrorPendingUntilNextQuestion2026(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) {
+			f := newFixture(t, nil)
+			f.backend.Handle(podQuestion, kubeqtest.Script{gate(podCommand, "act-pod")})
+			cs := f.connectHuman(tr, "", newHuman(t, failForm), true)
+			_, err := query(context.Background(), cs, map[string]any{"question": podQuestion})
+			require.Error(t, err, "the go-sdk gives up when a form fails")
+			conv := f.backend.ChatRequests()[0].Session
+			_, pending := f.backend.PendingGate(conv)
+			require.True(t, pending)
+
+			res, err := query(context.Background(), cs, map[string]any{"question": "is web-1 healthy now?", "conversation_id": conv})
+			require.NoError(t, err)
+			require.False(t, res.IsError, textOf(res))
+			assert.Equal(t, []string{podQuestion, "deny", "is web-1 healthy now?"}, f.backend.MessagesFor(conv))
+			assert.Equal(t, []map[string]any{wantApproval("act-pod", podCommand, "high", "denied", "pending_gate_resolved")},
+				approvalsOf(t, res))
+			assertNeverApproved(t, f.backend)
+		})
+	}
+}
+
+func TestApprovalConfirmOnlyForHighRisk(t *testing.T) {
+	each(t, func(t *testing.T, tr, version string) {
+		f := newFixture(t, nil)
+		f.backend.Handle(scaleQuestion, kubeqtest.Script{gate(scaleCommand, "act-scale")})
+		h := newHuman(t, accept("approve", ""))
+		cs := f.connectHuman(tr, version, h, true)
+		res, err := query(context.Background(), cs, map[string]any{"question": scaleQuestion})
+		require.NoError(t, err)
+		require.False(t, res.IsError, textOf(res))
+		assert.Equal(t, []map[string]any{wantApproval("act-scale", scaleCommand, "medium", "approved", "user_approved")},
+			approvalsOf(t, res))
+		forms := h.shown()
+		require.Len(t, forms, 1)
+		assertForm(t, forms[0], scaleCommand, "medium", "act-scale", "", "")
+		assert.Equal(t, 1, f.backend.Received("approve"))
+		assertOnlyApprove(t, f.backend)
+	})
+}
+
+func TestApprovalConfirmHighRiskOff(t *testing.T) {
+	each(t, func(t *testing.T, tr, version string) {
+		f := newFixture(t, func(c *Config) { c.ConfirmHighRisk = false })
+		f.backend.Handle(podQuestion, kubeqtest.Script{gate(podCommand, "act-pod")})
+		h := newHuman(t, accept("approve", ""))
+		cs := f.connectHuman(tr, version, h, true)
+		res, err := query(context.Background(), cs, map[string]any{"question": podQuestion})
+		require.NoError(t, err)
+		require.False(t, res.IsError, textOf(res))
+		assert.Equal(t, []map[string]any{wantApproval("act-pod", podCommand, "high", "approved", "user_approved")},
+			approvalsOf(t, res))
+		forms := h.shown()
+		require.Len(t, forms, 1)
+		assertForm(t, forms[0], podCommand, "high", "act-pod", "", "")
+		assert.Equal(t, 1, f.backend.Received("approve"))
+	})
+}
+
+func TestApprovalFormShowsYAML(t *testing.T) {
+	each(t, func(t *testing.T, tr, version string) {
+		f := newFixture(t, nil)
+		g := gate(applyCommand, "act-apply")
+		g.YAML = applyYAML
+		f.backend.Handle(applyQuestion, kubeqtest.Script{g})
+		h := newHuman(t, declineForm)
+		cs := f.connectHuman(tr, version, h, true)
+		res, err := query(context.Background(), cs, map[string]any{"question": applyQuestion})
+		require.NoError(t, err)
+		require.False(t, res.IsError, textOf(res))
+		forms := h.shown()
+		require.Len(t, forms, 1)
+		assertForm(t, forms[0], applyCommand, "medium", "act-apply", applyYAML, "")
+		assertNeverApproved(t, f.backend)
+	})
+}
+
+func TestApprovalNoElicitationCapabilityDenies(t *testing.T) {
+	each(t, func(t *testing.T, tr, version string) {
+		f := newFixture(t, nil)
+		f.backend.Handle(podQuestion, kubeqtest.Script{gate(podCommand, "act-pod")})
+		cs := f.connectHuman(tr, version, nil, true)
+		res, err := query(context.Background(), cs, map[string]any{"question": podQuestion})
+		require.NoError(t, err)
+		require.False(t, res.IsError, textOf(res))
+		conv := structured(t, res)["conversation_id"].(string)
+		assert.Equal(t, []map[string]any{wantApproval("act-pod", podCommand, "high", "denied", "elicitation_unsupported")},
+			approvalsOf(t, res))
+		assert.Contains(t, textOf(res), "cannot show approval forms")
+		assert.Equal(t, []string{podQuestion, "deny"}, f.backend.MessagesFor(conv))
+		assertNeverApproved(t, f.backend)
+	})
+}
+
+func TestApprovalTimeoutDenies2025(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) {
+			f := newFixture(t, func(c *Config) { c.ApprovalTimeout = 150 * time.Millisecond })
+			f.backend.Handle(podQuestion, kubeqtest.Script{gate(podCommand, "act-pod")})
+			cs := f.connectHuman(tr, "2025-11-25", newHuman(t, hangForm), true)
+			start := time.Now()
+			res, err := query(context.Background(), cs, map[string]any{"question": podQuestion})
+			require.NoError(t, err)
+			require.False(t, res.IsError, textOf(res))
+			assert.Less(t, time.Since(start), 3*time.Second, "the approval timeout bounds the wait")
+			conv := structured(t, res)["conversation_id"].(string)
+			assert.Equal(t, []map[string]any{wantApproval("act-pod", podCommand, "high", "denied", "timed_out")},
+				approvalsOf(t, res))
+			assert.Equal(t, []string{podQuestion, "deny"}, f.backend.MessagesFor(conv))
+			assertNeverApproved(t, f.backend)
+		})
+	}
+}
+
+// A 2026-era client's form that hangs keeps the client from calling back at
+// all; nothing reaches the backend until the next question on the
+// conversation, which denies the gate first.
+func TestApprovalTimeoutHangingClient2026(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) {
+			f := newFixture(t, func(c *Config) { c.ApprovalTimeout = 100 * time.Millisecond })
+			f.backend.Handle(podQuestion, kubeqtest.Script{gate(podCommand, "act-pod")})
+			cs := f.connectHuman(tr, "", newHuman(t, hangForm), true)
+			ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+			_, err := query(ctx, cs, map[string]any{"question": podQuestion})
+			cancel()
+			require.Error(t, err, "the client's call ends with its context")
+			conv := f.backend.ChatRequests()[0].Session
+			assert.Equal(t, []string{podQuestion}, f.backend.MessagesFor(conv))
+
+			res, err := query(context.Background(), cs, map[string]any{"question": "what changed?", "conversation_id": conv})
+			require.NoError(t, err)
+			require.False(t, res.IsError, textOf(res))
+			assert.Equal(t, []string{podQuestion, "deny", "what changed?"}, f.backend.MessagesFor(conv))
+			assertNeverApproved(t, f.backend)
+		})
+	}
+}
+
+// An approval that comes after the approval timeout is a denial, in both
+// eras: in the 2025 era the server stopped waiting, in the 2026 era the
+// state it carries has expired.
+func TestApprovalLateApproveIsTimedOut(t *testing.T) {
+	each(t, func(t *testing.T, tr, version string) {
+		f := newFixture(t, func(c *Config) { c.ApprovalTimeout = 100 * time.Millisecond })
+		f.backend.Handle(podQuestion, kubeqtest.Script{gate(podCommand, "act-pod")})
+		cs := f.connectHuman(tr, version, newHuman(t, lateApprove(300*time.Millisecond, podTarget)), true)
+		res, err := query(context.Background(), cs, map[string]any{"question": podQuestion})
+		require.NoError(t, err)
+		require.False(t, res.IsError, textOf(res))
+		conv := structured(t, res)["conversation_id"].(string)
+		assert.Equal(t, []map[string]any{wantApproval("act-pod", podCommand, "high", "denied", "timed_out")},
+			approvalsOf(t, res))
+		assert.Equal(t, []string{podQuestion, "deny"}, f.backend.MessagesFor(conv))
+		assertNeverApproved(t, f.backend)
+	})
+}
+
+func TestApprovalTwoGatesInOneCall(t *testing.T) {
+	each(t, func(t *testing.T, tr, version string) {
+		f := newFixture(t, nil)
+		second := gate(scaleCommand, "act-scale")
+		second.OnDeny = kubeqtest.Script{kubeqtest.Tokens("Left web at its current size.")}
+		f.backend.Handle(podQuestion, kubeqtest.Script{kubeqtest.Gate{
+			Command: podCommand, ActionID: "act-pod",
+			OnApprove: kubeqtest.Script{kubeqtest.Tokens("web-1 deleted. Now scaling."), second},
+		}})
+		h := newHuman(t, accept("approve", podTarget), declineForm)
+		cs := f.connectHuman(tr, version, h, true)
+		res, err := query(context.Background(), cs, map[string]any{"question": podQuestion})
+		require.NoError(t, err)
+		require.False(t, res.IsError, textOf(res))
+		out := structured(t, res)
+		conv := out["conversation_id"].(string)
+		assert.Equal(t, []map[string]any{
+			wantApproval("act-pod", podCommand, "high", "approved", "user_approved"),
+			wantApproval("act-scale", scaleCommand, "medium", "denied", "user_declined"),
+		}, approvalsOf(t, res))
+		assert.Contains(t, out["answer"], "web-1 deleted. Now scaling.")
+		assert.Contains(t, out["answer"], "Left web at its current size.")
+		assert.Equal(t, []string{podQuestion, "approve", "deny"}, f.backend.MessagesFor(conv))
+		d := f.backend.Decisions()
+		require.Len(t, d, 2)
+		assert.True(t, d[0].Approved)
+		assert.False(t, d[1].Approved)
+		forms := h.shown()
+		require.Len(t, forms, 2)
+		assertForm(t, forms[0], podCommand, "high", "act-pod", "", podTarget)
+		assertForm(t, forms[1], scaleCommand, "medium", "act-scale", "", "")
+		assertOnlyApprove(t, f.backend)
+	})
+}

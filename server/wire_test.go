@@ -152,3 +152,14 @@ func assertProgressBeforeResult(t *testing.T, w *wireLog, token string, min int)
 			token, before, after, saw, min)
 	}
 }
+
+// methods lists the methods of the messages read so far.
+func (w *wireLog) methods() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make([]string, len(w.msgs))
+	for i, m := range w.msgs {
+		out[i] = m.Method
+	}
+	return out
+}

@@ -1,0 +1,119 @@
+package server
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kubeq-mcp/kubeq-mcp/kubeq/kubeqtest"
+)
+
+func TestTokensAreCoalescedAndFlushedBeforeOtherEvents(t *testing.T) {
+	f := newFixture(t, func(c *Config) {
+		c.CoalesceBytes = 64
+		c.CoalesceInterval = time.Hour // only size and other events flush here
+	}, kubeqtest.WithTokenChunkSize(3))
+	first := strings.Repeat("abcdefghij", 20) // 200 bytes in 3-byte tokens
+	f.backend.Handle("coalesce", kubeqtest.Script{
+		kubeqtest.Tokens(first),
+		kubeqtest.Status("synthesizing", "Composing answer…"),
+		kubeqtest.Tokens("tail"),
+	})
+	cs, prog, wire := f.connectWire("http", clientOpts{version: "2025-11-25"})
+	res := call(t, cs, map[string]any{"question": "coalesce"})
+	require.False(t, res.IsError, textOf(res))
+	assert.Equal(t, first+"tail", structured(t, res)["answer"])
+	assertProgressBeforeResult(t, wire, tokenFor(t), 3)
+
+	msgs := waitMessages(t, prog, 5)
+	statusAt := -1
+	var before strings.Builder
+	for i, m := range msgs {
+		if m == "[synthesizing] Composing answer…" {
+			statusAt = i
+			break
+		}
+		assert.GreaterOrEqual(t, len(m), 1)
+		assert.LessOrEqual(t, len(m), 64+3, "a coalesced message is cut at the size bound")
+		before.WriteString(m)
+	}
+	require.GreaterOrEqual(t, statusAt, 0, "status message missing: %q", msgs)
+	assert.Equal(t, first, before.String(), "every token before the status is flushed ahead of it, in order")
+	assert.Less(t, statusAt, 67, "3-byte tokens must have been coalesced")
+	assert.Equal(t, "tail", msgs[len(msgs)-1], "the last tokens are flushed at the end")
+}
+
+func TestTokensFlushAfterTheInterval(t *testing.T) {
+	f := newFixture(t, func(c *Config) {
+		c.CoalesceBytes = 1 << 20
+		c.CoalesceInterval = 20 * time.Millisecond
+	})
+	f.backend.Handle("pause", kubeqtest.Script{
+		kubeqtest.Token("before the pause"),
+		kubeqtest.Sleep(300 * time.Millisecond),
+		kubeqtest.Token(" after"),
+	})
+	cs, prog := f.connect("http", clientOpts{version: "2025-11-25"})
+	start := time.Now()
+	got := make(chan time.Duration, 1)
+	go func() {
+		for time.Since(start) < 5*time.Second {
+			for _, m := range prog.messages() {
+				if m == "before the pause" {
+					got <- time.Since(start)
+					return
+				}
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		got <- -1
+	}()
+	res := call(t, cs, map[string]any{"question": "pause"})
+	require.False(t, res.IsError)
+	d := <-got
+	require.Positive(t, d, "the first tokens never arrived on their own")
+	assert.Less(t, d, 250*time.Millisecond, "tokens waited for the end instead of the interval")
+}
+
+func TestKeepAliveWhileTheBackendOnlyHeartbeats(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.KeepAliveInterval = 50 * time.Millisecond })
+	f.backend.Handle("long tool run", kubeqtest.Script{
+		kubeqtest.Status("investigating", "Running diagnostics…"),
+		kubeqtest.Sleep(400 * time.Millisecond), // heartbeats only
+		kubeqtest.Tokens("done"),
+	})
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) {
+			cs, prog, wire := f.connectWire(tr, clientOpts{version: "2025-11-25"})
+			res := call(t, cs, map[string]any{"question": "long tool run"})
+			require.False(t, res.IsError)
+			before, after, _ := wire.progressBeforeResult(tokenFor(t))
+			assert.Zero(t, after)
+			msgs := waitMessages(t, prog, before)
+			keepAlives := 0
+			for _, m := range msgs {
+				if strings.HasPrefix(m, "still working") {
+					keepAlives++
+				}
+			}
+			assert.GreaterOrEqual(t, keepAlives, 3, "messages: %q", msgs)
+			assert.LessOrEqual(t, keepAlives, 9, "keep-alives must be spaced by the interval")
+		})
+	}
+}
+
+func TestNoProgressWithoutToken(t *testing.T) {
+	f := newFixture(t, nil)
+	f.backend.Handle("q", diagnosticScript())
+	cs, prog, wire := f.connectWire("stdio", clientOpts{version: "2025-11-25"})
+	ctx := t.Context()
+	res, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: "kube_query", Arguments: map[string]any{"question": "q"}})
+	require.NoError(t, err)
+	require.False(t, res.IsError)
+	assert.Empty(t, prog.messages())
+	assert.NotContains(t, wire.methods(), "notifications/progress")
+}
