@@ -221,7 +221,9 @@ func TestBinaryHTTPAndGracefulShutdown(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, binaryAnswer, res.StructuredContent.(map[string]any)["answer"])
 
-	go func() { _, _ = cs.CallTool(ctx, &sdk.CallToolParams{Name: "kube_query", Arguments: map[string]any{"question": "slow"}}) }()
+	go func() {
+		_, _ = cs.CallTool(ctx, &sdk.CallToolParams{Name: "kube_query", Arguments: map[string]any{"question": "slow"}})
+	}()
 	require.NoError(t, backend.Wait(ctx, func(log []kubeqtest.Request) bool {
 		for _, r := range log {
 			if r.Question == "slow" {
