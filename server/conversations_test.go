@@ -1,0 +1,50 @@
+package server
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kubeq-mcp/kubeq-mcp/kubeq/kubeqtest"
+)
+
+// TestTurnsOnOneConversationAreSerialised: the backend hangs the first of
+// two concurrent turns on one session, so kubeq-mcp must never send them.
+func TestTurnsOnOneConversationAreSerialised(t *testing.T) {
+	f := newFixture(t, nil)
+	f.backend.HandleFunc(func(req kubeqtest.Request) kubeqtest.Script {
+		return kubeqtest.Script{kubeqtest.Sleep(50 * time.Millisecond), kubeqtest.Tokens("answer to " + req.Question)}
+	})
+	const calls = 6
+	var wg sync.WaitGroup
+	for i := range calls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cs, _ := f.connect("http", clientOpts{version: "2025-11-25"})
+			res := call(t, cs, map[string]any{"question": "q" + string(rune('a'+i)), "conversation_id": "shared-conv"})
+			assert.False(t, res.IsError, textOf(res))
+		}()
+	}
+	wg.Wait()
+	assert.Empty(t, f.backend.ConcurrentTurnViolations())
+	assert.Len(t, f.backend.MessagesFor("shared-conv"), calls)
+	assert.Zero(t, f.srv.convs.size(), "conversation bookkeeping must not leak")
+}
+
+func TestAcquireHonoursContext(t *testing.T) {
+	c := newConversations()
+	release, err := c.acquire(context.Background(), "x")
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	_, err = c.acquire(ctx, "x")
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	release()
+	release() // idempotent
+	assert.Zero(t, c.size())
+}
