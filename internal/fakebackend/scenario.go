@@ -1,0 +1,71 @@
+// Package fakebackend scripts kubeqtest's fake KubeIntellect for the
+// end-to-end checks (e2e/ and internal/e2etest): fixed turns whose progress
+// and answers the clients can check byte for byte, and a JSON view of what
+// the fake received. Test-only.
+package fakebackend
+
+import (
+	"github.com/kubeq-mcp/kubeq-mcp/kubeq/kubeqtest"
+)
+
+// The diagnostic turn: six progress-worthy events, then the answer.
+const (
+	DiagnosticQuestion = "why is checkout crashing?"
+	// DiagnosticAnswer has markdown, a newline, a non-ASCII character and
+	// quotes, so a client can check that it arrives byte for byte.
+	DiagnosticAnswer = "The `checkout` pod is in CrashLoopBackOff: `DB_URL` is not set.\n\n" +
+		"Fix: `kubectl set env deployment/checkout DB_URL=postgres://db:5432/shop -n shop` — " +
+		"then watch \"checkout\" roll out."
+	// DiagnosticEvents is how many non-token events the turn streams; each
+	// becomes one progress notification, and the answer tokens at least one more.
+	DiagnosticEvents = 6
+)
+
+// DiagnosticSteps are the progress messages kube_query derives from the
+// non-token events of the diagnostic turn, in order.
+var DiagnosticSteps = []string{
+	"[analyzing] Analyzing your request…",
+	"running: kubectl get pods -n shop",
+	"run_kubectl → checkout-7d4b9cf6-xk2lp   0/1   CrashLoopBackOff   5 (32s ago)   4m",
+	"[diagnosing] Reading the pod's logs",
+	"running: kubectl logs checkout-7d4b9cf6-xk2lp -n shop --tail=20",
+	"run_kubectl → panic: DB_URL is not set",
+}
+
+// The approval turns: each proposes deleting a pod (high risk, so the form
+// asks for the pod's name). One is meant to be approved, the other declined;
+// distinct questions keep their backend sessions apart in the log.
+const (
+	ApproveQuestion = "delete the crashing checkout pod"
+	DeclineQuestion = "delete the crashing cart pod"
+	ApprovePod      = "checkout-7d4b9cf6-xk2lp"
+	DeclinePod      = "cart-5f8d7c9b4-q2w7e"
+	ApprovedAnswer  = "Deleted `checkout-7d4b9cf6-xk2lp`; the Deployment is creating a replacement."
+	DeclinedAnswer  = "Understood: I left `cart-5f8d7c9b4-q2w7e` running."
+)
+
+// Install scripts the e2e turns on srv.
+func Install(srv *kubeqtest.Server) {
+	srv.Handle(DiagnosticQuestion, kubeqtest.Script{
+		kubeqtest.Status("analyzing", "Analyzing your request…"),
+		kubeqtest.ToolCall("run_kubectl", "kubectl get pods -n shop"),
+		kubeqtest.ToolResult("run_kubectl", "checkout-7d4b9cf6-xk2lp   0/1   CrashLoopBackOff   5 (32s ago)   4m"),
+		kubeqtest.Status("diagnosing", "Reading the pod's logs"),
+		kubeqtest.ToolCall("run_kubectl", "kubectl logs checkout-7d4b9cf6-xk2lp -n shop --tail=20"),
+		kubeqtest.ToolResult("run_kubectl", "panic: DB_URL is not set"),
+		kubeqtest.Tokens(DiagnosticAnswer),
+	})
+	srv.Handle(ApproveQuestion, gate(ApprovePod, ApprovedAnswer, "I did not delete it."))
+	srv.Handle(DeclineQuestion, gate(DeclinePod, "Deleted it.", DeclinedAnswer))
+}
+
+func gate(pod, onApprove, onDeny string) kubeqtest.Script {
+	return kubeqtest.Script{
+		kubeqtest.Status("analyzing", "Analyzing your request…"),
+		kubeqtest.Gate{
+			Command:   "kubectl delete pod " + pod + " -n shop",
+			OnApprove: kubeqtest.Script{kubeqtest.Tokens(onApprove)},
+			OnDeny:    kubeqtest.Script{kubeqtest.Tokens(onDeny)},
+		},
+	}
+}
