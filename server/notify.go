@@ -34,6 +34,10 @@ func (s *Server) notifierMiddleware(next mcpserver.ToolHandlerFunc) mcpserver.To
 		n := &notifier{s: s}
 		res, err := next(context.WithValue(ctx, notifierKey{}, n), req)
 		n.flush(ctx)
+		if sent, dropped := n.stats(); dropped > 0 {
+			s.log.Warn("notifications dropped: the client's queue was full", "tool", req.Params.Name,
+				"sent", sent, "dropped", dropped)
+		}
 		return res, err
 	}
 }
