@@ -70,7 +70,7 @@ func demoPace(v string) (float64, error) {
 		return 1, nil
 	}
 	f, err := strconv.ParseFloat(v, 64)
-	if err != nil || f < 0 || f > 100 {
+	if err != nil || !(f >= 0 && f <= 100) { // also refuses NaN
 		return 0, fmt.Errorf("%s %q: must be a number from 0 (no pauses) to 100; 1 is the default pace", demoPaceEnv, v)
 	}
 	return f, nil

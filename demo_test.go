@@ -462,3 +462,15 @@ func mustJSON(t *testing.T, v any) string {
 	require.NoError(t, err)
 	return string(b)
 }
+
+func TestDemoPaceFromEnvironment(t *testing.T) {
+	for v, want := range map[string]float64{"": 1, "0": 0, " 0.25 ": 0.25, "2": 2} {
+		got, err := demoPace(v)
+		require.NoError(t, err, v)
+		assert.Equal(t, want, got, v)
+	}
+	for _, v := range []string{"abc", "-1", "1e9", "NaN"} {
+		_, err := demoPace(v)
+		assert.ErrorContains(t, err, demoPaceEnv, v)
+	}
+}
