@@ -38,8 +38,9 @@ func Log(srv *kubeqtest.Server) []LogEntry {
 	return out
 }
 
-// Handler serves the fake at / and, for the e2e scripts, its request log at
-// GET /_log and its approval decisions at GET /_decisions (JSON).
+// Handler serves the fake at / and, for the e2e scripts, as JSON: its
+// request log at GET /_log, its approval decisions at GET /_decisions and
+// the scripted questions and expected answers at GET /_scenario.
 func Handler(srv *kubeqtest.Server) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /_log", func(w http.ResponseWriter, _ *http.Request) {
@@ -47,6 +48,9 @@ func Handler(srv *kubeqtest.Server) http.Handler {
 	})
 	mux.HandleFunc("GET /_decisions", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, srv.Decisions())
+	})
+	mux.HandleFunc("GET /_scenario", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, Scenario())
 	})
 	mux.Handle("/", srv.Handler())
 	return mux

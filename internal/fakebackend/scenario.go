@@ -16,17 +16,15 @@ const (
 	DiagnosticAnswer = "The `checkout` pod is in CrashLoopBackOff: `DB_URL` is not set.\n\n" +
 		"Fix: `kubectl set env deployment/checkout DB_URL=postgres://db:5432/shop -n shop` — " +
 		"then watch \"checkout\" roll out."
-	// DiagnosticEvents is how many non-token events the turn streams; each
-	// becomes one progress notification, and the answer tokens at least one more.
-	DiagnosticEvents = 6
 )
 
 // DiagnosticSteps are the progress messages kube_query derives from the
-// non-token events of the diagnostic turn, in order.
+// non-token events of the diagnostic turn, in order: one notification each,
+// then at least one more carrying the answer's tokens.
 var DiagnosticSteps = []string{
 	"[analyzing] Analyzing your request…",
 	"running: kubectl get pods -n shop",
-	"run_kubectl → checkout-7d4b9cf6-xk2lp   0/1   CrashLoopBackOff   5 (32s ago)   4m",
+	"run_kubectl → checkout-7d4b9cf6-xk2lp 0/1 CrashLoopBackOff 5 (32s ago) 4m",
 	"[diagnosing] Reading the pod's logs",
 	"running: kubectl logs checkout-7d4b9cf6-xk2lp -n shop --tail=20",
 	"run_kubectl → panic: DB_URL is not set",
@@ -49,7 +47,7 @@ func Install(srv *kubeqtest.Server) {
 	srv.Handle(DiagnosticQuestion, kubeqtest.Script{
 		kubeqtest.Status("analyzing", "Analyzing your request…"),
 		kubeqtest.ToolCall("run_kubectl", "kubectl get pods -n shop"),
-		kubeqtest.ToolResult("run_kubectl", "checkout-7d4b9cf6-xk2lp   0/1   CrashLoopBackOff   5 (32s ago)   4m"),
+		kubeqtest.ToolResult("run_kubectl", "checkout-7d4b9cf6-xk2lp 0/1 CrashLoopBackOff 5 (32s ago) 4m"),
 		kubeqtest.Status("diagnosing", "Reading the pod's logs"),
 		kubeqtest.ToolCall("run_kubectl", "kubectl logs checkout-7d4b9cf6-xk2lp -n shop --tail=20"),
 		kubeqtest.ToolResult("run_kubectl", "panic: DB_URL is not set"),
@@ -67,5 +65,29 @@ func gate(pod, onApprove, onDeny string) kubeqtest.Script {
 			OnApprove: kubeqtest.Script{kubeqtest.Tokens(onApprove)},
 			OnDeny:    kubeqtest.Script{kubeqtest.Tokens(onDeny)},
 		},
+	}
+}
+
+// ScenarioInfo is what a client script needs to know about the e2e turns,
+// so the expected values have one source.
+type ScenarioInfo struct {
+	DiagnosticQuestion string   `json:"diagnostic_question"`
+	DiagnosticAnswer   string   `json:"diagnostic_answer"`
+	DiagnosticSteps    []string `json:"diagnostic_steps"`
+	ApproveQuestion    string   `json:"approve_question"`
+	ApprovePod         string   `json:"approve_pod"`
+	ApprovedAnswer     string   `json:"approved_answer"`
+	DeclineQuestion    string   `json:"decline_question"`
+	DeclinePod         string   `json:"decline_pod"`
+	DeclinedAnswer     string   `json:"declined_answer"`
+}
+
+// Scenario describes the turns Install scripts.
+func Scenario() ScenarioInfo {
+	return ScenarioInfo{
+		DiagnosticQuestion: DiagnosticQuestion, DiagnosticAnswer: DiagnosticAnswer,
+		DiagnosticSteps: append([]string(nil), DiagnosticSteps...),
+		ApproveQuestion: ApproveQuestion, ApprovePod: ApprovePod, ApprovedAnswer: ApprovedAnswer,
+		DeclineQuestion: DeclineQuestion, DeclinePod: DeclinePod, DeclinedAnswer: DeclinedAnswer,
 	}
 }

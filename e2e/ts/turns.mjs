@@ -1,0 +1,159 @@
+// Drives the built kubeq-mcp binary with the official TypeScript SDK against
+// the fake KubeIntellect (internal/fakebackend): a diagnostic turn with
+// progress, an approval accepted and an approval declined.
+//
+//   node turns.mjs --transport stdio --bin ./kubeq-mcp --backend http://127.0.0.1:PORT
+//   node turns.mjs --transport http  --url http://127.0.0.1:PORT/mcp --backend http://127.0.0.1:PORT
+//
+// KUBEQ_E2E_SKIP_APPROVALS=1 skips the two approval turns (they are reported
+// as skipped, not passed). Exit status 1 on any failed check.
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { parseArgs } from 'node:util';
+
+const { values: args } = parseArgs({
+  options: {
+    transport: { type: 'string' },
+    bin: { type: 'string' },
+    url: { type: 'string' },
+    backend: { type: 'string' },
+  },
+});
+if (!args.backend || !['stdio', 'http'].includes(args.transport)) {
+  console.error('usage: turns.mjs --transport stdio|http (--bin PATH | --url URL) --backend URL');
+  process.exit(2);
+}
+
+const results = [];
+function check(name, ok, detail) {
+  results.push({ name, ok });
+  console.log(`${ok ? 'ok  ' : 'FAIL'} [${args.transport}] ${name}${ok || detail === undefined ? '' : ': ' + detail}`);
+}
+
+async function fetchJSON(path) {
+  const res = await fetch(args.backend + path, { signal: AbortSignal.timeout(5000) });
+  if (!res.ok) throw new Error(`GET ${path}: HTTP ${res.status}`);
+  return res.json();
+}
+
+// connect opens a fresh client session; onElicit answers approval forms.
+async function connect(onElicit) {
+  const client = new Client(
+    { name: 'kubeq-e2e-ts', version: '0' },
+    { capabilities: onElicit ? { elicitation: { form: {} } } : {} },
+  );
+  const late = [];
+  // The SDK drops progress for a request that already completed and reports
+  // it here: that is a notification that arrived after its result.
+  client.onerror = (err) => {
+    if (/unknown token/i.test(String(err?.message))) late.push(err.message);
+    else console.error(`[${args.transport}] client error:`, err?.message ?? err);
+  };
+  if (onElicit) client.setRequestHandler(ElicitRequestSchema, onElicit);
+  const transport =
+    args.transport === 'stdio'
+      ? new StdioClientTransport({
+          command: args.bin,
+          args: ['--url', args.backend, '--retry-delays', '', '--log-level', 'warn'],
+          stderr: 'inherit',
+        })
+      : new StreamableHTTPClientTransport(new URL(args.url));
+  await client.connect(transport);
+  return { client, late };
+}
+
+async function callQuery(client, question, onprogress) {
+  return client.callTool(
+    { name: 'kube_query', arguments: { question } },
+    undefined,
+    { onprogress, timeout: 30000 },
+  );
+}
+
+function answerOf(res) {
+  return res?.structuredContent?.answer;
+}
+
+async function diagnostic(sc) {
+  const { client, late } = await connect();
+  try {
+    const progress = [];
+    const res = await callQuery(client, sc.diagnostic_question, (p) => progress.push(p));
+    await new Promise((r) => setTimeout(r, 200)); // let a late notification show itself
+    check('diagnostic: no error result', res.isError !== true, JSON.stringify(res.content));
+    check('diagnostic: answer byte-exact', answerOf(res) === sc.diagnostic_answer,
+      `got ${JSON.stringify(answerOf(res))}`);
+    const values = progress.map((p) => p.progress);
+    const increasing = values.every((v, i) => i === 0 || v > values[i - 1]);
+    check('diagnostic: progress strictly increasing', increasing, JSON.stringify(values));
+    const messages = progress.map((p) => p.message);
+    const steps = messages.slice(0, sc.diagnostic_steps.length);
+    check('diagnostic: every event became progress, in order',
+      JSON.stringify(steps) === JSON.stringify(sc.diagnostic_steps), JSON.stringify(steps));
+    const tokens = messages.slice(sc.diagnostic_steps.length).join('');
+    check('diagnostic: answer tokens streamed in full before the result', tokens === sc.diagnostic_answer,
+      `streamed ${JSON.stringify(tokens)}`);
+    check('diagnostic: no progress after the result', late.length === 0, late.join('; '));
+    console.log(`     [${args.transport}] progress before result: ${progress.length}, after: ${late.length}`);
+  } finally {
+    await client.close();
+  }
+}
+
+async function approval(sc, { question, pod, answer, accept }) {
+  const label = accept ? 'approval accepted' : 'approval declined';
+  const forms = [];
+  const { client } = await connect(async (req) => {
+    forms.push(req.params);
+    return accept
+      ? { action: 'accept', content: { decision: 'approve', confirm: pod } }
+      : { action: 'decline' };
+  });
+  try {
+    const res = await callQuery(client, question, () => {});
+    const out = res.structuredContent ?? {};
+    check(`${label}: one form shown`, forms.length === 1, `forms: ${forms.length}`);
+    check(`${label}: form names the command`, forms[0]?.message?.includes(`kubectl delete pod ${pod}`),
+      forms[0]?.message);
+    check(`${label}: answer`, typeof out.answer === 'string' && out.answer.includes(answer),
+      JSON.stringify(out.answer));
+    const want = accept ? 'approved' : 'denied';
+    check(`${label}: result records ${want}`,
+      out.approvals?.length === 1 && out.approvals[0].decision === want, JSON.stringify(out.approvals));
+    // What the backend was told, from the fake's own log.
+    const log = await fetchJSON('/_log');
+    const session = log.find((e) => e.question === question)?.session;
+    const sent = log.filter((e) => e.session === session && e.path === '/v1/chat/completions')
+      .map((e) => e.message.trim().toLowerCase());
+    if (accept) {
+      check(`${label}: backend got approve`, sent.includes('approve'), JSON.stringify(sent));
+    } else {
+      check(`${label}: backend got deny, never approve`,
+        sent.includes('deny') && !sent.includes('approve'), JSON.stringify(sent));
+    }
+    check(`${label}: never auto_approve`, log.every((e) => !e.auto_approve));
+  } finally {
+    await client.close();
+  }
+}
+
+async function main() {
+  const sc = await fetchJSON('/_scenario');
+  await diagnostic(sc);
+  if (process.env.KUBEQ_E2E_SKIP_APPROVALS === '1') {
+    console.log(`skip [${args.transport}] approval turns (KUBEQ_E2E_SKIP_APPROVALS=1)`);
+  } else {
+    await approval(sc, { question: sc.approve_question, pod: sc.approve_pod, answer: sc.approved_answer, accept: true });
+    await approval(sc, { question: sc.decline_question, pod: sc.decline_pod, answer: sc.declined_answer, accept: false });
+  }
+  const failed = results.filter((r) => !r.ok).length;
+  console.log(`ts-sdk [${args.transport}]: ${results.length - failed}/${results.length} checks passed`);
+  process.exit(failed ? 1 : 0);
+}
+
+main().catch((err) => {
+  console.error(`FAIL [${args.transport}] ${err?.stack ?? err}`);
+  process.exit(1);
+});
