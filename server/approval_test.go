@@ -6,6 +6,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http/httptest"
@@ -624,5 +625,236 @@ func TestApprovalTwoGatesInOneCall(t *testing.T) {
 		assertForm(t, forms[0], podCommand, "high", "act-pod", "", podTarget)
 		assertForm(t, forms[1], scaleCommand, "medium", "act-scale", "", "")
 		assertOnlyApprove(t, f.backend)
+	})
+}
+
+func TestPhraseKind(t *testing.T) {
+	sets := map[string][]string{
+		"approval":     kubeqtest.ApprovalPhrases(),
+		"denial":       kubeqtest.DenialPhrases(),
+		"auto-approve": kubeqtest.AutoApprovePhrases(),
+	}
+	for kind, phrases := range sets {
+		for _, p := range phrases {
+			for _, v := range []string{p, strings.ToUpper(p), "  " + p + "\t", "\n" + p + "\r\n", p + ".", p + "!", p + "?",
+				"\u00a0" + p + "\u3000"} {
+				assert.Equalf(t, kind, phraseKind(v), "phraseKind(%q)", v)
+			}
+		}
+	}
+	// The guard's copy of the backend's sets is the fake's copy.
+	assert.ElementsMatch(t, kubeqtest.ApprovalPhrases(), approvalPhrases)
+	assert.ElementsMatch(t, kubeqtest.DenialPhrases(), denialPhrases)
+	assert.ElementsMatch(t, kubeqtest.AutoApprovePhrases(), autoApprovePhrases)
+
+	for q, want := range map[string]string{
+		"/approve": "approval", "/deny": "denial", "APPROVE   ALL": "auto-approve", "yes  do it": "approval",
+		"/auto-approve": "auto-approve", "O\u212a": "approval", // Kelvin sign: Python lower() gives "ok" too
+		"approve the change to web": "", "yes why is web down?": "", "is it ok": "", "no idea why pods fail": "",
+		"what does approve all do?": "", "stop the bleeding: why is checkout failing?": "",
+	} {
+		assert.Equalf(t, want, phraseKind(q), "phraseKind(%q)", q)
+	}
+}
+
+// The backend strips with Python's str.strip(), whose whitespace includes
+// the ASCII separators U+001C..U+001F that Go's unicode.IsSpace does not:
+// "\x1fyes" is "yes" to the backend, so the guard must refuse it too.
+func TestPhraseKindPythonWhitespace(t *testing.T) {
+	for _, sep := range []string{"\x1c", "\x1d", "\x1e", "\x1f"} {
+		assert.Equalf(t, "approval", phraseKind(sep+"yes"), "separator %q", sep)
+		assert.Equalf(t, "auto-approve", phraseKind("approve all"+sep), "separator %q", sep)
+	}
+}
+
+// The phrase guard, on every transport and era, with a gate pending on the
+// backend session: nothing at all reaches the backend.
+func TestPhraseGuardSendsNothing(t *testing.T) {
+	each(t, func(t *testing.T, tr, version string) {
+		f := newFixture(t, nil, kubeqtest.WithHITLMode(kubeqtest.HITLLax))
+		conv := "0b5e2f8a-3c4d-4e5f-8a9b-0c1d2e3f4a5b"
+		f.backend.OpenGate(conv, gate(podCommand, "act-open"))
+		cs := f.connectHuman(tr, version, newHuman(t, accept("approve", podTarget)), true)
+		for kind, phrases := range map[string][]string{
+			"approval":     kubeqtest.ApprovalPhrases(),
+			"denial":       kubeqtest.DenialPhrases(),
+			"auto-approve": kubeqtest.AutoApprovePhrases(),
+		} {
+			for _, p := range phrases {
+				for _, q := range []string{p, " " + strings.ToUpper(p) + " ", p + "!"} {
+					for _, args := range []map[string]any{{"question": q}, {"question": q, "conversation_id": conv}, {"question": q, "namespace": "shop"}} {
+						res, err := query(context.Background(), cs, args)
+						require.NoError(t, err)
+						assert.Truef(t, res.IsError, "%s phrase %q must be refused", kind, q)
+						assert.Contains(t, textOf(res), "refused")
+					}
+				}
+			}
+		}
+		assert.Empty(t, f.backend.ChatRequests(), "the backend received nothing")
+		_, pending := f.backend.PendingGate(conv)
+		assert.True(t, pending, "the open gate is untouched")
+	})
+}
+
+var hitlModes = []kubeqtest.HITLMode{kubeqtest.HITLStrict, kubeqtest.HITLLax}
+
+// A 2026-era client that got input_required and never came back leaves the
+// gate pending; the next question on the conversation denies it first. In
+// lax (V2) mode the question itself would otherwise approve it.
+func TestPendingGateDeniedBeforeNextQuestion(t *testing.T) {
+	for _, mode := range hitlModes {
+		t.Run(mode.String(), func(t *testing.T) {
+			for _, tr := range transports {
+				t.Run(tr, func(t *testing.T) {
+					f := newFixture(t, nil, kubeqtest.WithHITLMode(mode))
+					f.backend.Handle(podQuestion, kubeqtest.Script{gate(podCommand, "act-pod")})
+					f.backend.Handle("is checkout healthy?", kubeqtest.Answer("checkout is healthy."))
+					cs := f.connectHuman(tr, "", newHuman(t, accept("approve", podTarget)), false)
+					leg := askGate(t, f, cs, map[string]any{"question": podQuestion})
+
+					res, err := query(context.Background(), cs, map[string]any{"question": "is checkout healthy?", "conversation_id": leg.conv})
+					require.NoError(t, err)
+					require.False(t, res.IsError, textOf(res))
+					out := structured(t, res)
+					assert.Equal(t, []string{podQuestion, "deny", "is checkout healthy?"}, f.backend.MessagesFor(leg.conv),
+						"deny reaches the backend before the new question")
+					assert.Equal(t, []map[string]any{wantApproval("act-pod", podCommand, "high", "denied", "pending_gate_resolved")},
+						approvalsOf(t, res))
+					assert.Contains(t, out["answer"], "checkout is healthy.")
+					assert.NotContains(t, out["answer"], afterDeny, "the reply to the deny is not the answer to the question")
+					assert.Contains(t, textOf(res), "was denied before your question was sent")
+					d := f.backend.Decisions()
+					require.Len(t, d, 1)
+					assert.Equal(t, "deny", d[0].Message)
+					assertNeverApproved(t, f.backend)
+
+					// The client coming back late with the old state is refused.
+					res, err = answerGate(cs, map[string]any{"question": podQuestion}, leg.state, approveWith(podTarget))
+					require.NoError(t, err)
+					assert.True(t, res.IsError, textOf(res))
+					assertNeverApproved(t, f.backend)
+				})
+			}
+		})
+	}
+}
+
+// A deny that could not be delivered leaves the gate pending: the next
+// question denies it again first.
+func TestPendingGateUndeliveredDenyIsRetried(t *testing.T) {
+	for _, mode := range hitlModes {
+		t.Run(mode.String(), func(t *testing.T) {
+			for _, tr := range transports {
+				t.Run(tr, func(t *testing.T) {
+					f := newFixture(t, nil, kubeqtest.WithHITLMode(mode))
+					f.backend.Handle(podQuestion, kubeqtest.Script{gate(podCommand, "act-pod")})
+					breakDeny := func(ctx context.Context, h *human, p *sdk.ElicitParams) (*sdk.ElicitResult, error) {
+						f.backend.FailNext(1, kubeqtest.Respond(500))
+						return declineForm(ctx, h, p)
+					}
+					cs := f.connectHuman(tr, "2025-11-25", newHuman(t, breakDeny), true)
+					res, err := query(context.Background(), cs, map[string]any{"question": podQuestion})
+					require.NoError(t, err)
+					require.True(t, res.IsError, "the deny failed: %s", textOf(res))
+					assert.Contains(t, textOf(res), "user_declined")
+					conv := f.backend.ChatRequests()[0].Session
+					_, pending := f.backend.PendingGate(conv)
+					require.True(t, pending)
+
+					res, err = query(context.Background(), cs, map[string]any{"question": "what now?", "conversation_id": conv})
+					require.NoError(t, err)
+					require.False(t, res.IsError, textOf(res))
+					assert.Equal(t, []string{podQuestion, "deny", "what now?"}, f.backend.MessagesFor(conv))
+					assert.Equal(t, []map[string]any{wantApproval("act-pod", podCommand, "high", "denied", "pending_gate_resolved")},
+						approvalsOf(t, res))
+					assertNeverApproved(t, f.backend)
+				})
+			}
+		})
+	}
+}
+
+// When the deny of a pending gate cannot be delivered, the new question is
+// not sent at all (in lax mode it would approve the gate).
+func TestPendingGateDenyFailsQuestionNotSent(t *testing.T) {
+	f := newFixture(t, nil, kubeqtest.WithHITLMode(kubeqtest.HITLLax))
+	f.backend.Handle(podQuestion, kubeqtest.Script{gate(podCommand, "act-pod")})
+	cs := f.connectHuman("http", "", newHuman(t, declineForm), false)
+	leg := askGate(t, f, cs, map[string]any{"question": podQuestion})
+
+	f.backend.FailNext(1, kubeqtest.Respond(503))
+	res, err := query(context.Background(), cs, map[string]any{"question": "scale it up", "conversation_id": leg.conv})
+	require.NoError(t, err)
+	assert.True(t, res.IsError, textOf(res))
+	for _, r := range f.backend.ChatRequests() {
+		assert.NotEqual(t, "scale it up", r.Message, "the question must not reach a session with a pending gate")
+	}
+
+	res, err = query(context.Background(), cs, map[string]any{"question": "scale it up", "conversation_id": leg.conv})
+	require.NoError(t, err)
+	require.False(t, res.IsError, textOf(res))
+	assert.Equal(t, []string{podQuestion, "deny", "scale it up"}, f.backend.MessagesFor(leg.conv))
+	assertNeverApproved(t, f.backend)
+}
+
+// Replicas share the state key (KUBEQ_MCP_STATE_KEY) so a 2026-era client
+// may land on any of them. A gate left pending through replica A must not
+// be approved by a new question that lands on replica B: against a lax
+// (V2) backend, any message but a denial approves it.
+func TestPendingGateOnAnotherReplica(t *testing.T) {
+	key := make([]byte, 32)
+	for i := range key {
+		key[i] = byte(i)
+	}
+	f := newFixture(t, func(c *Config) { c.StateKey = key }, kubeqtest.WithHITLMode(kubeqtest.HITLLax))
+	f.backend.Handle(podQuestion, kubeqtest.Script{gate(podCommand, "act-pod")})
+	replica := replicaOf(t, f, key)
+	csA := f.connectHuman("http", "", newHuman(t, declineForm), false)
+	csB := replica.connectHuman("http", "", newHuman(t, declineForm), false)
+	leg := askGate(t, f, csA, map[string]any{"question": podQuestion})
+
+	res, err := query(context.Background(), csB, map[string]any{"question": "why is web slow?", "conversation_id": leg.conv})
+	require.NoError(t, err)
+	t.Log(textOf(res))
+	assertNeverApproved(t, f.backend)
+}
+
+func TestApprovalAuditRecords(t *testing.T) {
+	each(t, func(t *testing.T, tr, version string) {
+		audit := &syncBuffer{}
+		f := newFixture(t, func(c *Config) { c.AuditLog = audit })
+		second := gate(scaleCommand, "act-scale")
+		f.backend.Handle(podQuestion, kubeqtest.Script{kubeqtest.Gate{
+			Command: podCommand, ActionID: "act-pod", OnApprove: kubeqtest.Script{second},
+		}})
+		cs := f.connectHuman(tr, version, newHuman(t, accept("approve", podTarget), declineForm), true)
+		before := time.Now().UTC()
+		res, err := query(context.Background(), cs, map[string]any{"question": podQuestion})
+		require.NoError(t, err)
+		require.False(t, res.IsError, textOf(res))
+		conv := structured(t, res)["conversation_id"].(string)
+
+		lines := audit.lines()
+		require.Len(t, lines, 2, "one line per decision")
+		want := []map[string]any{
+			{"approval_id": "act-pod", "action": podCommand, "risk": "high", "decision": "approved", "reason": "user_approved"},
+			{"approval_id": "act-scale", "action": scaleCommand, "risk": "medium", "decision": "denied", "reason": "user_declined"},
+		}
+		for i, line := range lines {
+			var rec map[string]any
+			require.NoError(t, json.Unmarshal([]byte(line), &rec), line)
+			for k, v := range want[i] {
+				assert.Equalf(t, v, rec[k], "%s in %s", k, line)
+			}
+			assert.Equal(t, conv, rec["conversation_id"])
+			assert.Equal(t, "kubeq-mcp-approval-test", rec["client_name"])
+			assert.Equal(t, "7.1", rec["client_version"])
+			assert.Equal(t, tr, rec["transport"])
+			ts, err := time.Parse(time.RFC3339Nano, rec["time"].(string))
+			require.NoError(t, err)
+			assert.False(t, ts.Before(before.Add(-time.Second)))
+			assert.Len(t, rec, 10, "the fields of the audit record: %s", line)
+		}
 	})
 }
