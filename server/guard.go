@@ -1,6 +1,9 @@
 package server
 
-import "strings"
+import (
+	"strings"
+	"unicode"
+)
 
 // The backend's HITL phrase sets (app/agent/hitl.py): exact matches after
 // strip().lower(). A message that is one of them, sent on a session with a
@@ -19,8 +22,8 @@ var (
 // Trailing punctuation and inner runs of spaces are folded too: stricter
 // than the backend, which is the safe side.
 func phraseKind(question string) string {
-	q := strings.ToLower(strings.TrimSpace(question))
-	q = strings.Join(strings.Fields(q), " ")
+	q := strings.ToLower(strings.TrimFunc(question, pyIsSpace))
+	q = strings.Join(strings.FieldsFunc(q, pyIsSpace), " ")
 	folded := strings.TrimRight(q, ".!?")
 	for _, set := range []struct {
 		kind    string
@@ -33,4 +36,10 @@ func phraseKind(question string) string {
 		}
 	}
 	return ""
+}
+
+// pyIsSpace is Python's str.isspace, which the backend's strip() uses: Go's
+// unicode.IsSpace plus the information separators U+001C to U+001F.
+func pyIsSpace(r rune) bool {
+	return unicode.IsSpace(r) || (r >= 0x1c && r <= 0x1f)
 }

@@ -26,7 +26,7 @@ func confirmTarget(command string) string {
 	words := strings.Fields(command)
 	var pos []string
 	for i := 0; i < len(words); i++ {
-		w := words[i]
+		w := unquote(words[i])
 		if strings.HasPrefix(w, "-") {
 			if !strings.Contains(w, "=") && kubectlValueFlags[w] {
 				i++
@@ -58,4 +58,12 @@ func confirmTarget(command string) string {
 		return "approve"
 	}
 	return name
+}
+
+// unquote drops one pair of matching shell quotes around w.
+func unquote(w string) string {
+	if len(w) >= 2 && (w[0] == '"' || w[0] == '\'') && w[len(w)-1] == w[0] {
+		return w[1 : len(w)-1]
+	}
+	return w
 }

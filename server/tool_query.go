@@ -134,6 +134,15 @@ func (s *Server) turn(ctx context.Context, run *queryRun, t kubeq.Turn) (*kubeq.
 			answer.WriteString(e.Content)
 		case kubeq.HitlRequest:
 			hitl = &e
+			// The backend's prompt tells a chat user to type yes or /approve;
+			// through MCP the human answers a form instead, so say that.
+			if e.Prompt != "" && strings.HasSuffix(answer.String(), e.Prompt) {
+				kept := strings.TrimSuffix(answer.String(), e.Prompt)
+				answer.Reset()
+				answer.WriteString(kept)
+				answer.WriteString(fmt.Sprintf("\n\n_KubeIntellect asked for approval to run `%s` (risk %s); "+
+					"kubeq-mcp asked the human in an approval form._", e.Action, e.Risk))
+			}
 		case kubeq.Usage:
 			run.addUsage(e)
 		case kubeq.Error:

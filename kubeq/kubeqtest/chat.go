@@ -127,10 +127,18 @@ func (s *Server) startTurn(w http.ResponseWriter, r *http.Request, req *Request,
 	return t, script, true
 }
 
-func (s *Server) endTurn(t *turn) {
+// releaseSession ends t's claim on its session, once.
+func (s *Server) releaseSession(t *turn) {
 	s.mu.Lock()
-	t.session.active--
+	if !t.released {
+		t.released = true
+		t.session.active--
+	}
 	s.mu.Unlock()
+}
+
+func (s *Server) endTurn(t *turn) {
+	s.releaseSession(t)
 	if t.gone && !t.req.Finished {
 		s.update(t.req, func(req *Request) {
 			req.Disconnected = true

@@ -26,13 +26,14 @@ const (
 
 // turn writes one chat response. It is used by one handler goroutine only.
 type turn struct {
-	srv     *Server
-	ctx     context.Context
-	w       http.ResponseWriter
-	rc      *http.ResponseController
-	id      string // chatcmpl-<12 hex>, shared by every chunk of the turn
-	session *session
-	req     *Request
+	srv      *Server
+	released bool // the session claim was given back (under srv.mu)
+	ctx      context.Context
+	w        http.ResponseWriter
+	rc       *http.ResponseController
+	id       string // chatcmpl-<12 hex>, shared by every chunk of the turn
+	session  *session
+	req      *Request
 
 	sep         string // "\n\n" or "\r\n\r\n"
 	frameDelay  time.Duration
@@ -242,6 +243,9 @@ func (t *turn) finish() error {
 	if t.noDone {
 		return nil
 	}
+	// The real server's stream loop has exited when it yields [DONE], so a
+	// client may start the next turn as soon as it reads it.
+	t.srv.releaseSession(t)
 	if err := t.writeFrame([]byte("data: [DONE]")); err != nil {
 		return err
 	}
