@@ -1,6 +1,7 @@
 package kubeq
 
 import (
+	"crypto/tls"
 	"context"
 	"errors"
 	"fmt"
@@ -44,7 +45,7 @@ func (c *Client) Stream(ctx context.Context, t Turn) iter.Seq2[Event, error] {
 				}
 				return
 			}
-			if attempt == len(c.retryDelays) {
+			if attempt == len(c.retryDelays) || !worthRetrying(err) {
 				yield(nil, &TransportError{URL: c.redactedBase(), Attempts: attempt + 1, Err: err})
 				return
 			}
@@ -98,6 +99,12 @@ func (c *Client) attempt(ctx context.Context, p preparedTurn, yield func(Event, 
 		return false, fmt.Errorf("kubeq: turn cancelled: %w", err)
 	}
 	return false, &InterruptedError{URL: c.redactedBase() + chatPath, Events: st.Events, DroppedFrames: st.Dropped, Err: err}
+}
+
+// worthRetrying: a certificate the client rejects will be rejected again.
+func worthRetrying(err error) bool {
+	var certErr *tls.CertificateVerificationError
+	return !errors.As(err, &certErr)
 }
 
 // idleCause replaces the symptom of our own idle cancel ("context canceled")

@@ -1,0 +1,152 @@
+package kubeq
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+const handshake = `data: {"protocol_version": "1.0", "object": "stream.start", "session_id": "s"}` + "\n\n"
+
+// hangingBackend sends handshake (unless empty) and then waits for the
+// client to go away, reporting when the server saw the disconnect.
+func hangingBackend(t *testing.T, first string) (*backend, <-chan struct{}) {
+	gone := make(chan struct{}, 1)
+	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		// Read the body as FastAPI does; net/http only watches for the
+		// client going away once the body is consumed.
+		_, _ = io.Copy(io.Discard, r.Body)
+		if first != "" {
+			w.Header().Set("Content-Type", "text/event-stream")
+			writeFlush(w, first)
+		}
+		select {
+		case <-r.Context().Done():
+			select {
+			case gone <- struct{}{}:
+			default: // an earlier attempt already reported
+			}
+		case <-time.After(5 * time.Second):
+		}
+	})
+	return b, gone
+}
+
+func requireDisconnect(t *testing.T, gone <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-gone:
+	case <-time.After(3 * time.Second):
+		t.Fatal("the backend never saw the client disconnect")
+	}
+}
+
+func TestCancelClosesBackendRequest(t *testing.T) {
+	b, gone := hangingBackend(t, handshake)
+	c := newClient(t, b.URL)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var err error
+	for ev, e := range c.Stream(ctx, Turn{Question: "q"}) {
+		if _, ok := ev.(Handshake); ok {
+			cancel()
+		}
+		err = e
+	}
+	requireDisconnect(t, gone)
+	require.ErrorIs(t, err, context.Canceled)
+	var ie *InterruptedError
+	require.ErrorAs(t, err, &ie, "events had arrived: the turn is interrupted")
+	require.Equal(t, int32(1), b.hits.Load())
+}
+
+func TestCancelBeforeResponseClosesRequest(t *testing.T) {
+	b, gone := hangingBackend(t, "")
+	c := newClient(t, b.URL, WithRetryDelays(shortDelays...))
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, err := collect(ctx, c, Turn{Question: "q"})
+	requireDisconnect(t, gone)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	var te *TransportError
+	require.False(t, errors.As(err, &te), "a cancelled turn is not a transport failure")
+	require.Equal(t, int32(1), b.hits.Load(), "not retried")
+}
+
+func TestBreakingOutClosesBackendRequest(t *testing.T) {
+	b, gone := hangingBackend(t, handshake)
+	c := newClient(t, b.URL)
+	for ev := range c.Stream(testCtx(t), Turn{Question: "q"}) {
+		require.IsType(t, Handshake{}, ev)
+		break
+	}
+	requireDisconnect(t, gone)
+}
+
+func TestIdleTimeoutInterruptsSilentStream(t *testing.T) {
+	b, gone := hangingBackend(t, handshake)
+	c := newClient(t, b.URL, WithTimeout(100*time.Millisecond), WithRetryDelays(shortDelays...))
+	start := time.Now()
+	evs, err := collect(testCtx(t), c, Turn{Question: "q"})
+	require.Less(t, time.Since(start), 3*time.Second)
+	require.Len(t, evs, 1)
+	require.ErrorIs(t, err, ErrIdleTimeout)
+	var ie *InterruptedError
+	require.ErrorAs(t, err, &ie)
+	require.Equal(t, int32(1), b.hits.Load(), "not retried after the handshake")
+	requireDisconnect(t, gone)
+}
+
+func TestHeartbeatsKeepStreamAlive(t *testing.T) {
+	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		writeFlush(w, handshake)
+		for range 8 { // 400 ms of heartbeats, four times the idle timeout
+			time.Sleep(50 * time.Millisecond)
+			writeFlush(w, ": heartbeat\n\n")
+		}
+		writeFlush(w, plainTurn[len(handshake):])
+	})
+	c := newClient(t, b.URL, WithTimeout(100*time.Millisecond))
+	evs, err := collect(testCtx(t), c, Turn{Question: "q"})
+	require.NoError(t, err)
+	heartbeats := 0
+	for _, ev := range evs {
+		if _, ok := ev.(Heartbeat); ok {
+			heartbeats++
+		}
+	}
+	require.Equal(t, 8, heartbeats)
+	require.IsType(t, End{}, evs[len(evs)-1])
+}
+
+func TestIdleTimeoutBeforeHeadersIsRetried(t *testing.T) {
+	b := newBackend(t, nil)
+	b.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		if b.hits.Add(1) == 1 {
+			<-r.Context().Done() // no answer at all until the client gives up
+			return
+		}
+		serveSSE([]byte(plainTurn))(w, r)
+	})
+	c := newClient(t, b.URL, WithTimeout(100*time.Millisecond), WithRetryDelays(time.Millisecond))
+	_, err := collect(testCtx(t), c, Turn{Question: "q"})
+	require.NoError(t, err)
+	require.Equal(t, int32(2), b.hits.Load())
+}
+
+func TestIdleTimeoutOnEveryAttempt(t *testing.T) {
+	b, _ := hangingBackend(t, "")
+	c := newClient(t, b.URL, WithTimeout(50*time.Millisecond), WithRetryDelays(time.Millisecond))
+	_, err := collect(testCtx(t), c, Turn{Question: "q"})
+	var te *TransportError
+	require.ErrorAs(t, err, &te)
+	require.ErrorIs(t, err, ErrIdleTimeout)
+	require.Equal(t, 2, te.Attempts)
+	require.Contains(t, err.Error(), "no answer in time")
+}
