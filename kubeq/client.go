@@ -187,8 +187,9 @@ func clientWithRoots(path string) (*http.Client, error) {
 	return &http.Client{Transport: tr}, nil
 }
 
-// URL is the backend base URL, without trailing slash.
-func (c *Client) URL() string { return c.base }
+// URL is the backend base URL, without trailing slash, and with any
+// password in it masked, so it is safe to log and show.
+func (c *Client) URL() string { return c.redactedBase() }
 
 // redactedBase is the base URL safe for messages (no password).
 func (c *Client) redactedBase() string {

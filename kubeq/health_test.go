@@ -1,0 +1,86 @@
+package kubeq
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestHealthOK(t *testing.T) {
+	auth := make(chan string, 1)
+	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		require.Equal(t, "/healthz", r.URL.Path)
+		require.Equal(t, http.MethodGet, r.Method)
+		auth <- r.Header.Get("Authorization")
+		_, _ = io.WriteString(w, `{"status":"ok","version":"2.0.0"}`)
+	})
+	res := newClient(t, b.URL, WithAPIKey("k1")).Health(testCtx(t))
+	require.Equal(t, HealthResult{OK: true, URL: b.URL + "/healthz", StatusCode: 200, Latency: res.Latency}, res)
+	require.Positive(t, res.Latency)
+	require.Equal(t, "Bearer k1", <-auth)
+}
+
+func TestHealthConnectionRefused(t *testing.T) {
+	url := refusedURL(t)
+	res := newClient(t, url).Health(testCtx(t))
+	require.False(t, res.OK)
+	require.Zero(t, res.StatusCode)
+	require.Equal(t, "connection refused at "+url+": is KubeIntellect running? check KUBE_Q_URL / --url", res.Reason)
+}
+
+func TestHealthDNSFailure(t *testing.T) {
+	// The resolver's answer is injected: tests use no network, and a real
+	// lookup offline may time out instead of failing.
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		host, _, _ := net.SplitHostPort(addr)
+		return nil, &net.OpError{Op: "dial", Net: network, Err: &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}}
+	}}
+	t.Cleanup(tr.CloseIdleConnections)
+	c := newClient(t, "http://kubeintellect.invalid:8000", WithHTTPClient(&http.Client{Transport: tr}))
+	res := c.Health(testCtx(t))
+	require.False(t, res.OK)
+	require.Equal(t, `cannot resolve host "kubeintellect.invalid" (DNS: no such host): check KUBE_Q_URL / --url`, res.Reason)
+}
+
+func TestHealthTimeout(t *testing.T) {
+	b, _ := hangingBackend(t, "")
+	c := newClient(t, b.URL)
+	c.healthTimeout = 100 * time.Millisecond // the 5 s bound, shortened for the test
+	res := c.Health(testCtx(t))
+	require.False(t, res.OK)
+	require.Contains(t, res.Reason, "timed out: no answer from "+b.URL)
+	require.GreaterOrEqual(t, res.Latency, 100*time.Millisecond)
+	require.Less(t, res.Latency, 3*time.Second)
+
+	// The caller's shorter deadline applies too.
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	c.healthTimeout = healthTimeout
+	res = c.Health(ctx)
+	require.Contains(t, res.Reason, "timed out")
+	require.Less(t, res.Latency, 3*time.Second)
+}
+
+func TestHealthDefaultBoundIsFiveSeconds(t *testing.T) {
+	require.Equal(t, 5*time.Second, newClient(t, "http://127.0.0.1:1").healthTimeout)
+}
+
+func TestHealthHTTPStatus(t *testing.T) {
+	for code, want := range map[int]string{
+		401: "HTTP 401 from %s/healthz: authentication required; set KUBE_Q_API_KEY or --api-key",
+		503: "HTTP 503 from %s/healthz",
+		404: "HTTP 404 from %s/healthz",
+	} {
+		b := newBackend(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(code) })
+		res := newClient(t, b.URL).Health(testCtx(t))
+		require.False(t, res.OK)
+		require.Equal(t, code, res.StatusCode)
+		require.Equal(t, fmt.Sprintf(want, b.URL), res.Reason)
+	}
+}

@@ -1,0 +1,85 @@
+package kubeq
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+const (
+	secretKey      = "kq-SECRET-7f3a9c"
+	secretPassword = "pw-SECRET-b1"
+)
+
+// No error, health reason, log line or URL may carry the API key or a
+// password from the URL, whatever fails.
+func TestSecretsNeverLeak(t *testing.T) {
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var texts []string
+	check := func(what string, s string) {
+		texts = append(texts, what+": "+s)
+	}
+
+	handlers := map[string]http.HandlerFunc{
+		"401 echoing the key": func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(401)
+			_, _ = io.WriteString(w, `{"detail":"Invalid API key `+strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")+`"}`)
+		},
+		"500": func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(500)
+			_, _ = io.WriteString(w, r.Header.Get("Authorization"))
+		},
+		"interrupted": func(w http.ResponseWriter, r *http.Request) {
+			writeFlush(w, handshake)
+			panic(http.ErrAbortHandler)
+		},
+		"fatal":     serveSSE(fixture(t, "fatal_error")),
+		"malformed": serveSSE([]byte(handshake + "data: {" + secretKey + "\n\n")),
+	}
+	for name, h := range handlers {
+		b := newBackend(t, h)
+		url := strings.Replace(b.URL, "http://", "http://user:"+secretPassword+"@", 1)
+		c := newClient(t, url, WithAPIKey(secretKey), WithRetryDelays(time.Millisecond), WithLogger(logger))
+		_, err := c.Query(testCtx(t), Turn{Question: "q"})
+		require.Error(t, err, name)
+		check(name, err.Error())
+		check(name+" URL()", c.URL())
+		check(name+" health", c.Health(testCtx(t)).Reason)
+	}
+
+	refused := strings.Replace(refusedURL(t), "http://", "http://user:"+secretPassword+"@", 1)
+	c := newClient(t, refused, WithAPIKey(secretKey), WithRetryDelays(time.Millisecond), WithLogger(logger))
+	_, err := c.Query(testCtx(t), Turn{Question: "q"})
+	require.Error(t, err)
+	check("refused", err.Error())
+	check("refused health", c.Health(testCtx(t)).Reason)
+	_, err = c.Query(testCtx(t), Turn{Question: "q", Conversation: "bad\n" + secretKey})
+	check("invalid turn", err.Error())
+
+	b, _ := hangingBackend(t, handshake)
+	c = newClient(t, b.URL, WithAPIKey(secretKey), WithTimeout(50*time.Millisecond))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	_, err = c.Query(ctx, Turn{Question: "q"})
+	check("cancelled", err.Error())
+
+	_, err = New("http://x", WithAPIKey(secretKey+"\n"))
+	check("bad key", err.Error())
+	_, err = New("http://user:" + secretPassword + "@x/?q")
+	check("bad URL", err.Error())
+
+	require.NotEmpty(t, logs.String(), "retries were logged")
+	texts = append(texts, "logs: "+logs.String())
+	for _, text := range texts {
+		require.NotContains(t, text, secretKey)
+		require.NotContains(t, text, secretPassword)
+	}
+}
