@@ -154,6 +154,7 @@ func TestFakeSeesCancellation(t *testing.T) {
 	srv.Handle("slow", kubeqtest.Script{kubeqtest.Status("analyzing", "…"), kubeqtest.Sleep(5 * time.Second)})
 	c := client(t, srv)
 	cctx, cancel := context.WithCancel(ctx(t))
+	defer cancel()
 	var conv string
 	var err error
 	for ev, e := range c.Stream(cctx, kubeq.Turn{Question: "slow"}) {
