@@ -858,3 +858,61 @@ func TestApprovalAuditRecords(t *testing.T) {
 		}
 	})
 }
+
+// A human who answers after the approval timeout, or a client that answers
+// the form of a call it already cancelled, must not lose its MCP session:
+// the late answer is dropped, the session keeps working.
+func TestApprovalLateAnswerKeepsSession2025(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) {
+			f := newFixture(t, func(c *Config) { c.ApprovalTimeout = 100 * time.Millisecond })
+			f.backend.Handle(podQuestion, kubeqtest.Script{gate(podCommand, "act-pod")})
+			answered := make(chan struct{})
+			late := func(ctx context.Context, h *human, p *sdk.ElicitParams) (*sdk.ElicitResult, error) {
+				defer close(answered)
+				return lateApprove(300*time.Millisecond, podTarget)(ctx, h, p)
+			}
+			cs := f.connectHuman(tr, "2025-11-25", newHuman(t, late, declineForm), true)
+			res, err := query(context.Background(), cs, map[string]any{"question": podQuestion})
+			require.NoError(t, err)
+			assert.Equal(t, "timed_out", approvalsOf(t, res)[0]["reason"])
+			<-answered
+			time.Sleep(100 * time.Millisecond) // the late answer is on the wire
+
+			res, err = query(context.Background(), cs, map[string]any{"question": "how is web?"})
+			require.NoError(t, err, "the session survives a late answer")
+			assert.False(t, res.IsError, textOf(res))
+			assertNeverApproved(t, f.backend)
+		})
+	}
+}
+
+func TestApprovalCancelledCallKeepsSession2025(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) {
+			f := newFixture(t, nil)
+			f.backend.Handle(podQuestion, kubeqtest.Script{gate(podCommand, "act-pod")})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			answered := make(chan struct{})
+			gone := func(context.Context, *human, *sdk.ElicitParams) (*sdk.ElicitResult, error) {
+				defer close(answered)
+				cancel() // the user closes the chat while the form is open
+				time.Sleep(50 * time.Millisecond)
+				return nil, errors.New("client gone")
+			}
+			cs := f.connectHuman(tr, "2025-11-25", newHuman(t, gone), true)
+			_, err := query(ctx, cs, map[string]any{"question": podQuestion})
+			require.Error(t, err)
+			<-answered
+			// The server still denies the gate.
+			waitFor(t, "the deny", func() bool { return f.backend.Received("deny") == 1 })
+			time.Sleep(100 * time.Millisecond)
+
+			res, err := query(context.Background(), cs, map[string]any{"question": "how is web?"})
+			require.NoError(t, err, "the session survives a cancelled call")
+			assert.False(t, res.IsError, textOf(res))
+			assertNeverApproved(t, f.backend)
+		})
+	}
+}
