@@ -42,6 +42,14 @@ type ConcurrencyResult struct {
 	GoroutinesIdle  int // before any session
 	GoroutinesPeak  int // sampled every 10 ms during the calls
 	GoroutinesAfter int // after the sessions closed and the count settled
+	// GoroutinesExtra names the creators of goroutines left above idle.
+	GoroutinesExtra string
+
+	// CPU time used during each burst, per process. The backend runs in
+	// its own process when the driver can start one (BackendSeparate).
+	BackendSeparate                            bool
+	DirectCPUBackend, DirectCPUClients         time.Duration
+	MCPCPUBackend, MCPCPUServer, MCPCPUClients time.Duration
 }
 
 // ConcurrentQuestion is call i's question; ConcurrentAnswer its answer.
@@ -91,20 +99,37 @@ func concurrentBackend() *kubeqtest.Server {
 // through the instrumented server (goroutines).
 func Concurrency(ctx context.Context, env *Env, calls int, profile string) (ConcurrencyResult, error) {
 	res := ConcurrencyResult{Calls: calls}
-	be := concurrentBackend()
-	defer be.Close()
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
+	backendURL, backendPID := "", 0
+	if env.Self != "" {
+		bp, u, err := startBackendProc(ctx, env)
+		if err != nil {
+			return res, err
+		}
+		defer bp.Stop()
+		backendURL, backendPID, res.BackendSeparate = u, bp.Cmd.Process.Pid, true
+	} else {
+		be := concurrentBackend()
+		defer be.Close()
+		backendURL = be.URL
+	}
 
 	env.logf("concurrency: %d direct reads at once", calls)
-	direct, err := directAtOnce(ctx, be.URL, calls)
+	meter := meterCPU(backendPID, 0)
+	direct, err := directAtOnce(ctx, backendURL, calls)
 	if err != nil {
 		return res, err
 	}
 	res.Direct = Summarize(direct)
+	if used := meter.used(); backendPID != 0 {
+		res.DirectCPUBackend, res.DirectCPUClients = used[0], used[1]
+	} else {
+		res.DirectCPUClients = used[1]
+	}
 
 	env.logf("concurrency: %d kube_query calls at once through kubeq-mcp over HTTP", calls)
-	p, err := StartHTTPServer(ctx, env.binArgs(be.URL), env.Stderr)
+	p, err := StartHTTPServer(ctx, env.binArgs(backendURL), env.Stderr)
 	if err != nil {
 		return res, err
 	}
@@ -117,6 +142,14 @@ func Concurrency(ctx context.Context, env *Env, calls int, profile string) (Conc
 		connected: func() {
 			if m, err := ReadMemory(pid); err == nil {
 				res.RSSSessions = m.RSS
+			}
+			meter = meterCPU(backendPID, pid, 0)
+		},
+		called: func() {
+			used := meter.used()
+			res.MCPCPUServer, res.MCPCPUClients = used[1], used[2]
+			if backendPID != 0 {
+				res.MCPCPUBackend = used[0]
 			}
 		},
 	})
@@ -135,7 +168,7 @@ func Concurrency(ctx context.Context, env *Env, calls int, profile string) (Conc
 		return res, nil
 	}
 	env.logf("concurrency: again through the instrumented server, counting goroutines")
-	argv, _ := env.instrumentedArgs(be.URL)
+	argv, _ := env.instrumentedArgs(backendURL)
 	p, err = StartHTTPServer(ctx, argv, env.Stderr)
 	if err != nil {
 		return res, err
@@ -145,7 +178,15 @@ func Concurrency(ctx context.Context, env *Env, calls int, profile string) (Conc
 	if res.GoroutinesIdle, err = Goroutines(ctx, p); err != nil {
 		return res, err
 	}
+	idleCreators, err := goroutineCreators(ctx, p)
+	if err != nil {
+		return res, err
+	}
 	var peak atomic.Int64
+	heapPath := ""
+	if profile != "" {
+		heapPath = strings.TrimSuffix(profile, ".pprof") + "-heap-at-peak.pprof"
+	}
 	stopSampling := make(chan struct{})
 	sampled := make(chan struct{})
 	run, err = callsAtOnce(ctx, p.MCPURL(), calls, hooks{
@@ -161,6 +202,11 @@ func Concurrency(ctx context.Context, env *Env, calls int, profile string) (Conc
 				defer tick.Stop()
 				for {
 					if n, err := Goroutines(ctx, p); err == nil && int64(n) > peak.Load() {
+						// A heap profile at each new peak (10% above the
+						// last), so the last one is taken near the top.
+						if heapPath != "" && int64(n) > peak.Load()*11/10 {
+							_ = saveHeapProfile(ctx, p, heapPath)
+						}
 						peak.Store(int64(n))
 					}
 					select {
@@ -197,6 +243,13 @@ func Concurrency(ctx context.Context, env *Env, calls int, profile string) (Conc
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	if res.GoroutinesAfter > res.GoroutinesIdle {
+		after, err := goroutineCreators(ctx, p)
+		if err != nil {
+			return res, err
+		}
+		res.GoroutinesExtra = creatorDiff(idleCreators, after)
 	}
 	return res, nil
 }

@@ -6,7 +6,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -63,4 +65,70 @@ func benchPost(ctx context.Context, p *Proc, path string) (string, error) {
 		return "", fmt.Errorf("%s: %s: %s", path, resp.Status, b)
 	}
 	return string(b), nil
+}
+
+// goroutineCreators counts the instrumented server's goroutines by the
+// function that created them (from /debug/pprof/goroutine?debug=2).
+func goroutineCreators(ctx context.Context, p *Proc) (map[string]int, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.Addr+"/debug/pprof/goroutine?debug=2", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("goroutine dump: %w", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("goroutine dump: %w", err)
+	}
+	counts := map[string]int{}
+	for _, g := range strings.Split(string(b), "\n\n") {
+		creator := "main"
+		for _, line := range strings.Split(g, "\n") {
+			if c, ok := strings.CutPrefix(line, "created by "); ok {
+				creator, _, _ = strings.Cut(c, " in goroutine")
+			}
+		}
+		if strings.HasPrefix(g, "goroutine ") {
+			counts[creator]++
+		}
+	}
+	return counts, nil
+}
+
+// creatorDiff says which creators have more goroutines in after than in
+// before, e.g. "+2 net/http.(*Transport).dialConn".
+func creatorDiff(before, after map[string]int) string {
+	var parts []string
+	for k, n := range after {
+		if d := n - before[k]; d != 0 {
+			parts = append(parts, fmt.Sprintf("%+d %s", d, k))
+		}
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ", ")
+}
+
+// saveHeapProfile writes the instrumented server's heap profile to path.
+func saveHeapProfile(ctx context.Context, p *Proc, path string) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.Addr+"/debug/pprof/heap", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	return os.WriteFile(path, b, 0o644)
 }

@@ -110,9 +110,20 @@ func (r Report) Concurrency(res ConcurrencyResult) {
 	r.row("latency max", ms(res.MCP.Max), ms(res.Direct.Max), "+"+ms(res.MCP.Max-res.Direct.Max), "", true)
 	r.row("wall time of the burst", res.Wall.Round(time.Millisecond).String(), "", "", "", true)
 	r.row("progress notifications seen", fmt.Sprint(res.Progress), "", "", "", true)
+	where := "backend in the driver process"
+	if res.BackendSeparate {
+		where = "backend process"
+	}
+	r.row("CPU time of the burst", fmt.Sprintf("kubeq-mcp %s (%s per call), go-sdk clients %s, %s %s",
+		res.MCPCPUServer, res.MCPCPUServer/time.Duration(max(res.Calls, 1)), res.MCPCPUClients, where, res.MCPCPUBackend),
+		fmt.Sprintf("readers %s, %s %s", res.DirectCPUClients, where, res.DirectCPUBackend), "", "", true)
 	r.row("RSS idle → sessions open → peak (VmHWM)", fmt.Sprintf("%s → %s → %s", MiB(res.RSSIdle), MiB(res.RSSSessions), MiB(res.PeakRSS)), "", "", "peak ≤ 200 MB", res.PeakRSS <= 200e6)
 	if res.GoroutinesIdle > 0 {
-		r.row("goroutines idle → peak → after (instrumented server)", fmt.Sprintf("%d → %d → %d (%d/%d correct)", res.GoroutinesIdle, res.GoroutinesPeak, res.GoroutinesAfter, res.InstrumentedOK, res.Calls), "", "", "back to idle", res.GoroutinesAfter <= res.GoroutinesIdle)
+		after := fmt.Sprintf("%d → %d → %d (%d/%d correct)", res.GoroutinesIdle, res.GoroutinesPeak, res.GoroutinesAfter, res.InstrumentedOK, res.Calls)
+		if res.GoroutinesExtra != "" {
+			after += "; above idle: " + res.GoroutinesExtra
+		}
+		r.row("goroutines idle → peak → after (instrumented server)", after, "", "", "back to idle", res.GoroutinesAfter <= res.GoroutinesIdle)
 	}
 }
 

@@ -5,7 +5,9 @@
 //
 //	go run ./bench/cmd/kubeq-bench
 //
-// "kubeq-bench serve" is the instrumented server it starts for itself.
+// "kubeq-bench serve" (the instrumented server) and "kubeq-bench backend"
+// (the fake backend of the concurrency scenario) are processes it starts
+// for itself.
 package main
 
 import (
@@ -33,6 +35,13 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "serve" {
 		if err := bench.ServeInstrumented(ctx, os.Args[2:]); err != nil && !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "kubeq-bench serve:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "backend" {
+		if err := bench.ServeBackend(ctx, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "kubeq-bench backend:", err)
 			os.Exit(1)
 		}
 		return
