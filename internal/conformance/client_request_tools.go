@@ -4,10 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	mcpserver "github.com/mark3labs/mcp-go/server"
 )
+
+// samplingTimeout bounds how long test_sampling waits for the client.
+const samplingTimeout = 5 * time.Second
 
 // addClientRequestTools registers the tools that ask the client something
 // in the middle of a call: sampling/createMessage (tools-call-sampling) and
@@ -26,12 +30,18 @@ func addClientRequestTools(m *mcpserver.MCPServer) {
 		if !clientHas(ctx, func(c mcp.ClientCapabilities) bool { return c.Sampling != nil }) {
 			return mcp.NewToolResultError("the client does not support sampling"), nil
 		}
-		res, err := m.RequestSampling(ctx, mcp.CreateMessageRequest{CreateMessageParams: mcp.CreateMessageParams{
+		// mcp-go v1.2.1 sends sampling/createMessage only on the standalone
+		// GET stream, which our HTTP handler disables; bound the wait so the
+		// scenario fails fast with a reason instead of the client's timeout.
+		sctx, cancel := context.WithTimeout(ctx, samplingTimeout)
+		defer cancel()
+		res, err := m.RequestSampling(sctx, mcp.CreateMessageRequest{CreateMessageParams: mcp.CreateMessageParams{
 			Messages:  []mcp.SamplingMessage{{Role: mcp.RoleUser, Content: mcp.NewTextContent(prompt)}},
 			MaxTokens: 100,
 		}})
 		if err != nil {
-			return mcp.NewToolResultError("sampling failed: " + err.Error()), nil
+			return mcp.NewToolResultError("sampling failed (over HTTP, mcp-go delivers sampling requests " +
+				"only on the standalone GET stream, which kubeq-mcp disables): " + err.Error()), nil
 		}
 		text := fmt.Sprint(res.Content)
 		if tc, ok := mcp.AsTextContent(res.Content); ok {
