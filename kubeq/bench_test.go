@@ -57,3 +57,23 @@ func BenchmarkSSEFramesOnly(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDecodeTokenFrame compares one token frame through the fast path
+// and through encoding/json (same run, same frame).
+func BenchmarkDecodeTokenFrame(b *testing.B) {
+	frame := []byte(`{"id": "chatcmpl-5e0c2a91b7d3", "object": "chat.completion.chunk", "created": 1767225629, "model": "kubeintellect", "choices": [{"index": 0, "delta": {"content": "\u2014 the pod ` + "`checkout`" + ` restarts ", "role": "assistant"}, "finish_reason": null}]}`)
+	for _, fast := range []bool{true, false} {
+		b.Run(fmt.Sprintf("fast=%v", fast), func(b *testing.B) {
+			var d decoder
+			evs := make([]Event, 0, maxEventsPerFrame)
+			b.SetBytes(int64(len(frame)))
+			b.ReportAllocs()
+			for b.Loop() {
+				evs, _ = d.decodeFrame(frame, evs[:0], fast)
+				if len(evs) != 1 {
+					b.Fatal(evs)
+				}
+			}
+		})
+	}
+}

@@ -96,12 +96,22 @@ type decoder struct {
 
 // decode appends the frame's events to evs.
 func (d *decoder) decode(data []byte, evs []Event) ([]Event, outcome) {
+	return d.decodeFrame(data, evs, true)
+}
+
+func (d *decoder) decodeFrame(data []byte, evs []Event, fast bool) ([]Event, outcome) {
 	data = bytes.TrimSpace(data)
 	if bytes.Equal(data, doneMarker) {
 		return evs, frameDone
 	}
 	if len(data) == 0 || data[0] != '{' {
 		return evs, frameBad
+	}
+	if content, ok := fastToken(data); fast && ok {
+		if content != "" {
+			evs = append(evs, Token{Content: content})
+		}
+		return evs, frameKnown
 	}
 	f := &d.f
 	choices := f.Choices[:cap(f.Choices)]

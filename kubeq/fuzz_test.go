@@ -78,3 +78,25 @@ func checkInvariants(t *testing.T, p parsed) {
 		require.True(t, errors.Is(p.err, io.ErrUnexpectedEOF), "err = %v", p.err)
 	}
 }
+
+// FuzzFastTokenMatchesDecoder: whenever the token fast path accepts a frame,
+// the general decoder reads the same frame as exactly that token.
+func FuzzFastTokenMatchesDecoder(f *testing.F) {
+	for _, file := range sseFiles(f) {
+		data, err := os.ReadFile(file)
+		require.NoError(f, err)
+		for _, line := range bytes.Split(data, []byte("\n")) {
+			if payload, ok := bytes.CutPrefix(line, []byte("data: ")); ok {
+				f.Add(payload)
+			}
+		}
+	}
+	f.Add([]byte(`{"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m", "choices": [{"index": 0, "delta": {"content": "a\"b\\u00e9\ud83d\udd34", "role": "assistant"}, "finish_reason": null}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var fast, general decoder
+		fe, fo := fast.decodeFrame(data, nil, true)
+		ge, gOut := general.decodeFrame(data, nil, false)
+		require.Equal(t, gOut, fo)
+		require.Equal(t, ge, fe)
+	})
+}
