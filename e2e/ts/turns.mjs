@@ -26,10 +26,17 @@ if (!args.backend || !['stdio', 'http'].includes(args.transport)) {
   process.exit(2);
 }
 
+// KUBEQ_E2E_XFAIL lists known failures as transport:id (comma-separated):
+// they print XFAIL and do not fail the run; when one passes it prints a
+// note to remove it from the list.
+const xfail = new Set((process.env.KUBEQ_E2E_XFAIL ?? '').split(',').map((s) => s.trim()).filter(Boolean));
 const results = [];
-function check(name, ok, detail) {
-  results.push({ name, ok });
-  console.log(`${ok ? 'ok  ' : 'FAIL'} [${args.transport}] ${name}${ok || detail === undefined ? '' : ': ' + detail}`);
+function check(name, ok, detail, id) {
+  const known = id !== undefined && xfail.has(`${args.transport}:${id}`);
+  results.push({ name, ok: ok || known, xfail: !ok && known });
+  const mark = ok ? 'ok  ' : known ? 'XFAIL' : 'FAIL';
+  console.log(`${mark} [${args.transport}] ${name}${ok || detail === undefined ? '' : ': ' + detail}`);
+  if (ok && known) console.log(`note [${args.transport}] ${id} passed: remove it from KUBEQ_E2E_XFAIL`);
 }
 
 async function fetchJSON(path) {
@@ -91,11 +98,12 @@ async function diagnostic(sc) {
     const messages = progress.map((p) => p.message);
     const steps = messages.slice(0, sc.diagnostic_steps.length);
     check('diagnostic: every event became progress, in order',
-      JSON.stringify(steps) === JSON.stringify(sc.diagnostic_steps), JSON.stringify(steps));
+      JSON.stringify(steps) === JSON.stringify(sc.diagnostic_steps), JSON.stringify(steps), 'progress-steps');
     const tokens = messages.slice(sc.diagnostic_steps.length).join('');
     check('diagnostic: answer tokens streamed in full before the result', tokens === sc.diagnostic_answer,
-      `streamed ${JSON.stringify(tokens)}`);
-    check('diagnostic: no progress after the result', late.length === 0, late.join('; '));
+      `streamed ${JSON.stringify(tokens)}`, 'progress-tokens');
+    check('diagnostic: no progress after the result', late.length === 0,
+      `${late.length} notification(s) reached the client after the result`, 'progress-late');
     console.log(`     [${args.transport}] progress before result: ${progress.length}, after: ${late.length}`);
   } finally {
     await client.close();
@@ -149,7 +157,9 @@ async function main() {
     await approval(sc, { question: sc.decline_question, pod: sc.decline_pod, answer: sc.declined_answer, accept: false });
   }
   const failed = results.filter((r) => !r.ok).length;
-  console.log(`ts-sdk [${args.transport}]: ${results.length - failed}/${results.length} checks passed`);
+  const known = results.filter((r) => r.xfail).length;
+  console.log(`ts-sdk [${args.transport}]: ${results.length - failed - known}/${results.length} checks passed, ` +
+    `${failed} failed, ${known} known failures (KUBEQ_E2E_XFAIL)`);
   process.exit(failed ? 1 : 0);
 }
 

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The official TypeScript SDK (1.32.2, on the machine's Node) drives the
+# built kubeq-mcp over stdio and streamable HTTP against the fake
+# KubeIntellect: a diagnostic turn with progress, an approval accepted, an
+# approval declined (ts/turns.mjs). Exit 1 on any failed check.
+#
+# KUBEQ_E2E_SKIP_APPROVALS=1 skips the approval turns.
+# KUBEQ_E2E_XFAIL (transport:check-id, comma-separated) lists known
+# failures; see the default below and e2e/README.md.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+# Known failure (see README): over stdio the TS SDK dispatches notifications
+# on a microtask but responses synchronously, so progress that reaches it in
+# the same read as the result is dropped as "unknown token".
+export KUBEQ_E2E_XFAIL="${KUBEQ_E2E_XFAIL-stdio:progress-steps,stdio:progress-tokens,stdio:progress-late}"
+
+npm_install
+build_binaries
+start_fake
+start_product
+
+status=0
+echo "== TS SDK over stdio"
+(cd "$E2E_DIR" && timeout 120 node ts/turns.mjs --transport stdio --bin "$E2E_TMP/bin/kubeq-mcp" --backend "$FAKE_URL") || status=1
+echo "== TS SDK over streamable HTTP ($PRODUCT_URL)"
+(cd "$E2E_DIR" && timeout 120 node ts/turns.mjs --transport http --url "$PRODUCT_URL" --backend "$FAKE_URL") || status=1
+exit "$status"
