@@ -17,7 +17,8 @@ var ErrInvalidTurn = errors.New("invalid turn")
 // heartbeat or a response header) for longer than the client's timeout.
 var ErrIdleTimeout = errors.New("no data from KubeIntellect within the timeout")
 
-// StatusError is a non-200 answer. Never retried.
+// StatusError is a non-200 answer, or a 200 that is not an event stream
+// (another web server at the URL). Never retried.
 type StatusError struct {
 	URL        string
 	StatusCode int
@@ -39,7 +40,7 @@ func (e *StatusError) hint() string {
 		return "set KUBE_Q_API_KEY or --api-key"
 	case code == http.StatusForbidden:
 		return "the API key's role does not allow this"
-	case code == http.StatusNotFound:
+	case code == http.StatusNotFound, code == http.StatusOK:
 		return "is this a KubeIntellect URL? check KUBE_Q_URL / --url"
 	case code == http.StatusTooManyRequests && e.RetryAfter > 0:
 		return fmt.Sprintf("rate limited; retry after %s", e.RetryAfter)

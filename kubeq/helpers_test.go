@@ -49,8 +49,11 @@ func serveSSE(data []byte) http.HandlerFunc {
 	}
 }
 
-// writeFlush writes s and pushes it to the client now.
+// writeFlush writes s and pushes it to the client now, as an event stream.
 func writeFlush(w http.ResponseWriter, s string) {
+	if w.Header().Get("Content-Type") == "" {
+		w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
+	}
 	_, _ = w.Write([]byte(s))
 	w.(http.Flusher).Flush()
 }

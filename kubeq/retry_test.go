@@ -181,3 +181,25 @@ func TestRetryWaitHonoursContext(t *testing.T) {
 	var te *TransportError
 	require.False(t, errors.As(err, &te))
 }
+
+func TestAnswerThatIsNotAStream(t *testing.T) {
+	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write([]byte("<html>Welcome to nginx!</html>"))
+	})
+	c := newClient(t, b.URL, WithRetryDelays(shortDelays...))
+	_, err := collect(testCtx(t), c, Turn{Question: "q"})
+	var se *StatusError
+	require.ErrorAs(t, err, &se)
+	require.Equal(t, 200, se.StatusCode)
+	require.Equal(t, int32(1), b.hits.Load(), "not retried")
+	require.Equal(t, "KubeIntellect at "+b.URL+"/v1/chat/completions answered HTTP 200: expected an event stream, got text/html; charset=utf-8 (is this a KubeIntellect URL? check KUBE_Q_URL / --url)", err.Error())
+
+	// A missing Content-Type is read as a stream.
+	b = newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Content-Type"] = nil // no sniffing either
+		_, _ = w.Write([]byte(plainTurn))
+	})
+	_, err = collect(testCtx(t), newClient(t, b.URL), Turn{Question: "q"})
+	require.NoError(t, err)
+}

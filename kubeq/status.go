@@ -3,6 +3,7 @@ package kubeq
 import (
 	"encoding/json"
 	"io"
+	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -29,6 +30,26 @@ func (c *Client) statusError(resp *http.Response) *StatusError {
 		StatusCode: resp.StatusCode,
 		Detail:     detail,
 		RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now()),
+	}
+}
+
+// eventStream: the answer is SSE, or does not say (lenient on a missing
+// Content-Type, as kube-q is on everything).
+func eventStream(contentType string) bool {
+	if contentType == "" {
+		return true
+	}
+	media, _, err := mime.ParseMediaType(contentType)
+	return err == nil && media == "text/event-stream"
+}
+
+// notAStreamError is a 200 answer that is not an event stream.
+func (c *Client) notAStreamError(resp *http.Response) *StatusError {
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
+	return &StatusError{
+		URL:        c.redactedBase() + resp.Request.URL.Path,
+		StatusCode: resp.StatusCode,
+		Detail:     "expected an event stream, got " + truncate(resp.Header.Get("Content-Type"), 100),
 	}
 }
 

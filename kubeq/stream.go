@@ -80,6 +80,11 @@ func (c *Client) attempt(ctx context.Context, p preparedTurn, yield func(Event, 
 	if resp.StatusCode != http.StatusOK {
 		return false, c.statusError(resp)
 	}
+	if !eventStream(resp.Header.Get("Content-Type")) {
+		// Some other web server at this URL: retrying would not help, and
+		// reading it as SSE would only report a confusing early EOF.
+		return false, c.notAStreamError(resp)
+	}
 
 	body := &idleReader{r: resp.Body, timer: idle, d: c.timeout}
 	end := End{Conversation: p.conversation, RequestID: reqID}
