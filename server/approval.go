@@ -146,10 +146,15 @@ func (s *Server) resumeQuery(ctx context.Context, req mcp.CallToolRequest) (*mcp
 		return nil, aerr
 	}
 	defer release()
-	if p := s.convs.takePending(st.Conversation); p != nil && p.Nonce != st.Nonce {
+	p := s.convs.takePending(st.Conversation)
+	if p != nil && p.Nonce != st.Nonce {
 		s.convs.setPending(st.Conversation, p) // a newer gate is pending: leave it alone
 		return mcp.NewToolResultError("refused: another approval is pending on this conversation; " +
 			"this answer is stale. Nothing was approved."), nil
+	}
+	if p == nil && !s.stillPendingAtBackend(ctx, st) {
+		return mcp.NewToolResultError("refused: this approval is no longer pending on KubeIntellect " +
+			"(it was already decided); nothing was approved."), nil
 	}
 	run := &queryRun{
 		conv: st.Conversation, user: st.User, started: st.Started,
@@ -290,4 +295,24 @@ func (s *Server) form(gate kubeq.HitlRequest, confirm string) mcp.ElicitationPar
 		b.WriteString("\n\n" + demoLabel)
 	}
 	return mcp.ElicitationParams{Message: b.String(), RequestedSchema: schema.ApprovalForm(confirm)}
+}
+
+// stillPendingAtBackend checks, for a state this process has no record of
+// (it was issued by another replica or before a restart), that the
+// backend still waits on that gate: sending "approve" when it does not
+// would start a new turn, or answer a newer gate. Unknown history allows
+// it: the state itself is authentic and unexpired.
+func (s *Server) stillPendingAtBackend(ctx context.Context, st approvalState) bool {
+	state, gate, err := s.cfg.Backend.GateState(ctx, st.Conversation)
+	if err != nil {
+		s.log.Debug("backend history unavailable", "conversation", st.Conversation, "err", err)
+	}
+	switch state {
+	case kubeq.GatePending:
+		return gate.ApprovalID == "" || gate.ApprovalID == st.ApprovalID
+	case kubeq.GateNone:
+		return false
+	default:
+		return true
+	}
 }

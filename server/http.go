@@ -47,7 +47,7 @@ func (s *Server) HTTPHandler() http.Handler {
 	s.streamables = append(s.streamables, streamable)
 	s.mu.Unlock()
 	mux := http.NewServeMux()
-	mux.Handle(MCPPath, s.checkOrigin(s.checkToken(s.trackWrites(streamable))))
+	mux.Handle(MCPPath, s.checkOrigin(s.checkToken(s.tolerateLateAnswers(s.trackWrites(streamable)))))
 	mux.HandleFunc("GET "+HealthPath, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}`))

@@ -76,7 +76,11 @@ func (s *Server) handleQuery(ctx context.Context, req mcp.CallToolRequest) (*mcp
 	run.fw = s.newForwarder(ctx, req)
 	defer run.fw.close()
 
-	if p := s.convs.takePending(run.conv); p != nil {
+	p := s.convs.takePending(run.conv)
+	if p == nil && in.ConversationID != "" {
+		p = s.pendingAtBackend(ctx, run.conv)
+	}
+	if p != nil {
 		if res := s.denyPending(ctx, run, p); res != nil {
 			return res, nil
 		}
@@ -276,4 +280,22 @@ func reasonText(r schema.Reason) string {
 	default:
 		return "the approval could not be completed, and denial is the default."
 	}
+}
+
+// pendingAtBackend asks the backend's history whether a gate is pending on
+// a conversation this process holds no record of: one left by another
+// replica or by this process before a restart. Any message sent on top of
+// it would answer it, and older backends take anything but a denial as an
+// approval. When the history cannot tell, the question goes ahead.
+func (s *Server) pendingAtBackend(ctx context.Context, conv string) *pendingGate {
+	state, gate, err := s.cfg.Backend.GateState(ctx, conv)
+	if err != nil {
+		s.log.Debug("backend history unavailable", "conversation", conv, "err", err)
+	}
+	if state != kubeq.GatePending {
+		return nil
+	}
+	s.log.Warn("a gate this process did not raise is pending on the conversation; denying it first",
+		"conversation", conv, "approval_id", gate.ApprovalID)
+	return &pendingGate{Gate: gate}
 }
