@@ -2,7 +2,8 @@
 # The official TypeScript SDK (1.32.2, on the machine's Node) drives the
 # built kubeq-mcp over stdio and streamable HTTP against the fake
 # KubeIntellect: a diagnostic turn with progress, an approval accepted, an
-# approval declined (ts/turns.mjs). Exit 1 on any failed check.
+# approval declined (ts/turns.mjs; the diagnostic turn 20 times per
+# transport). Exit 1 on any failed check.
 #
 # KUBEQ_E2E_SKIP_APPROVALS=1 skips the approval turns.
 # KUBEQ_E2E_XFAIL (transport:check-id, comma-separated) lists known
@@ -22,7 +23,7 @@ start_product
 
 status=0
 echo "== TS SDK over stdio"
-(cd "$E2E_DIR" && timeout 120 node ts/turns.mjs --transport stdio --bin "$E2E_TMP/bin/kubeq-mcp" --backend "$FAKE_URL") || status=1
+(cd "$E2E_DIR" && timeout 120 node ts/turns.mjs --transport stdio --bin "$E2E_TMP/bin/kubeq-mcp" --backend "$FAKE_URL" --repeat 20) || status=1
 echo "== TS SDK over streamable HTTP ($PRODUCT_URL)"
-(cd "$E2E_DIR" && timeout 120 node ts/turns.mjs --transport http --url "$PRODUCT_URL" --backend "$FAKE_URL") || status=1
+(cd "$E2E_DIR" && timeout 120 node ts/turns.mjs --transport http --url "$PRODUCT_URL" --backend "$FAKE_URL" --repeat 20) || status=1
 exit "$status"

@@ -19,6 +19,7 @@ const { values: args } = parseArgs({
     bin: { type: 'string' },
     url: { type: 'string' },
     backend: { type: 'string' },
+    repeat: { type: 'string', default: '1' },
   },
 });
 if (!args.backend || !['stdio', 'http'].includes(args.transport)) {
@@ -83,31 +84,53 @@ function answerOf(res) {
   return res?.structuredContent?.answer;
 }
 
+// diagnostic runs the diagnostic turn --repeat times on one session; each
+// check covers every call, and the figures say how many calls got all their
+// progress before the result.
 async function diagnostic(sc) {
   const { client, late } = await connect();
+  const repeat = Math.max(1, Number(args.repeat) || 1);
+  const n = sc.diagnostic_steps.length;
+  const fails = new Map(); // check → [detail of each failing call]
+  const ok = (name, cond, detail) => {
+    if (!fails.has(name)) fails.set(name, []);
+    if (!cond) fails.get(name).push(detail);
+  };
+  let clean = 0, before = 0;
   try {
-    const progress = [];
-    const res = await callQuery(client, sc.diagnostic_question, (p) => progress.push(p));
-    await new Promise((r) => setTimeout(r, 200)); // let a late notification show itself
-    check('diagnostic: no error result', res.isError !== true, JSON.stringify(res.content));
-    check('diagnostic: answer byte-exact', answerOf(res) === sc.diagnostic_answer,
-      `got ${JSON.stringify(answerOf(res))}`);
-    const values = progress.map((p) => p.progress);
-    const increasing = values.every((v, i) => i === 0 || v > values[i - 1]);
-    check('diagnostic: progress strictly increasing', increasing, JSON.stringify(values));
-    const messages = progress.map((p) => p.message);
-    const steps = messages.slice(0, sc.diagnostic_steps.length);
-    check('diagnostic: every event became progress, in order',
-      JSON.stringify(steps) === JSON.stringify(sc.diagnostic_steps), JSON.stringify(steps), 'progress-steps');
-    const tokens = messages.slice(sc.diagnostic_steps.length).join('');
-    check('diagnostic: answer tokens streamed in full before the result', tokens === sc.diagnostic_answer,
-      `streamed ${JSON.stringify(tokens)}`, 'progress-tokens');
-    check('diagnostic: no progress after the result', late.length === 0,
-      `${late.length} notification(s) reached the client after the result`, 'progress-late');
-    console.log(`     [${args.transport}] progress before result: ${progress.length}, after: ${late.length}`);
+    for (let i = 0; i < repeat; i++) {
+      const progress = [];
+      const lateBefore = late.length;
+      const res = await callQuery(client, sc.diagnostic_question, (p) => progress.push(p));
+      await new Promise((r) => setTimeout(r, repeat > 1 ? 20 : 200)); // let a late notification show itself
+      const values = progress.map((p) => p.progress);
+      const messages = progress.map((p) => p.message);
+      const steps = messages.slice(0, n);
+      const tokens = messages.slice(n).join('');
+      const stepsOK = JSON.stringify(steps) === JSON.stringify(sc.diagnostic_steps);
+      const lateNow = late.length - lateBefore;
+      ok('no error result', res.isError !== true, JSON.stringify(res.content));
+      ok('answer byte-exact', answerOf(res) === sc.diagnostic_answer, `got ${JSON.stringify(answerOf(res))}`);
+      ok('progress strictly increasing', values.every((v, j) => j === 0 || v > values[j - 1]), JSON.stringify(values));
+      ok('every event became progress, in order', stepsOK, JSON.stringify(steps));
+      ok('answer tokens streamed in full before the result', tokens === sc.diagnostic_answer, `streamed ${JSON.stringify(tokens)}`);
+      ok('no progress after the result', lateNow === 0, `${lateNow} notification(s) after the result`);
+      if (stepsOK && tokens === sc.diagnostic_answer && lateNow === 0) clean++;
+      before += progress.length;
+    }
   } finally {
     await client.close();
   }
+  const ids = {
+    'every event became progress, in order': 'progress-steps',
+    'answer tokens streamed in full before the result': 'progress-tokens',
+    'no progress after the result': 'progress-late',
+  };
+  for (const [name, bad] of fails) {
+    check(`diagnostic: ${name}`, bad.length === 0, `${bad.length} of ${repeat} calls, e.g. ${bad[0]}`, ids[name]);
+  }
+  console.log(`     [${args.transport}] diagnostic calls: ${repeat}, with all progress before the result: ${clean}, ` +
+    `progress before results: ${before}, after: ${late.length}`);
 }
 
 async function approval(sc, { question, pod, answer, accept }) {

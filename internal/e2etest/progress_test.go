@@ -210,6 +210,11 @@ func measure(t *testing.T, cs *sdk.ClientSession, w *wireLog, transport, era str
 	t.Log(line)
 	fmt.Println(line)
 	if failed > 0 || incomplete > 0 || after > 0 {
+		if knownFailure(transport + "/" + era) {
+			t.Logf("KNOWN FAILURE (KUBEQ_E2E_PROGRESS_XFAIL): %s %s: %d failed calls, %d calls without all progress before the result, %d notifications after their result",
+				transport, era, failed, incomplete, after)
+			return
+		}
 		t.Errorf("%s %s: %d failed calls, %d calls without all progress before the result, %d notifications after their result",
 			transport, era, failed, incomplete, after)
 	}
@@ -242,4 +247,15 @@ func (w *wireLog) totals() (before, after int) {
 		after += v
 	}
 	return before, after
+}
+
+// knownFailure reports whether KUBEQ_E2E_PROGRESS_XFAIL (comma-separated
+// transport/era) lists name: its misses are logged, not failed.
+func knownFailure(name string) bool {
+	for _, k := range strings.Split(os.Getenv("KUBEQ_E2E_PROGRESS_XFAIL"), ",") {
+		if strings.TrimSpace(k) == name {
+			return true
+		}
+	}
+	return false
 }
