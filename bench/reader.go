@@ -94,6 +94,40 @@ func ReadDirect(ctx context.Context, hc *http.Client, baseURL, session, question
 	}
 }
 
+// DrainDirect reads a turn's SSE lines without decoding them, to [DONE]:
+// the floor set by the backend and the socket, not a real client.
+func DrainDirect(ctx context.Context, hc *http.Client, baseURL, session, question string) (DirectTurn, error) {
+	var out DirectTurn
+	body, _ := json.Marshal(map[string]any{
+		"messages": []map[string]string{{"role": "user", "content": question}}, "stream": true,
+	})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, baseURL+"/v1/chat/completions", bytes.NewReader(body))
+	if err != nil {
+		return out, fmt.Errorf("drain: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Session-ID", session)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return out, fmt.Errorf("drain: %w", err)
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReaderSize(resp.Body, 64<<10)
+	for {
+		line, err := br.ReadSlice('\n')
+		out.Bytes += int64(len(line))
+		if bytes.HasPrefix(line, []byte("data: ")) {
+			out.Frames++
+			if bytes.HasPrefix(line, []byte("data: [DONE]")) {
+				return out, nil
+			}
+		}
+		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
+			return out, fmt.Errorf("drain: stream ended without [DONE]: %w", err)
+		}
+	}
+}
+
 type directFrame struct {
 	KiEvent *struct {
 		Type    string `json:"type"`

@@ -95,6 +95,7 @@ func (r Report) Throughput(res ThroughputResult) {
 		r.row(fmt.Sprintf("%s (%d progress notifications)", p.name, p.progress), rate(p.d), rate(res.Baseline),
 			fmt.Sprintf("%.0f%% of direct", ratio*100), "≥ 50% of direct", ratio >= 0.5)
 	}
+	r.row("floor: the same stream drained without decoding", "", rate(res.Drain), "", "", true)
 }
 
 // Concurrency prints scenario 3.

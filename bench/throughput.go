@@ -11,8 +11,9 @@ import (
 // the whole answer, per path.
 type ThroughputResult struct {
 	Frames   int
-	Bytes    int64 // size of the SSE stream
-	Baseline time.Duration
+	Bytes    int64         // size of the SSE stream
+	Baseline time.Duration // the plain reader: bufio lines, json.Unmarshal per frame
+	Drain    time.Duration // lines read, nothing decoded: the backend's and socket's floor
 	HTTP     time.Duration
 	Stdio    time.Duration
 	// Progress notifications the client saw (coalescing bounds them).
@@ -43,6 +44,11 @@ func Throughput(ctx context.Context, env *Env, frames int, profile string) (Thro
 		return res, fmt.Errorf("baseline answer: %d bytes, want %d", len(turn.Answer), len(want))
 	}
 	res.Bytes = turn.Bytes
+	start = time.Now()
+	if _, err := DrainDirect(ctx, LoopbackHTTPClient(4), be.URL, "bench-drain", question); err != nil {
+		return res, err
+	}
+	res.Drain = time.Since(start)
 
 	env.logf("throughput: kubeq-mcp over HTTP")
 	argv := env.binArgs(be.URL)
