@@ -113,6 +113,10 @@ func (n *notifier) flush(ctx context.Context) {
 	if !n.s.tracker.wait(ctx, d, n.s.cfg.FlushTimeout) {
 		n.s.counters.unflushedNotifications.Add(1)
 		n.s.log.Debug("last notification not seen on the wire before the result", "timeout", n.s.cfg.FlushTimeout)
+		return
+	}
+	if link := stdioLinkFrom(ctx); link != nil && !link.barrier(ctx, n.s.cfg.FlushTimeout) {
+		n.s.log.Debug("the client did not answer a ping; progress may reach it after the result")
 	}
 }
 

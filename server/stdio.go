@@ -18,8 +18,11 @@ import (
 func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) error {
 	stdio := mcpserver.NewStdioServer(s.mcp)
 	stdio.SetErrorLogger(slog.NewLogLogger(s.log.With("component", "mcp-stdio").Handler(), slog.LevelWarn))
-	stdio.SetContextFunc(func(ctx context.Context) context.Context { return withTransport(ctx, "stdio") })
-	err := stdio.Listen(ctx, in, s.tracker.writer(out))
+	link := newStdioLink(in, out)
+	stdio.SetContextFunc(func(ctx context.Context) context.Context {
+		return context.WithValue(withTransport(ctx, "stdio"), stdioLinkKey{}, link)
+	})
+	err := stdio.Listen(ctx, link, s.tracker.writer(link))
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}
