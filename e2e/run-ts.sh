@@ -11,10 +11,9 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-# Known failure (see README): over stdio the TS SDK dispatches notifications
-# on a microtask but responses synchronously, so progress that reaches it in
-# the same read as the result is dropped as "unknown token".
-export KUBEQ_E2E_XFAIL="${KUBEQ_E2E_XFAIL-stdio:progress-steps,stdio:progress-tokens,stdio:progress-late}"
+# Known failures, if any, as transport:check-id (none today: the stdio
+# ordering problem of the TS SDK is met by a ping before each result).
+export KUBEQ_E2E_XFAIL="${KUBEQ_E2E_XFAIL-}"
 
 npm_install
 build_binaries
