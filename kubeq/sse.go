@@ -24,7 +24,7 @@ import (
 // parse); anything near this is garbage or an attack.
 const maxFrame = 8 << 20
 
-const initialBuf = 64 << 10
+const initialBuf = 4 << 10 // grows by doubling; most frames are a few hundred bytes
 
 type frameKind int
 

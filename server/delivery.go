@@ -5,7 +5,9 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -21,29 +23,52 @@ import (
 // by the tracker, so a handler can wait for the bytes of its last
 // notification to pass before it returns: ordering by observation, not by
 // a sleep.
+//
+// Waiters are kept per stream key (the MCP session on HTTP, the request
+// when it has no session, the process on stdio): a write is checked only
+// against the calls whose notifications can travel on its stream, so the
+// cost of a write does not grow with the calls in flight elsewhere.
 type deliveryTracker struct {
 	mu      sync.Mutex
-	waiters map[*delivery]struct{}
+	waiters map[string]map[*delivery]struct{}
+	seq     atomic.Int64 // for per-request keys
 }
 
 func newDeliveryTracker() *deliveryTracker {
-	return &deliveryTracker{waiters: make(map[*delivery]struct{})}
+	return &deliveryTracker{waiters: make(map[string]map[*delivery]struct{})}
 }
 
 // delivery is one expected write.
 type delivery struct {
+	key    string
 	marker []byte
 	seen   chan struct{}
 }
 
-// expect registers marker before the notification that contains it is sent,
-// so a write that races the registration cannot be missed.
-func (t *deliveryTracker) expect(marker []byte) *delivery {
-	d := &delivery{marker: marker, seen: make(chan struct{})}
+// expect registers marker, to be written on a stream of key, before the
+// notification that contains it is sent, so a write that races the
+// registration cannot be missed.
+func (t *deliveryTracker) expect(key string, marker []byte) *delivery {
+	d := &delivery{key: key, marker: marker, seen: make(chan struct{})}
 	t.mu.Lock()
-	t.waiters[d] = struct{}{}
+	m := t.waiters[key]
+	if m == nil {
+		m = make(map[*delivery]struct{})
+		t.waiters[key] = m
+	}
+	m[d] = struct{}{}
 	t.mu.Unlock()
 	return d
+}
+
+// drop removes d; the caller holds t.mu.
+func (t *deliveryTracker) drop(d *delivery) {
+	if m := t.waiters[d.key]; m != nil {
+		delete(m, d)
+		if len(m) == 0 {
+			delete(t.waiters, d.key)
+		}
+	}
 }
 
 // forget drops an expectation that will not be waited for.
@@ -52,7 +77,7 @@ func (t *deliveryTracker) forget(d *delivery) {
 		return
 	}
 	t.mu.Lock()
-	delete(t.waiters, d)
+	t.drop(d)
 	t.mu.Unlock()
 }
 
@@ -75,27 +100,46 @@ func (t *deliveryTracker) wait(ctx context.Context, d *delivery, limit time.Dura
 	}
 }
 
-// observe is called with every chunk written to a client stream.
-func (t *deliveryTracker) observe(p []byte) {
+// observe is called with every chunk written to a client stream of key.
+func (t *deliveryTracker) observe(key string, p []byte) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for d := range t.waiters {
+	for d := range t.waiters[key] {
 		if bytes.Contains(p, d.marker) {
 			close(d.seen)
-			delete(t.waiters, d)
+			t.drop(d)
 		}
 	}
 }
 
-// writer wraps w so that every write is observed after it succeeded.
-func (t *deliveryTracker) writer(w io.Writer) io.Writer {
+// writer wraps w, a stream of key, so that every write is observed after
+// it succeeded.
+func (t *deliveryTracker) writer(key string, w io.Writer) io.Writer {
 	return writerFunc(func(p []byte) (int, error) {
 		n, err := w.Write(p)
 		if err == nil {
-			t.observe(p)
+			t.observe(key, p)
 		}
 		return n, err
 	})
+}
+
+// requestKey is a stream key for an HTTP request without a session.
+func (t *deliveryTracker) requestKey() string {
+	return "request-" + strconv.FormatInt(t.seq.Add(1), 10)
+}
+
+type streamKey struct{}
+
+// withStreamKey records in ctx which stream key the call's notifications
+// travel under.
+func withStreamKey(ctx context.Context, key string) context.Context {
+	return context.WithValue(ctx, streamKey{}, key)
+}
+
+func streamKeyFrom(ctx context.Context) string {
+	k, _ := ctx.Value(streamKey{}).(string)
+	return k
 }
 
 type writerFunc func([]byte) (int, error)
@@ -106,13 +150,14 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 // It keeps http.Flusher working, which the transport needs to stream.
 type trackedResponseWriter struct {
 	http.ResponseWriter
-	t *deliveryTracker
+	t   *deliveryTracker
+	key string
 }
 
 func (w *trackedResponseWriter) Write(p []byte) (int, error) {
 	n, err := w.ResponseWriter.Write(p)
 	if err == nil {
-		w.t.observe(p)
+		w.t.observe(w.key, p)
 	}
 	return n, err
 }

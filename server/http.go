@@ -56,9 +56,19 @@ func (s *Server) HTTPHandler() http.Handler {
 }
 
 // trackWrites lets tool calls see their notifications reach the wire.
+// mcp-go feeds every stream of a session from one queue, so the streams
+// of a session share a key; a request without a session (2026-era) has
+// its own.
 func (s *Server) trackWrites(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(&trackedResponseWriter{ResponseWriter: w, t: s.tracker}, r)
+		key := r.Header.Get(mcpserver.HeaderKeySessionID)
+		if key == "" {
+			key = s.tracker.requestKey()
+		} else {
+			key = "session-" + key
+		}
+		r = r.WithContext(withStreamKey(r.Context(), key))
+		next.ServeHTTP(&trackedResponseWriter{ResponseWriter: w, t: s.tracker, key: key}, r)
 	})
 }
 

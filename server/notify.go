@@ -65,7 +65,7 @@ func (n *notifier) send(ctx context.Context, method string, params map[string]an
 	if err != nil {
 		return fmt.Errorf("notify %s: %w", method, err)
 	}
-	d := n.s.tracker.expect(marker)
+	d := n.s.tracker.expect(streamKeyFrom(ctx), marker)
 	if err := n.s.mcp.SendNotificationToClient(ctx, method, params); err != nil {
 		n.s.tracker.forget(d)
 		n.mu.Lock()

@@ -13,6 +13,14 @@ import (
 	"github.com/kubeq-mcp/kubeq-mcp/kubeq"
 )
 
+const (
+	// minTokenFlushGap is the least time between two size-triggered token
+	// messages.
+	minTokenFlushGap = 20 * time.Millisecond
+	// maxProgressMessage flushes tokens whatever the gap.
+	maxProgressMessage = 64 << 10
+)
+
 // forwarder turns one call's backend events into progress notifications.
 //
 // Answer tokens are coalesced: they wait until CoalesceBytes have gathered
@@ -73,7 +81,10 @@ func (f *forwarder) event(ev kubeq.Event) {
 			f.poke()
 		}
 		f.buf.WriteString(e.Content)
-		full := f.buf.Len() >= f.cfg.CoalesceBytes
+		// Size flushes are spaced out too, so a token flood gives tens of
+		// messages a second, not thousands the client queue would drop.
+		full := f.buf.Len() >= f.cfg.CoalesceBytes && time.Since(f.lastSent) >= minTokenFlushGap ||
+			f.buf.Len() >= maxProgressMessage
 		f.mu.Unlock()
 		if full {
 			f.flushTokens()

@@ -29,7 +29,7 @@ func TestTokensAreCoalescedAndFlushedBeforeOtherEvents(t *testing.T) {
 	assert.Equal(t, first+"tail", structured(t, res)["answer"])
 	assertProgressBeforeResult(t, wire, tokenFor(t), 3)
 
-	msgs := waitMessages(t, prog, 5)
+	msgs := waitMessages(t, prog, 3)
 	statusAt := -1
 	var before strings.Builder
 	for i, m := range msgs {
@@ -38,12 +38,11 @@ func TestTokensAreCoalescedAndFlushedBeforeOtherEvents(t *testing.T) {
 			break
 		}
 		assert.GreaterOrEqual(t, len(m), 1)
-		assert.LessOrEqual(t, len(m), 64+3, "a coalesced message is cut at the size bound")
 		before.WriteString(m)
 	}
-	require.GreaterOrEqual(t, statusAt, 0, "status message missing: %q", msgs)
+	require.GreaterOrEqual(t, statusAt, 1, "status message missing or first: %q", msgs)
 	assert.Equal(t, first, before.String(), "every token before the status is flushed ahead of it, in order")
-	assert.Less(t, statusAt, 67, "3-byte tokens must have been coalesced")
+	assert.Less(t, statusAt, 67/3, "3-byte tokens must have been coalesced")
 	assert.Equal(t, "tail", msgs[len(msgs)-1], "the last tokens are flushed at the end")
 }
 

@@ -9,6 +9,9 @@ import (
 	mcpserver "github.com/mark3labs/mcp-go/server"
 )
 
+// stdioStreamKey is the delivery key of the one stdio stream.
+const stdioStreamKey = "stdio"
+
 // ServeStdio serves MCP over in/out (the process's stdin and stdout) until
 // in ends or ctx is cancelled. Nothing but JSON-RPC is ever written to out:
 // the library's own error log goes to the server's slog logger.
@@ -20,9 +23,10 @@ func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) er
 	stdio.SetErrorLogger(slog.NewLogLogger(s.log.With("component", "mcp-stdio").Handler(), slog.LevelWarn))
 	link := newStdioLink(in, out)
 	stdio.SetContextFunc(func(ctx context.Context) context.Context {
-		return context.WithValue(withTransport(ctx, "stdio"), stdioLinkKey{}, link)
+		ctx = withStreamKey(withTransport(ctx, "stdio"), stdioStreamKey)
+		return context.WithValue(ctx, stdioLinkKey{}, link)
 	})
-	err := stdio.Listen(ctx, link, s.tracker.writer(link))
+	err := stdio.Listen(ctx, link, s.tracker.writer(stdioStreamKey, link))
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}
