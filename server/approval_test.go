@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/kubeq-mcp/kubeq-mcp/kubeq"
 	"github.com/kubeq-mcp/kubeq-mcp/kubeq/kubeqtest"
 )
 
@@ -912,6 +913,54 @@ func TestApprovalCancelledCallKeepsSession2025(t *testing.T) {
 			res, err := query(context.Background(), cs, map[string]any{"question": "how is web?"})
 			require.NoError(t, err, "the session survives a cancelled call")
 			assert.False(t, res.IsError, textOf(res))
+			assertNeverApproved(t, f.backend)
+		})
+	}
+}
+
+// A client that cancels its call while answering the form with an error:
+// the error and the cancellation race to the server. Whatever wins, exactly
+// one "deny" reaches the backend before the next question, which is then
+// sent as is (a second, spurious "deny" would be read by the backend as a
+// question, since nothing is pending any more).
+func TestApprovalDenyOnceWhenCallCancelled2025(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) {
+			audit := &syncBuffer{}
+			f := newFixture(t, func(c *Config) { c.AuditLog = audit })
+			f.backend.Handle(podQuestion, kubeqtest.Script{gate(podCommand, "act-pod")})
+			var mu sync.Mutex
+			var cancelCall context.CancelFunc
+			gone := func(ctx context.Context, h *human, p *sdk.ElicitParams) (*sdk.ElicitResult, error) {
+				if p.Message == "" || !strings.Contains(p.Message, podCommand) {
+					return declineForm(ctx, h, p)
+				}
+				mu.Lock()
+				cancelCall()
+				mu.Unlock()
+				return nil, errors.New("client gone")
+			}
+			cs := f.connectHuman(tr, "2025-11-25", newHuman(t, gone), true)
+			const rounds = 15
+			for i := range rounds {
+				conv := kubeq.NewConversationID()
+				ctx, cancel := context.WithCancel(context.Background())
+				mu.Lock()
+				cancelCall = cancel
+				mu.Unlock()
+				_, err := query(ctx, cs, map[string]any{"question": podQuestion, "conversation_id": conv})
+				cancel()
+				require.Error(t, err)
+				res, err := query(context.Background(), cs, map[string]any{"question": "how is web?", "conversation_id": conv})
+				require.NoError(t, err)
+				assert.Falsef(t, res.IsError, "round %d: %s", i, textOf(res))
+				assert.Equalf(t, []string{podQuestion, "deny", "how is web?"}, f.backend.MessagesFor(conv), "round %d", i)
+			}
+			for _, line := range audit.lines() {
+				assert.Contains(t, line, `"decision":"denied"`)
+			}
+			assert.Len(t, f.backend.Decisions(), rounds)
+			assert.Empty(t, f.backend.ConcurrentTurnViolations())
 			assertNeverApproved(t, f.backend)
 		})
 	}
