@@ -965,3 +965,21 @@ func TestApprovalDenyOnceWhenCallCancelled2025(t *testing.T) {
 		})
 	}
 }
+
+// The backend keeps a pending gate across its restarts, but not its replay
+// history. A gate pending with no history (and unknown to this process)
+// must still not be approved by a new question on a lax (V2) backend.
+func TestPendingGateWithoutBackendHistory(t *testing.T) {
+	for _, mode := range hitlModes {
+		t.Run(mode.String(), func(t *testing.T) {
+			f := newFixture(t, nil, kubeqtest.WithHITLMode(mode))
+			conv := kubeq.NewConversationID()
+			f.backend.OpenGate(conv, gate(podCommand, "act-restart"))
+			cs := f.connectHuman("http", "2025-11-25", newHuman(t, declineForm), true)
+			res, err := query(context.Background(), cs, map[string]any{"question": "why is web slow?", "conversation_id": conv})
+			require.NoError(t, err)
+			t.Log(textOf(res))
+			assertNeverApproved(t, f.backend)
+		})
+	}
+}
