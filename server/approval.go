@@ -31,6 +31,9 @@ import (
 
 const elicitationID = "approval"
 
+// denyTimeout bounds sending a deny and reading the backend's reply.
+const denyTimeout = 30 * time.Second
+
 // verdict is a decision on one gate and why.
 type verdict struct {
 	approve bool
@@ -229,10 +232,12 @@ func (s *Server) decide(ctx context.Context, run *queryRun, gate kubeq.HitlReque
 	run.fw.note(strings.TrimSuffix(approvalSentence(a), " Nothing was run.") + " ")
 
 	tctx := ctx
-	if !v.approve && ctx.Err() != nil {
-		// The call is gone but the gate must not stay pending: deny anyway.
+	if !v.approve {
+		// A deny must arrive even when the call is cancelled meanwhile (the
+		// client that cancels is often the one whose form just failed): it
+		// runs detached from the call, bounded on its own.
 		var cancel context.CancelFunc
-		tctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		tctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), denyTimeout)
 		defer cancel()
 	}
 	hitl, err := s.turn(tctx, run, kubeq.Turn{Question: answer, Conversation: run.conv, User: run.user})
