@@ -123,7 +123,7 @@ func connect(t *testing.T, bin, backend, transport, era string, w *wireLog) *sdk
 				<-done
 			}
 		})
-		tr = &sdk.IOTransport{Reader: w.tee(stdout), Writer: stdin}
+		tr = &sdk.IOTransport{Reader: w.tee(stdout), Writer: w.requestWriter(stdin)}
 	case "http":
 		url := startHTTP(t, bin, args)
 		tr = &sdk.StreamableClientTransport{Endpoint: url, HTTPClient: w.httpClient(), MaxRetries: -1}

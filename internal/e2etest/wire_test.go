@@ -16,7 +16,8 @@ import (
 // current is c's result.
 type wireLog struct {
 	mu       sync.Mutex
-	current  string          // progress token of the call in flight
+	current  string            // progress token of the call in flight
+	calls    map[string]string // JSON-RPC id of each tools/call seen on HTTP → its progress token
 	returned map[string]bool // tokens whose result was seen
 	before   map[string]int
 	after    map[string]int
@@ -26,7 +27,7 @@ type wireLog struct {
 
 func newWireLog() *wireLog {
 	return &wireLog{
-		returned: map[string]bool{}, before: map[string]int{}, after: map[string]int{},
+		returned: map[string]bool{}, before: map[string]int{}, after: map[string]int{}, calls: map[string]string{},
 		tokens: map[string]*bytes.Buffer{}, steps: map[string][]string{},
 	}
 }
@@ -62,8 +63,16 @@ func (w *wireLog) message(line []byte) {
 		}
 		w.before[tok]++
 		w.steps[tok] = append(w.steps[tok], m.Params.Message)
-	case m.Method == "" && len(m.ID) > 0 && m.Result != nil && w.current != "":
-		w.returned[w.current] = true
+	case m.Method == "" && len(m.ID) > 0 && m.Result != nil:
+		// A result belongs to the call whose request carried its id. When
+		// the request was not seen (stdio), the call in flight is the best
+		// guess. Other requests the client makes meanwhile (a tools/list
+		// refresh, say) must not count as the call's result.
+		if tok, ok := w.calls[string(m.ID)]; ok {
+			w.returned[tok] = true
+		} else if len(w.calls) == 0 && w.current != "" {
+			w.returned[w.current] = true
+		}
 	}
 }
 
@@ -95,9 +104,40 @@ type readCloser struct {
 
 func (r readCloser) Close() error { return r.close() }
 
-// httpClient records every response body the server sends.
+// request notes the id of a tools/call request and its progress token.
+func (w *wireLog) request(body []byte) {
+	var m struct {
+		ID     json.RawMessage `json:"id"`
+		Method string          `json:"method"`
+		Params struct {
+			Meta struct {
+				Token any `json:"progressToken"`
+			} `json:"_meta"`
+		} `json:"params"`
+	}
+	if json.Unmarshal(body, &m) != nil || m.Method != "tools/call" || len(m.ID) == 0 {
+		return
+	}
+	if tok, ok := m.Params.Meta.Token.(string); ok {
+		w.mu.Lock()
+		w.calls[string(m.ID)] = tok
+		w.mu.Unlock()
+	}
+}
+
+// httpClient records every response body the server sends, and which
+// request id each call used.
 func (w *wireLog) httpClient() *http.Client {
 	return &http.Client{Transport: roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		if req.Body != nil && req.Method == http.MethodPost {
+			body, err := io.ReadAll(req.Body)
+			_ = req.Body.Close()
+			if err != nil {
+				return nil, err
+			}
+			w.request(body)
+			req.Body = io.NopCloser(bytes.NewReader(body))
+		}
 		res, err := http.DefaultTransport.RoundTrip(req)
 		if err == nil && res.Body != nil {
 			res.Body = w.tee(res.Body)
@@ -124,3 +164,30 @@ func (w *wireLog) waitResult(token string, limit time.Duration) bool {
 		time.Sleep(200 * time.Microsecond)
 	}
 }
+
+// requestWriter records the requests a stdio client writes, so results can
+// be matched to their calls by id there too.
+func (w *wireLog) requestWriter(dst io.WriteCloser) io.WriteCloser {
+	return &lineRecorder{dst: dst, w: w}
+}
+
+type lineRecorder struct {
+	dst io.WriteCloser
+	w   *wireLog
+	buf []byte
+}
+
+func (l *lineRecorder) Write(p []byte) (int, error) {
+	l.buf = append(l.buf, p...)
+	for {
+		i := bytes.IndexByte(l.buf, '\n')
+		if i < 0 {
+			break
+		}
+		l.w.request(l.buf[:i])
+		l.buf = l.buf[i+1:]
+	}
+	return l.dst.Write(p)
+}
+
+func (l *lineRecorder) Close() error { return l.dst.Close() }
