@@ -107,7 +107,7 @@ func (s *Server) askLater(ctx context.Context, run *queryRun, gate kubeq.HitlReq
 	st := approvalState{
 		Nonce: hex.EncodeToString(nonce), Conversation: run.conv, User: run.user,
 		ApprovalID: gate.ApprovalID, Action: gate.Action, Risk: gate.Risk, Confirm: confirm,
-		Answer: strings.Join(run.parts, "\x00"), Approvals: run.approvals, Usage: run.usage,
+		Parts: run.parts, Approvals: run.approvals, Usage: run.usage,
 		Started: run.started, Expires: time.Now().Add(s.cfg.ApprovalTimeout),
 	}
 	token, err := s.sealer.seal(st)
@@ -161,10 +161,7 @@ func (s *Server) resumeQuery(ctx context.Context, req mcp.CallToolRequest) (*mcp
 	}
 	run := &queryRun{
 		conv: st.Conversation, user: st.User, started: st.Started,
-		approvals: st.Approvals, usage: st.Usage,
-	}
-	if st.Answer != "" {
-		run.parts = strings.Split(st.Answer, "\x00")
+		parts: st.Parts, approvals: st.Approvals, usage: st.Usage,
 	}
 	run.fw = s.newForwarder(ctx, req)
 	defer run.fw.close()

@@ -25,9 +25,9 @@ type approvalState struct {
 	ApprovalID   string            `json:"aid"` // the backend's action_id
 	Action       string            `json:"a"`
 	Risk         string            `json:"r"`
-	Confirm      string            `json:"cf,omitempty"` // the name the human must type, if any
-	Answer       string            `json:"ans"`          // the answer so far
-	Approvals    []schema.Approval `json:"ap,omitempty"` // gates decided so far in this call
+	Confirm      string            `json:"cf,omitempty"`  // the name the human must type, if any
+	Parts        []string          `json:"ans,omitempty"` // the answer so far, one part per turn
+	Approvals    []schema.Approval `json:"ap,omitempty"`  // gates decided so far in this call
 	Usage        *schema.Usage     `json:"us,omitempty"`
 	Started      time.Time         `json:"st"`
 	Expires      time.Time         `json:"exp"`

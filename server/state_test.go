@@ -36,7 +36,7 @@ func sampleState(expires time.Time) approvalState {
 	return approvalState{
 		Nonce: "00112233445566778899aabbccddeeff", Conversation: "5f0c7f9e-1a2b-4c3d-8e9f-0a1b2c3d4e5f",
 		User: "mcp-user", ApprovalID: "act-1", Action: podCommand, Risk: "high", Confirm: podTarget,
-		Answer: "part one\x00part two", Approvals: []schema.Approval{{ApprovalID: "act-0", Action: scaleCommand,
+		Parts: []string{"part one", "part two"}, Approvals: []schema.Approval{{ApprovalID: "act-0", Action: scaleCommand,
 			Risk: "medium", Decision: schema.Approved, Reason: schema.ReasonUserApproved}},
 		Usage:   &schema.Usage{PromptTokens: 1, CompletionTokens: 2, TotalTokens: 3, LLMCalls: 1},
 		Started: time.Date(2026, 7, 28, 10, 0, 0, 0, time.UTC), Expires: expires,
