@@ -25,13 +25,15 @@ func (s *Server) tolerateLateAnswers(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		body, err := io.ReadAll(io.LimitReader(r.Body, maxClientMessage+1))
-		_ = r.Body.Close()
+		orig := r.Body
+		body, err := io.ReadAll(io.LimitReader(orig, maxClientMessage+1))
 		if err != nil {
+			_ = orig.Close()
 			http.Error(w, "cannot read request body", http.StatusBadRequest)
 			return
 		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
+		// The transport reads the whole body: what was read, then the rest.
+		r.Body = bodyReader{io.MultiReader(bytes.NewReader(body), orig), orig}
 		if len(body) > maxClientMessage || !isJSONRPCResponse(body) {
 			next.ServeHTTP(w, r)
 			return
@@ -88,3 +90,8 @@ func (w *lateAnswerWriter) Flush() {
 }
 
 func (w *lateAnswerWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+type bodyReader struct {
+	io.Reader
+	io.Closer
+}
