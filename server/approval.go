@@ -114,7 +114,8 @@ func (s *Server) askLater(ctx context.Context, run *queryRun, gate kubeq.HitlReq
 	if err != nil {
 		return s.failAndDeny(ctx, run, gate, err)
 	}
-	s.convs.setPending(run.conv, &pendingGate{Nonce: st.Nonce, Gate: gate, Expires: st.Expires})
+	s.convs.setPending(run.conv, &pendingGate{Nonce: st.Nonce, Gate: gate, User: run.user, Expires: st.Expires})
+	s.startSweeper()
 	run.fw.note("waiting for a human to approve or deny: " + gate.Action)
 	return mcpserver.NewInputRequestBuilder(token).
 		Elicit(elicitationID, s.form(gate, confirm)).
@@ -140,6 +141,9 @@ func (s *Server) resumeQuery(ctx context.Context, req mcp.CallToolRequest) (*mcp
 			"approved and nothing was sent to KubeIntellect. Ask the question again."), nil
 	}
 	if !s.replays.first(st.Nonce, st.Expires) {
+		if s.replays.wasTimedOut(st.Nonce) {
+			return s.lateAnswer(st), nil
+		}
 		s.log.Warn("refused a replayed approval state", "conversation", st.Conversation)
 		return mcp.NewToolResultError("refused: this approval was already answered; a state can be used " +
 			"once. Nothing was approved."), nil
@@ -176,6 +180,18 @@ func (s *Server) resumeQuery(ctx context.Context, req mcp.CallToolRequest) (*mcp
 		return s.failure(ctx, run, derr)
 	}
 	return s.gates(ctx, run, hitl)
+}
+
+// lateAnswer is the result for a human who answered after the gate was
+// denied for running out of time: what the call had, and that denial.
+func (s *Server) lateAnswer(st approvalState) *mcp.CallToolResult {
+	run := &queryRun{conv: st.Conversation, user: st.User, started: st.Started,
+		parts: st.Parts, approvals: st.Approvals, usage: st.Usage}
+	run.approvals = append(run.approvals, schema.Approval{ApprovalID: st.ApprovalID, Action: st.Action,
+		Risk: st.Risk, Decision: schema.Denied, Reason: schema.ReasonTimedOut})
+	run.notices = append(run.notices, "The answer came after the approval timeout; the action had "+
+		"already been denied, and it did not run.")
+	return s.result(run)
 }
 
 // judge reads the human's answer. Only an accepted form with decision
@@ -256,12 +272,16 @@ func deliveryFailed(err error) bool {
 // denyPending denies a gate an earlier call left pending before anything
 // else is said on the conversation. It returns a result only when the deny
 // could not be delivered, in which case the new question must not be sent.
-func (s *Server) denyPending(ctx context.Context, run *queryRun, p *pendingGate) *mcp.CallToolResult {
+func (s *Server) denyPending(ctx context.Context, run *queryRun, p *pendingGate, reason schema.Reason) *mcp.CallToolResult {
 	if p.Nonce != "" {
 		// A client coming back later with this gate's state finds it answered.
-		s.replays.first(p.Nonce, p.Expires)
+		if reason == schema.ReasonTimedOut {
+			s.replays.expire(p.Nonce, p.Expires)
+		} else {
+			s.replays.first(p.Nonce, p.Expires)
+		}
 	}
-	hitl, err := s.decide(ctx, run, p.Gate, verdict{reason: schema.ReasonPendingResolved})
+	hitl, err := s.decide(ctx, run, p.Gate, verdict{reason: reason})
 	// The reply to the deny is about the old gate, not the new question.
 	run.parts = nil
 	if err != nil {
@@ -269,7 +289,7 @@ func (s *Server) denyPending(ctx context.Context, run *queryRun, p *pendingGate)
 		return res
 	}
 	if hitl != nil { // the deny's reply asked again: deny that too, once
-		if _, err := s.decide(ctx, run, *hitl, verdict{reason: schema.ReasonPendingResolved}); err != nil {
+		if _, err := s.decide(ctx, run, *hitl, verdict{reason: reason}); err != nil {
 			res, _ := s.failure(ctx, run, err)
 			return res
 		}

@@ -564,7 +564,9 @@ func TestApprovalTimeoutHangingClient2026(t *testing.T) {
 			cancel()
 			require.Error(t, err, "the client's call ends with its context")
 			conv := f.backend.ChatRequests()[0].Session
-			assert.Equal(t, []string{podQuestion}, f.backend.MessagesFor(conv))
+			// Past the approval timeout the sweeper denies the gate by itself.
+			waitFor(t, "the expired gate's deny", func() bool { return f.backend.Received("deny") == 1 })
+			assert.Equal(t, []string{podQuestion, "deny"}, f.backend.MessagesFor(conv))
 
 			res, err := query(context.Background(), cs, map[string]any{"question": "what changed?", "conversation_id": conv})
 			require.NoError(t, err)

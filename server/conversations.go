@@ -31,9 +31,10 @@ type conversation struct {
 // pendingGate is a gate whose answer is outstanding: a 2026-era client was
 // sent input_required, or a deny could not be delivered.
 type pendingGate struct {
-	Nonce   string
+	Nonce   string // of the sealed state the client holds; "" when none
 	Gate    kubeq.HitlRequest
-	Expires time.Time
+	User    string    // body "user" of the conversation's turns
+	Expires time.Time // when the human's time is up; zero: no deadline (a deny that failed)
 }
 
 func newConversations() *conversations {
@@ -103,6 +104,19 @@ func (c *conversations) takePending(id string) *pendingGate {
 	p := conv.pending
 	conv.pending = nil
 	return p
+}
+
+// expired lists the conversations whose pending gate expired before now.
+func (c *conversations) expired(now time.Time) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for id, conv := range c.convs {
+		if p := conv.pending; p != nil && !p.Expires.IsZero() && !now.Before(p.Expires) {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // size is the number of conversations tracked, for leak tests.

@@ -67,6 +67,11 @@ type Server struct {
 
 	mu          sync.Mutex
 	streamables []*mcpserver.StreamableHTTPServer // to shut down in Close
+
+	stop      chan struct{} // closed by Close
+	closeOnce sync.Once
+	sweepOnce sync.Once
+	sweepWG   sync.WaitGroup
 }
 
 // New builds a server from cfg.
@@ -114,6 +119,7 @@ func New(cfg Config) (*Server, error) {
 		convs:   newConversations(),
 		replays: newReplayGuard(),
 		audit:   newAuditor(cfg.Logger, cfg.AuditLog),
+		stop:    make(chan struct{}),
 	}
 	s.mcp = mcpserver.NewMCPServer(cfg.Name, cfg.Version,
 		mcpserver.WithToolCapabilities(false),
@@ -136,6 +142,8 @@ func (s *Server) MCPServer() *mcpserver.MCPServer { return s.mcp }
 // Close ends the HTTP sessions and the background work of every handler
 // HTTPHandler made. The audit sink is the caller's to close.
 func (s *Server) Close() error {
+	s.closeOnce.Do(func() { close(s.stop) })
+	s.sweepWG.Wait()
 	s.mu.Lock()
 	hs := s.streamables
 	s.streamables = nil

@@ -93,13 +93,18 @@ func (s *sealer) open(token string, now time.Time) (approvalState, error) {
 }
 
 // replayGuard remembers the nonces of states already answered, until they
-// expire, so one approval state cannot be used twice in this process.
+// expire, so one approval state cannot be used twice in this process. It
+// also remembers which gates were denied because their time ran out, so a
+// human answering too late is told that rather than "already answered".
 type replayGuard struct {
-	mu   sync.Mutex
-	seen map[string]time.Time
+	mu       sync.Mutex
+	seen     map[string]time.Time
+	timedOut map[string]bool
 }
 
-func newReplayGuard() *replayGuard { return &replayGuard{seen: make(map[string]time.Time)} }
+func newReplayGuard() *replayGuard {
+	return &replayGuard{seen: make(map[string]time.Time), timedOut: make(map[string]bool)}
+}
 
 // first reports whether nonce is seen for the first time, and remembers it.
 func (g *replayGuard) first(nonce string, expires time.Time) bool {
@@ -109,6 +114,7 @@ func (g *replayGuard) first(nonce string, expires time.Time) bool {
 	for n, exp := range g.seen {
 		if now.After(exp) {
 			delete(g.seen, n)
+			delete(g.timedOut, n)
 		}
 	}
 	if _, ok := g.seen[nonce]; ok {
@@ -116,4 +122,19 @@ func (g *replayGuard) first(nonce string, expires time.Time) bool {
 	}
 	g.seen[nonce] = expires.Add(time.Minute)
 	return true
+}
+
+// expire uses up nonce because its gate was denied when time ran out.
+func (g *replayGuard) expire(nonce string, expires time.Time) {
+	g.first(nonce, expires)
+	g.mu.Lock()
+	g.timedOut[nonce] = true
+	g.mu.Unlock()
+}
+
+// wasTimedOut reports whether nonce was used up by expire.
+func (g *replayGuard) wasTimedOut(nonce string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.timedOut[nonce]
 }

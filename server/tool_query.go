@@ -81,7 +81,7 @@ func (s *Server) handleQuery(ctx context.Context, req mcp.CallToolRequest) (*mcp
 		p = s.pendingAtBackend(ctx, run.conv)
 	}
 	if p != nil {
-		if res := s.denyPending(ctx, run, p); res != nil {
+		if res := s.denyPending(ctx, run, p, schema.ReasonPendingResolved); res != nil {
 			return res, nil
 		}
 	}

@@ -1,0 +1,72 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"github.com/kubeq-mcp/kubeq-mcp/schema"
+)
+
+// A 2026-era client that asked the human and never called back leaves its
+// gate pending on the backend. It is denied before the next question on the
+// conversation anyway; the sweeper also denies it once the approval timeout
+// has passed, so a gate never lingers past the time a human had to decide
+// (and a replica that never sees that conversation again cannot leave it).
+
+// startSweeper runs the sweep loop, once per server, from the first gate
+// left pending on; Close stops it.
+func (s *Server) startSweeper() {
+	s.sweepOnce.Do(func() {
+		every := min(max(s.cfg.ApprovalTimeout/2, 50*time.Millisecond), 30*time.Second)
+		s.sweepWG.Add(1)
+		go func() {
+			defer s.sweepWG.Done()
+			t := time.NewTicker(every)
+			defer t.Stop()
+			for {
+				select {
+				case <-s.stop:
+					return
+				case <-t.C:
+					for _, conv := range s.convs.expired(time.Now()) {
+						s.denyExpired(conv)
+					}
+				}
+			}
+		}()
+	})
+}
+
+// denyExpired denies the gate pending on conv if it is still pending and
+// past its expiry.
+func (s *Server) denyExpired(conv string) {
+	ctx, cancel := context.WithTimeout(context.Background(), denyTimeout+5*time.Second)
+	defer cancel()
+	go func() {
+		select {
+		case <-s.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	release, err := s.convs.acquire(ctx, conv)
+	if err != nil {
+		return
+	}
+	defer release()
+	p := s.convs.takePending(conv)
+	if p == nil {
+		return
+	}
+	if p.Expires.IsZero() || time.Now().Before(p.Expires) {
+		s.convs.setPending(conv, p) // answered meanwhile, or not ours to sweep
+		return
+	}
+	run := &queryRun{conv: conv, user: p.User, started: time.Now()}
+	if res := s.denyPending(ctx, run, p, schema.ReasonTimedOut); res != nil {
+		s.log.Warn("could not deny an expired approval; it is denied before the next question instead",
+			"conversation", conv, "approval_id", p.Gate.ApprovalID)
+		return
+	}
+	s.log.Info("denied an approval nobody answered in time", "conversation", conv, "approval_id", p.Gate.ApprovalID)
+}

@@ -1,0 +1,46 @@
+package server
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kubeq-mcp/kubeq-mcp/kubeq/kubeqtest"
+)
+
+// A 2026-era client that is sent the approval form and never calls back:
+// when the approval timeout has passed, the gate is denied on the backend
+// without waiting for another question, and the client's late answer is
+// refused.
+func TestExpiredApprovalIsDeniedWithoutANewQuestion(t *testing.T) {
+	audit := &syncBuffer{}
+	f := newFixture(t, func(c *Config) {
+		c.ApprovalTimeout = 200 * time.Millisecond
+		c.AuditLog = audit
+	})
+	f.backend.Handle(podQuestion, kubeqtest.Script{gate(podCommand, "act-pod")})
+	cs := f.connectHuman("http", "", newHuman(t, declineForm), false)
+	leg := askGate(t, f, cs, map[string]any{"question": podQuestion})
+
+	waitFor(t, "the backend to receive deny", func() bool { return f.backend.Received("deny") == 1 })
+	assert.Equal(t, []string{podQuestion, "deny"}, f.backend.MessagesFor(leg.conv))
+	decisions := f.backend.Decisions()
+	require.Len(t, decisions, 1)
+	assert.False(t, decisions[0].Approved)
+	waitFor(t, "the audit line", func() bool { return len(audit.lines()) == 1 })
+	assert.Contains(t, audit.lines()[0], `"reason":"timed_out"`)
+
+	// The human answers approve far too late: told it timed out, nothing sent.
+	res, err := answerGate(cs, map[string]any{"question": podQuestion}, leg.state, approveWith(podTarget))
+	require.NoError(t, err)
+	require.False(t, res.IsError, textOf(res))
+	approvals := structured(t, res)["approvals"].([]any)
+	require.Len(t, approvals, 1)
+	assert.Equal(t, "timed_out", approvals[0].(map[string]any)["reason"])
+	assert.Equal(t, "denied", approvals[0].(map[string]any)["decision"])
+	assertNeverApproved(t, f.backend)
+	assert.Equal(t, []string{podQuestion, "deny"}, f.backend.MessagesFor(leg.conv))
+	assert.Zero(t, f.srv.convs.size(), "nothing left pending")
+}
