@@ -18,7 +18,7 @@ type wireLog struct {
 	mu       sync.Mutex
 	current  string            // progress token of the call in flight
 	calls    map[string]string // JSON-RPC id of each tools/call seen on HTTP → its progress token
-	returned map[string]bool // tokens whose result was seen
+	returned map[string]bool   // tokens whose result was seen
 	before   map[string]int
 	after    map[string]int
 	tokens   map[string]*bytes.Buffer // answer text streamed as progress, before the result
