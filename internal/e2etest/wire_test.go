@@ -17,7 +17,7 @@ import (
 type wireLog struct {
 	mu       sync.Mutex
 	current  string            // progress token of the call in flight
-	calls    map[string]string // JSON-RPC id of each tools/call seen on HTTP → its progress token
+	calls    map[string]string // JSON-RPC id of each tools/call the client sent → its progress token
 	returned map[string]bool   // tokens whose result was seen
 	before   map[string]int
 	after    map[string]int
