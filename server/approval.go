@@ -114,7 +114,9 @@ func (s *Server) askLater(ctx context.Context, run *queryRun, gate kubeq.HitlReq
 	if err != nil {
 		return s.failAndDeny(ctx, run, gate, err)
 	}
-	s.convs.setPending(run.conv, &pendingGate{Nonce: st.Nonce, Gate: gate, User: run.user, Expires: st.Expires})
+	name, version := clientInfo(ctx)
+	s.convs.setPending(run.conv, &pendingGate{Nonce: st.Nonce, Gate: gate, User: run.user, Expires: st.Expires,
+		ClientName: name, ClientVersion: version, Transport: transportFrom(ctx)})
 	s.startSweeper()
 	run.fw.note("waiting for a human to approve or deny: " + gate.Action)
 	return mcpserver.NewInputRequestBuilder(token).

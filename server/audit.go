@@ -66,7 +66,9 @@ func (a *auditor) record(ctx context.Context, conv string, a2 schema.Approval) {
 // _meta, or from the 2025-era session's initialize.
 func clientInfo(ctx context.Context) (name, version string) {
 	var impl mcp.Implementation
-	if info := mcpserver.RequestProtocolInfoFromContext(ctx); info != nil && info.Modern && info.ClientInfo != nil {
+	if known, ok := ctx.Value(clientKey{}).(mcp.Implementation); ok {
+		impl = known
+	} else if info := mcpserver.RequestProtocolInfoFromContext(ctx); info != nil && info.Modern && info.ClientInfo != nil {
 		impl = *info.ClientInfo
 	} else if s, ok := mcpserver.ClientSessionFromContext(ctx).(mcpserver.SessionWithClientInfo); ok {
 		impl = s.GetClientInfo()
@@ -90,4 +92,12 @@ func clientCanElicit(ctx context.Context) bool {
 	}
 	e := caps.Elicitation
 	return e.Form != nil || e.URL == nil
+}
+
+type clientKey struct{}
+
+// withClient records the client of a call in ctx, for work done later on
+// its behalf (the sweeper denying a gate the client never answered).
+func withClient(ctx context.Context, name, version string) context.Context {
+	return context.WithValue(ctx, clientKey{}, mcp.Implementation{Name: name, Version: version})
 }

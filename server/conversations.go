@@ -31,10 +31,13 @@ type conversation struct {
 // pendingGate is a gate whose answer is outstanding: a 2026-era client was
 // sent input_required, or a deny could not be delivered.
 type pendingGate struct {
-	Nonce   string // of the sealed state the client holds; "" when none
-	Gate    kubeq.HitlRequest
-	User    string    // body "user" of the conversation's turns
-	Expires time.Time // when the human's time is up; zero: no deadline (a deny that failed)
+	Nonce string // of the sealed state the client holds; "" when none
+	Gate  kubeq.HitlRequest
+	User  string // body "user" of the conversation's turns
+
+	// Who asked, for the audit record of a deny sent later on its behalf.
+	ClientName, ClientVersion, Transport string
+	Expires                              time.Time // when the human's time is up; zero: no deadline (a deny that failed)
 }
 
 func newConversations() *conversations {

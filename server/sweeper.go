@@ -62,8 +62,9 @@ func (s *Server) denyExpired(conv string) {
 		s.convs.setPending(conv, p) // answered meanwhile, or not ours to sweep
 		return
 	}
+	actx := withClient(withTransport(ctx, p.Transport), p.ClientName, p.ClientVersion)
 	run := &queryRun{conv: conv, user: p.User, started: time.Now()}
-	if res := s.denyPending(ctx, run, p, schema.ReasonTimedOut); res != nil {
+	if res := s.denyPending(actx, run, p, schema.ReasonTimedOut); res != nil {
 		s.log.Warn("could not deny an expired approval; it is denied before the next question instead",
 			"conversation", conv, "approval_id", p.Gate.ApprovalID)
 		return

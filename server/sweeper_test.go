@@ -31,6 +31,8 @@ func TestExpiredApprovalIsDeniedWithoutANewQuestion(t *testing.T) {
 	assert.False(t, decisions[0].Approved)
 	waitFor(t, "the audit line", func() bool { return len(audit.lines()) == 1 })
 	assert.Contains(t, audit.lines()[0], `"reason":"timed_out"`)
+	assert.Contains(t, audit.lines()[0], `"transport":"http"`, "the sweeper audits on behalf of the client that asked")
+	assert.Contains(t, audit.lines()[0], `"client_name":"kubeq-mcp-approval-test"`)
 
 	// The human answers approve far too late: told it timed out, nothing sent.
 	res, err := answerGate(cs, map[string]any{"question": podQuestion}, leg.state, approveWith(podTarget))
