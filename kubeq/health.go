@@ -2,6 +2,7 @@ package kubeq
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +19,11 @@ type HealthResult struct {
 	StatusCode int    // 0 when no HTTP answer came
 	Latency    time.Duration
 	Reason     string // empty when OK; otherwise what a person should do
+
+	// From a 200 body, when it says: the server's version, and its "arm"
+	// ("v4" on current servers; absent on V2 servers).
+	Version string
+	Arm     string
 }
 
 // Health probes GET /healthz with a 5 s bound (and ctx's). Like kube-q it
@@ -39,12 +45,20 @@ func (c *Client) Health(ctx context.Context) HealthResult {
 		res.Reason = c.healthFailure(ctx, err, res.Latency)
 		return res
 	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody)) // lets the connection be reused
 	resp.Body.Close()
 	res.StatusCode = resp.StatusCode
 	switch {
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
 		res.OK = true
+		var v struct {
+			Version string `json:"version"`
+			Arm     string `json:"arm"`
+		}
+		if json.Unmarshal(body, &v) == nil {
+			res.Version, res.Arm = v.Version, v.Arm
+		}
 	case resp.StatusCode == http.StatusUnauthorized:
 		res.Reason = fmt.Sprintf("HTTP 401 from %s: authentication required; set KUBE_Q_API_KEY or --api-key", res.URL)
 	default:

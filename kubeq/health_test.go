@@ -21,7 +21,7 @@ func TestHealthOK(t *testing.T) {
 		_, _ = io.WriteString(w, `{"status":"ok","version":"2.0.0"}`)
 	})
 	res := newClient(t, b.URL, WithAPIKey("k1")).Health(testCtx(t))
-	require.Equal(t, HealthResult{OK: true, URL: b.URL + "/healthz", StatusCode: 200, Latency: res.Latency}, res)
+	require.Equal(t, HealthResult{OK: true, URL: b.URL + "/healthz", StatusCode: 200, Latency: res.Latency, Version: "2.0.0"}, res)
 	require.Positive(t, res.Latency)
 	require.Equal(t, "Bearer k1", <-auth)
 }

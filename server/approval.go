@@ -275,6 +275,9 @@ func deliveryFailed(err error) bool {
 // else is said on the conversation. It returns a result only when the deny
 // could not be delivered, in which case the new question must not be sent.
 func (s *Server) denyPending(ctx context.Context, run *queryRun, p *pendingGate, reason schema.Reason) *mcp.CallToolResult {
+	if p.Blind {
+		return s.denyBlind(ctx, run)
+	}
 	if p.Nonce != "" {
 		// A client coming back later with this gate's state finds it answered.
 		if reason == schema.ReasonTimedOut {
@@ -300,6 +303,52 @@ func (s *Server) denyPending(ctx context.Context, run *queryRun, p *pendingGate,
 	run.notices = append(run.notices, fmt.Sprintf("An approval left pending on this conversation "+
 		"(`%s`) was denied before your question was sent; it did not run.", p.Gate.Action))
 	return nil
+}
+
+// denyBlind sends "deny" on a conversation where a gate may be pending,
+// unseen. A gate its reply raises is denied too. Only what is known is
+// recorded: no approval entry for a gate nobody saw.
+func (s *Server) denyBlind(ctx context.Context, run *queryRun) *mcp.CallToolResult {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), denyTimeout)
+	defer cancel()
+	hitl, err := s.turn(dctx, run, kubeq.Turn{Question: schema.FormDeny, Conversation: run.conv, User: run.user})
+	run.parts = nil
+	if err != nil {
+		res, _ := s.failure(ctx, run, fmt.Errorf("sending a precautionary denial first: %w", err))
+		return res
+	}
+	if hitl != nil {
+		if _, err := s.decide(ctx, run, *hitl, verdict{reason: schema.ReasonPendingResolved}); err != nil {
+			res, _ := s.failure(ctx, run, err)
+			return res
+		}
+		run.parts = nil
+	}
+	run.notices = append(run.notices, "This KubeIntellect is an older version whose history could not tell "+
+		"whether an approval was pending on this conversation, so kubeq-mcp sent a denial first; "+
+		"if one was pending, it did not run.")
+	return nil
+}
+
+// laxBackend reports whether the backend is an older KubeIntellect (no
+// "arm" in its health answer), which takes any message but a denial as the
+// answer approving a pending gate. Learned once from /healthz.
+func (s *Server) laxBackend(ctx context.Context) bool {
+	s.laxMu.Lock()
+	defer s.laxMu.Unlock()
+	if s.laxKnown {
+		return s.lax
+	}
+	h := s.cfg.Backend.Health(ctx)
+	if !h.OK {
+		return false // unknown now; ask again next time
+	}
+	s.lax, s.laxKnown = h.Arm == "", true
+	if s.lax {
+		s.log.Warn("KubeIntellect looks like an older (V2) server: any reply but a denial approves a pending gate there",
+			"version", h.Version)
+	}
+	return s.lax
 }
 
 // form is the elicitation for gate.

@@ -974,16 +974,11 @@ func TestApprovalDenyOnceWhenCallCancelled2025(t *testing.T) {
 func TestPendingGateWithoutBackendHistory(t *testing.T) {
 	for _, mode := range hitlModes {
 		t.Run(mode.String(), func(t *testing.T) {
+			opts := []kubeqtest.Option{kubeqtest.WithHITLMode(mode)}
 			if mode == kubeqtest.HITLLax {
-				// Known limitation (README, "Approvals"): a gate the backend keeps
-				// but whose history it lost (both kubeq-mcp and the backend
-				// restarted) cannot be seen; the question goes ahead, and a lax
-				// (V2) backend takes it as approval. Denying first on every
-				// conversation without history would cost a model turn on each
-				// follow-up against current backends, which cancel such a gate.
-				t.Skip("known limitation against lax (V2) backends; see README")
+				opts = []kubeqtest.Option{kubeqtest.WithV2()} // lax HITL is what V2 servers do
 			}
-			f := newFixture(t, nil, kubeqtest.WithHITLMode(mode))
+			f := newFixture(t, nil, opts...)
 			conv := kubeq.NewConversationID()
 			f.backend.OpenGate(conv, gate(podCommand, "act-restart"))
 			cs := f.connectHuman("http", "2025-11-25", newHuman(t, declineForm), true)
@@ -991,6 +986,11 @@ func TestPendingGateWithoutBackendHistory(t *testing.T) {
 			require.NoError(t, err)
 			t.Log(textOf(res))
 			assertNeverApproved(t, f.backend)
+			if mode == kubeqtest.HITLLax {
+				// The V2 server's history cannot tell: a denial goes first.
+				assert.Equal(t, []string{"deny", "why is web slow?"}, f.backend.MessagesFor(conv))
+				assert.Contains(t, textOf(res), "sent a denial first")
+			}
 		})
 	}
 }

@@ -35,6 +35,10 @@ type pendingGate struct {
 	Gate  kubeq.HitlRequest
 	User  string // body "user" of the conversation's turns
 
+	// Blind: a gate may or may not be pending (an older backend without
+	// history); nothing is known of it.
+	Blind bool
+
 	// Who asked, for the audit record of a deny sent later on its behalf.
 	ClientName, ClientVersion, Transport string
 	Expires                              time.Time // when the human's time is up; zero: no deadline (a deny that failed)

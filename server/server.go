@@ -68,6 +68,10 @@ type Server struct {
 	mu          sync.Mutex
 	streamables []*mcpserver.StreamableHTTPServer // to shut down in Close
 
+	laxMu    sync.Mutex
+	lax      bool // the backend approves on any non-denial (V2)
+	laxKnown bool
+
 	stop      chan struct{} // closed by Close
 	closeOnce sync.Once
 	sweepOnce sync.Once

@@ -292,6 +292,14 @@ func (s *Server) pendingAtBackend(ctx context.Context, conv string) *pendingGate
 	if err != nil {
 		s.log.Debug("backend history unavailable", "conversation", conv, "err", err)
 	}
+	if state == kubeq.GateUnknown && s.laxBackend(ctx) {
+		// An older backend approves a pending gate with any message but a
+		// denial, and its history cannot say whether one is pending: deny
+		// blind first. Without a gate, the deny is a question of its own,
+		// answered and discarded.
+		s.log.Info("older KubeIntellect without history for this conversation: sending a denial first", "conversation", conv)
+		return &pendingGate{Blind: true}
+	}
 	if state != kubeq.GatePending {
 		return nil
 	}
