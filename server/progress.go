@@ -125,7 +125,8 @@ func (f *forwarder) send(msg string) {
 	}
 	f.lastSent = time.Now()
 	f.mu.Unlock()
-	f.poke()
+	// No poke: the timer finds the later lastSent when it fires and waits
+	// again; waking it on every message would cost a goroutine switch.
 	// A full queue drops the message; the notifier counts and logs it.
 	_ = f.n.sendProgress(f.ctx, f.token, msg)
 }
