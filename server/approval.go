@@ -374,7 +374,8 @@ func (s *Server) form(gate kubeq.HitlRequest, confirm string) mcp.ElicitationPar
 // (it was issued by another replica or before a restart), that the
 // backend still waits on that gate: sending "approve" when it does not
 // would start a new turn, or answer a newer gate. Unknown history allows
-// it: the state itself is authentic and unexpired.
+// it on current backends (the state itself is authentic and unexpired),
+// not on older ones.
 func (s *Server) stillPendingAtBackend(ctx context.Context, st approvalState) bool {
 	state, gate, err := s.cfg.Backend.GateState(ctx, st.Conversation)
 	if err != nil {
@@ -386,6 +387,8 @@ func (s *Server) stillPendingAtBackend(ctx context.Context, st approvalState) bo
 	case kubeq.GateNone:
 		return false
 	default:
-		return true
+		// An older backend would apply "approve" to whatever gate is
+		// pending, maybe a newer one: without history, refuse.
+		return !s.laxBackend(ctx)
 	}
 }

@@ -46,3 +46,24 @@ func TestExpiredApprovalIsDeniedWithoutANewQuestion(t *testing.T) {
 	assert.Equal(t, []string{podQuestion, "deny"}, f.backend.MessagesFor(leg.conv))
 	assert.Zero(t, f.srv.convs.size(), "nothing left pending")
 }
+
+// After a restart of both sides, an older (V2) backend keeps a gate but not
+// its history. An authentic approval state for it cannot be checked
+// against the backend, and a V2 backend would apply "approve" to whatever
+// gate is pending: it is refused.
+func TestApprovalStateWithoutHistoryOnV2IsRefused(t *testing.T) {
+	f := newFixture(t, nil, kubeqtest.WithV2())
+	conv := "conv-after-restart"
+	f.backend.OpenGate(conv, gate(podCommand, "act-newer"))
+	token, err := f.srv.sealer.seal(approvalState{
+		Nonce: "n-1", Conversation: conv, ApprovalID: "act-older", Action: podCommand, Risk: "high",
+		Confirm: podTarget, Started: time.Now(), Expires: time.Now().Add(time.Minute),
+	})
+	require.NoError(t, err)
+	cs := f.connectHuman("http", "", newHuman(t, declineForm), false)
+	res, err := answerGate(cs, map[string]any{"question": podQuestion}, token, approveWith(podTarget))
+	require.NoError(t, err)
+	assert.True(t, res.IsError, textOf(res))
+	assertNeverApproved(t, f.backend)
+	assert.Empty(t, f.backend.MessagesFor(conv))
+}
