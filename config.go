@@ -37,6 +37,13 @@ type config struct {
 	Version         bool
 }
 
+// secretEnv names the environment variable of each secret flag.
+var secretEnv = map[string]string{
+	"http-token": "KUBEQ_MCP_HTTP_TOKEN",
+	"api-key":    "KUBE_Q_API_KEY",
+	"state-key":  "KUBEQ_MCP_STATE_KEY",
+}
+
 // parseConfig reads args (without the program name) over getenv. It
 // returns flag.ErrHelp for -h.
 func parseConfig(args []string, getenv func(string) string, usage io.Writer) (config, error) {
@@ -51,10 +58,12 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	fs.SetOutput(usage)
 	fs.StringVar(&c.Transport, "transport", env("KUBEQ_MCP_TRANSPORT", "stdio"), "stdio or http (env KUBEQ_MCP_TRANSPORT)")
 	fs.StringVar(&c.Addr, "addr", env("KUBEQ_MCP_ADDR", "127.0.0.1:8080"), "HTTP listen address; MCP at /mcp, liveness at /healthz (env KUBEQ_MCP_ADDR)")
-	fs.StringVar(&c.HTTPToken, "http-token", env("KUBEQ_MCP_HTTP_TOKEN", ""), "bearer token required on /mcp; required off loopback (env KUBEQ_MCP_HTTP_TOKEN)")
+	// Secrets take no default from the environment here: a flag's default
+	// is printed by --help. They are read after parsing instead.
+	fs.StringVar(&c.HTTPToken, "http-token", "", "bearer token required on /mcp; required off loopback (env KUBEQ_MCP_HTTP_TOKEN)")
 	origins := fs.String("allowed-origins", env("KUBEQ_MCP_ALLOWED_ORIGINS", ""), "comma-separated browser Origins allowed besides localhost (env KUBEQ_MCP_ALLOWED_ORIGINS)")
 	fs.StringVar(&c.URL, "url", env("KUBE_Q_URL", "http://localhost:8000"), "KubeIntellect base URL (env KUBE_Q_URL)")
-	fs.StringVar(&c.APIKey, "api-key", env("KUBE_Q_API_KEY", ""), "KubeIntellect API key (env KUBE_Q_API_KEY)")
+	fs.StringVar(&c.APIKey, "api-key", "", "KubeIntellect API key (env KUBE_Q_API_KEY)")
 	fs.StringVar(&c.CACert, "ca-cert", env("KUBE_Q_CA_CERT", ""), "PEM CA bundle for the backend's TLS; system roots when empty (env KUBE_Q_CA_CERT)")
 	timeout := fs.String("timeout", env("KUBE_Q_TIMEOUT", "120s"), "backend timeout: longest silence in a stream, and the bound on connecting (env KUBE_Q_TIMEOUT)")
 	fs.StringVar(&c.Model, "model", env("KUBE_Q_MODEL", "kubeintellect-v2"), "model name sent to the backend (env KUBE_Q_MODEL)")
@@ -62,13 +71,22 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	retries := fs.String("retry-delays", env("KUBE_Q_RETRY_DELAYS", "1s,3s,5s"), "waits between retries of transport errors; empty for none (env KUBE_Q_RETRY_DELAYS)")
 	approval := fs.String("approval-timeout", env("KUBEQ_MCP_APPROVAL_TIMEOUT", "10m"), "how long a human has to answer an approval before it is denied (env KUBEQ_MCP_APPROVAL_TIMEOUT)")
 	fs.StringVar(&c.ConfirmHighRisk, "confirm-high-risk", env("KUBEQ_MCP_CONFIRM_HIGH_RISK", "name"), "name: high-risk approvals need the target's name typed; none: they do not (env KUBEQ_MCP_CONFIRM_HIGH_RISK)")
-	stateKey := fs.String("state-key", env("KUBEQ_MCP_STATE_KEY", ""), "32-byte key (base64 or hex) sealing approval state; share it across replicas; random when empty (env KUBEQ_MCP_STATE_KEY)")
+	stateKey := fs.String("state-key", "", "32-byte key (base64 or hex) sealing approval state; share it across replicas; random when empty (env KUBEQ_MCP_STATE_KEY)")
 	fs.StringVar(&c.AuditLog, "audit-log", env("KUBEQ_MCP_AUDIT_LOG", ""), "append one JSON line per approval decision to this file (env KUBEQ_MCP_AUDIT_LOG)")
 	fs.BoolVar(&c.Demo, "demo", false, "serve a simulated KubeIntellect in-process (no backend needed); every answer is labelled simulated")
 	fs.StringVar(&c.LogLevel, "log-level", env("KUBEQ_MCP_LOG_LEVEL", "info"), "debug, info, warn or error; logs go to stderr (env KUBEQ_MCP_LOG_LEVEL)")
 	fs.BoolVar(&c.Version, "version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for name, secret := range map[string]*string{
+		"http-token": &c.HTTPToken, "api-key": &c.APIKey, "state-key": stateKey,
+	} {
+		if !set[name] {
+			*secret = getenv(secretEnv[name])
+		}
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q (all options are flags; see --help)", fs.Arg(0))

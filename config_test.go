@@ -1,0 +1,67 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func envOf(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestConfigFlagsOverrideEnvironment(t *testing.T) {
+	env := envOf(map[string]string{
+		"KUBE_Q_URL": "http://env:8000", "KUBE_Q_API_KEY": "env-key", "KUBE_Q_TIMEOUT": "30s",
+		"KUBEQ_MCP_HTTP_TOKEN": "env-token", "KUBE_Q_RETRY_DELAYS": "2s",
+	})
+	c, err := parseConfig(nil, env, &bytes.Buffer{})
+	require.NoError(t, err)
+	assert.Equal(t, "http://env:8000", c.URL)
+	assert.Equal(t, "env-key", c.APIKey)
+	assert.Equal(t, "env-token", c.HTTPToken)
+	assert.Equal(t, 30*time.Second, c.Timeout)
+	assert.Equal(t, []time.Duration{2 * time.Second}, c.RetryDelays)
+
+	c, err = parseConfig([]string{"--url", "https://flag:9", "--api-key", "flag-key", "--http-token", "flag-token"}, env, &bytes.Buffer{})
+	require.NoError(t, err)
+	assert.Equal(t, "https://flag:9", c.URL)
+	assert.Equal(t, "flag-key", c.APIKey)
+	assert.Equal(t, "flag-token", c.HTTPToken)
+}
+
+func TestConfigDefaults(t *testing.T) {
+	c, err := parseConfig(nil, envOf(nil), &bytes.Buffer{})
+	require.NoError(t, err)
+	assert.Equal(t, "stdio", c.Transport)
+	assert.Equal(t, "127.0.0.1:8080", c.Addr)
+	assert.Equal(t, "http://localhost:8000", c.URL)
+	assert.Equal(t, 120*time.Second, c.Timeout)
+	assert.Equal(t, "kubeintellect-v2", c.Model)
+	assert.Equal(t, "mcp-user", c.UserID)
+	assert.Equal(t, []time.Duration{time.Second, 3 * time.Second, 5 * time.Second}, c.RetryDelays)
+	assert.Equal(t, 10*time.Minute, c.ApprovalTimeout)
+	assert.Equal(t, "name", c.ConfirmHighRisk)
+	assert.Nil(t, c.StateKey)
+}
+
+// --help prints each flag's default; secrets from the environment must not
+// be among them.
+func TestHelpDoesNotPrintSecrets(t *testing.T) {
+	var out bytes.Buffer
+	env := envOf(map[string]string{
+		"KUBE_Q_API_KEY": "sk-secret-1", "KUBEQ_MCP_HTTP_TOKEN": "tok-secret-2",
+		"KUBEQ_MCP_STATE_KEY": "c2VjcmV0LXN0YXRlLWtleS0zLXBhZGRlZC10by0zMiE=",
+	})
+	_, err := parseConfig([]string{"--help"}, env, &out)
+	require.True(t, errors.Is(err, flag.ErrHelp))
+	for _, secret := range []string{"sk-secret-1", "tok-secret-2", "c2VjcmV0"} {
+		assert.NotContains(t, out.String(), secret)
+	}
+	assert.Contains(t, out.String(), "KUBE_Q_API_KEY", "the help still names the variable")
+}
