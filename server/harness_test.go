@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -187,8 +186,6 @@ func structured(t *testing.T, res *sdk.CallToolResult) map[string]any {
 	require.Truef(t, ok, "structuredContent is %T: %s", res.StructuredContent, textOf(res))
 	return m
 }
-
-func verbose() bool { return os.Getenv("KUBEQ_TEST_LOG") != "" }
 
 // tokenFor is the progress token call uses in test t.
 func tokenFor(t *testing.T) string { return "tok-" + strings.ReplaceAll(t.Name(), "/", "-") }
