@@ -1,7 +1,6 @@
 package server
 
 import (
-	"fmt"
 	"testing"
 	"time"
 
@@ -89,7 +88,7 @@ func TestQueryPhraseGuardSendsNothing(t *testing.T) {
 	phrases = append(phrases, kubeqtest.DenialPhrases()...)
 	phrases = append(phrases, kubeqtest.AutoApprovePhrases()...)
 	for _, p := range phrases {
-		for _, variant := range []string{p, "  " + p + " ", fmt.Sprintf("%s", upper(p))} {
+		for _, variant := range []string{p, "  " + p + " ", upper(p)} {
 			res := call(t, cs, map[string]any{"question": variant})
 			assert.True(t, res.IsError, "question %q must be refused", variant)
 			assert.Contains(t, textOf(res), "refused")
