@@ -8,8 +8,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -139,40 +137,8 @@ func (h *human) shown() []*sdk.ElicitParams {
 // shared connect cannot turn multi-round-trip handling off). The session
 // closes, and hanging forms return, when the test ends.
 func (f *fixture) connectOpts(transport, version string, opts *sdk.ClientOptions) *sdk.ClientSession {
-	t := f.t
-	t.Helper()
-	client := sdk.NewClient(&sdk.Implementation{Name: "kubeq-mcp-approval-test", Version: "7.1"}, opts)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var tr sdk.Transport
-	switch transport {
-	case "http":
-		hs := httptest.NewServer(f.srv.HTTPHandler())
-		t.Cleanup(hs.Close)
-		tr = &sdk.StreamableClientTransport{Endpoint: hs.URL + MCPPath, MaxRetries: -1}
-	case "stdio":
-		cr, sw := io.Pipe()
-		sr, cw := io.Pipe()
-		sctx, scancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			_ = f.srv.ServeStdio(sctx, sr, sw)
-		}()
-		t.Cleanup(func() {
-			scancel()
-			_ = cw.Close()
-			_ = sw.Close()
-			<-done
-		})
-		tr = &sdk.IOTransport{Reader: cr, Writer: cw}
-	default:
-		t.Fatalf("unknown transport %q", transport)
-	}
-	cs, err := client.Connect(ctx, tr, &sdk.ClientSessionOptions{ProtocolVersion: version})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = cs.Close() })
-	return cs
+	f.t.Helper()
+	return f.dial(&sdk.Implementation{Name: "kubeq-mcp-approval-test", Version: "7.1"}, opts, transport, version, &wireLog{})
 }
 
 // connectHuman connects a client whose forms h answers (nil h: a client

@@ -124,7 +124,17 @@ func (f *fixture) connectWire(transport string, co clientOpts) (*sdk.ClientSessi
 	if co.elicit != nil {
 		opts.ElicitationHandler = co.elicit
 	}
-	client := sdk.NewClient(&sdk.Implementation{Name: "kubeq-mcp-test", Version: "1"}, opts)
+	cs := f.dial(&sdk.Implementation{Name: "kubeq-mcp-test", Version: "1"}, opts, transport, co.version, wire)
+	return cs, prog, wire
+}
+
+// dial connects a go-sdk client to the fixture's server over a fresh
+// transport ("http" or "stdio"), recording what it reads in wire. The
+// session and the transport close when the test ends.
+func (f *fixture) dial(impl *sdk.Implementation, opts *sdk.ClientOptions, transport, version string, wire *wireLog) *sdk.ClientSession {
+	t := f.t
+	t.Helper()
+	client := sdk.NewClient(impl, opts)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var tr sdk.Transport
@@ -152,10 +162,10 @@ func (f *fixture) connectWire(transport string, co clientOpts) (*sdk.ClientSessi
 	default:
 		t.Fatalf("unknown transport %q", transport)
 	}
-	cs, err := client.Connect(ctx, tr, &sdk.ClientSessionOptions{ProtocolVersion: co.version})
+	cs, err := client.Connect(ctx, tr, &sdk.ClientSessionOptions{ProtocolVersion: version})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = cs.Close() })
-	return cs, prog, wire
+	return cs
 }
 
 // call runs a kube_query with a progress token.
