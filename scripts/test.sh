@@ -12,8 +12,18 @@ go test -race -count=1 ./...
 # client over the built binary (progress before result, 1,000 calls per
 # transport and era), the MCP conformance suite, the TypeScript SDK.
 echo "== e2e: go-sdk progress before result"
-# http/2026-07-28 missed 1 call in 1,000 once (see e2e/README.md): logged, not failed.
 KUBEQ_E2E_PROGRESS=1 go test -count=1 -v -timeout 10m -run TestProgressBeforeResult ./internal/e2etest/
+
+# The npm-based checks need Node.js and npm. On a machine with Go alone they
+# are skipped with a notice; in CI (CI=true) their absence is a failure.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+	if [ "${CI:-}" = "true" ]; then
+		echo "e2e: node and npm are required in CI" >&2
+		exit 1
+	fi
+	echo "== e2e: SKIPPED conformance and TypeScript SDK checks: install Node.js 20+ and npm to run them"
+	exit 0
+fi
 echo "== e2e: conformance"
 ./e2e/run-conformance.sh
 echo "== e2e: TypeScript SDK"
