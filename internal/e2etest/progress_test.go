@@ -178,7 +178,6 @@ func measure(t *testing.T, cs *sdk.ClientSession, w *wireLog, transport, era str
 	start := time.Now()
 	for i := range n {
 		token := fmt.Sprintf("%s-%s-%d", transport, era, i)
-		w.start(token)
 		p := &sdk.CallToolParams{Name: "kube_query", Arguments: map[string]any{"question": fakebackend.DiagnosticQuestion}}
 		p.SetProgressToken(token)
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -12,11 +12,10 @@ import (
 
 // wireLog watches the JSON-RPC messages the server writes, in wire order,
 // and counts for each call the progress notifications that came before and
-// after its result. Calls run one at a time: a result seen while call c is
-// current is c's result.
+// after its result. A result belongs to the call whose request carried its
+// id: both transports record the requests the client sends.
 type wireLog struct {
 	mu       sync.Mutex
-	current  string            // progress token of the call in flight
 	calls    map[string]string // JSON-RPC id of each tools/call the client sent → its progress token
 	returned map[string]bool   // tokens whose result was seen
 	before   map[string]int
@@ -30,12 +29,6 @@ func newWireLog() *wireLog {
 		returned: map[string]bool{}, before: map[string]int{}, after: map[string]int{}, calls: map[string]string{},
 		tokens: map[string]*bytes.Buffer{}, steps: map[string][]string{},
 	}
-}
-
-func (w *wireLog) start(token string) {
-	w.mu.Lock()
-	w.current = token
-	w.mu.Unlock()
 }
 
 // message records one JSON-RPC message from the server.
@@ -64,14 +57,13 @@ func (w *wireLog) message(line []byte) {
 		w.before[tok]++
 		w.steps[tok] = append(w.steps[tok], m.Params.Message)
 	case m.Method == "" && len(m.ID) > 0 && m.Result != nil:
-		// A result belongs to the call whose request carried its id. When
-		// the request was not seen (stdio), the call in flight is the best
-		// guess. Other requests the client makes meanwhile (a tools/list
-		// refresh, say) must not count as the call's result.
+		// Only the result whose id a tools/call carried counts. The
+		// recorder parses each response body on its own goroutine, so the
+		// answer to an earlier request (server/discover, tools/list) can be
+		// parsed after the next call started: guessing "the call in flight"
+		// once attributed that answer to call 0.
 		if tok, ok := w.calls[string(m.ID)]; ok {
 			w.returned[tok] = true
-		} else if len(w.calls) == 0 && w.current != "" {
-			w.returned[w.current] = true
 		}
 	}
 }
