@@ -230,9 +230,10 @@ func Concurrency(ctx context.Context, env *Env, calls int, profile string) (Conc
 	}
 	res.InstrumentedOK = run.ok
 	res.GoroutinesPeak = int(peak.Load())
-	// Closed sessions end their goroutines asynchronously: wait, bounded,
+	// Closed sessions end their goroutines asynchronously, and the backend
+	// client closes its pooled connections after 15 s idle: wait, bounded,
 	// for the count to settle back.
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for {
 		n, err := Goroutines(ctx, p)
 		if err != nil {

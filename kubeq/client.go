@@ -168,7 +168,7 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 		}
 	}
 	if c.hc == nil {
-		c.hc = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+		c.hc = &http.Client{Transport: newTransport()}
 	}
 	return c, nil
 }
@@ -182,9 +182,21 @@ func clientWithRoots(path string) (*http.Client, error) {
 	if !pool.AppendCertsFromPEM(pem) {
 		return nil, fmt.Errorf("kubeq: CA bundle %s holds no PEM certificate", path)
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr := newTransport()
 	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	return &http.Client{Transport: tr}, nil
+}
+
+// idleConnTimeout closes backend connections nobody reused. Turns come at
+// human pace and each takes seconds, so a socket idle for longer is rarely
+// reused; the 90 s default kept a goroutine pair and a backend slot per
+// pooled connection long after a burst of calls had ended.
+const idleConnTimeout = 15 * time.Second
+
+func newTransport() *http.Transport {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.IdleConnTimeout = idleConnTimeout
+	return tr
 }
 
 // URL is the backend base URL, without trailing slash, and with any

@@ -161,3 +161,21 @@ func TestCACertFile(t *testing.T) {
 	require.True(t, errors.As(err, &unknownCA), "err = %v", err)
 	require.Contains(t, err.Error(), "KUBE_Q_CA_CERT")
 }
+
+// Both ways of building the backend transport close idle connections after
+// idleConnTimeout rather than net/http's 90 s.
+func TestBackendConnectionsCloseWhenIdle(t *testing.T) {
+	srv := httptest.NewTLSServer(serveSSE([]byte(plainTurn)))
+	defer srv.Close()
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	require.NoError(t, os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600))
+
+	for name, c := range map[string]*Client{
+		"default": newClient(t, "http://127.0.0.1:8000"),
+		"CA file": newClient(t, srv.URL, WithCACertFile(caFile)),
+	} {
+		tr, ok := c.hc.Transport.(*http.Transport)
+		require.True(t, ok, name)
+		require.Equal(t, idleConnTimeout, tr.IdleConnTimeout, name)
+	}
+}
