@@ -38,6 +38,7 @@ const denyTimeout = 30 * time.Second
 type verdict struct {
 	approve bool
 	reason  schema.Reason
+	comment string // what the human typed in the form's reason field, for the audit log
 }
 
 // gates resolves the gates a turn ended at, one after another, until a
@@ -215,20 +216,24 @@ func judge(res *mcp.ElicitationResult, confirm string) verdict {
 	if !ok {
 		return verdict{reason: schema.ReasonError}
 	}
+	// The form promises the reason is recorded: kept to one line and
+	// bounded, it goes to the audit log only.
+	comment, _ := content["reason"].(string)
+	comment = oneLine(comment, maxAuditComment)
 	decision, _ := content["decision"].(string)
 	switch decision {
 	case schema.FormDeny:
-		return verdict{reason: schema.ReasonUserDenied}
+		return verdict{reason: schema.ReasonUserDenied, comment: comment}
 	case schema.FormApprove:
 		if confirm != "" {
 			typed, _ := content["confirm"].(string)
 			if strings.TrimSpace(typed) != confirm {
-				return verdict{reason: schema.ReasonConfirmationMismatch}
+				return verdict{reason: schema.ReasonConfirmationMismatch, comment: comment}
 			}
 		}
-		return verdict{approve: true, reason: schema.ReasonUserApproved}
+		return verdict{approve: true, reason: schema.ReasonUserApproved, comment: comment}
 	default:
-		return verdict{reason: schema.ReasonError}
+		return verdict{reason: schema.ReasonError, comment: comment}
 	}
 }
 
@@ -243,7 +248,7 @@ func (s *Server) decide(ctx context.Context, run *queryRun, gate kubeq.HitlReque
 		a.Decision, answer = schema.Approved, schema.FormApprove
 	}
 	run.approvals = append(run.approvals, a)
-	s.audit.record(ctx, run.conv, a)
+	s.audit.record(ctx, run.conv, a, v.comment)
 	run.fw.note(strings.TrimSuffix(approvalSentence(a), " Nothing was run.") + " ")
 
 	tctx := ctx

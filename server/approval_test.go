@@ -491,6 +491,10 @@ func TestApprovalNoElicitationCapabilityDenies(t *testing.T) {
 		assert.Equal(t, []map[string]any{wantApproval("act-pod", podCommand, "high", "denied", "elicitation_unsupported")},
 			approvalsOf(t, res))
 		assert.Contains(t, textOf(res), "cannot show approval forms")
+		// No form was shown, so the answer must not claim one was, nor keep
+		// the backend's chat instruction to type yes.
+		assert.NotContains(t, textOf(res), "asked the human")
+		assert.NotContains(t, textOf(res), "/approve")
 		assert.Equal(t, []string{podQuestion, "deny"}, f.backend.MessagesFor(conv))
 		assertNeverApproved(t, f.backend)
 	})
@@ -807,7 +811,7 @@ func TestApprovalAuditRecords(t *testing.T) {
 		lines := audit.lines()
 		require.Len(t, lines, 2, "one line per decision")
 		want := []map[string]any{
-			{"approval_id": "act-pod", "action": podCommand, "risk": "high", "decision": "approved", "reason": "user_approved"},
+			{"approval_id": "act-pod", "action": podCommand, "risk": "high", "decision": "approved", "reason": "user_approved", "comment": "tested"},
 			{"approval_id": "act-scale", "action": scaleCommand, "risk": "medium", "decision": "denied", "reason": "user_declined"},
 		}
 		for i, line := range lines {
@@ -823,7 +827,8 @@ func TestApprovalAuditRecords(t *testing.T) {
 			ts, err := time.Parse(time.RFC3339Nano, rec["time"].(string))
 			require.NoError(t, err)
 			assert.False(t, ts.Before(before.Add(-time.Second)))
-			assert.Len(t, rec, 10, "the fields of the audit record: %s", line)
+			// want's fields plus time, conversation, client name and version, transport.
+			assert.Len(t, rec, len(want[i])+5, "the fields of the audit record: %s", line)
 		}
 	})
 }

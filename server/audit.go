@@ -26,7 +26,11 @@ type auditRecord struct {
 	ClientName    string          `json:"client_name"`
 	ClientVersion string          `json:"client_version"`
 	Transport     string          `json:"transport"`
+	Comment       string          `json:"comment,omitempty"` // the human's reason, as typed in the form
 }
+
+// maxAuditComment bounds the human's reason in an audit record, in runes.
+const maxAuditComment = 500
 
 // auditor writes decisions to the log and to an optional audit file.
 type auditor struct {
@@ -39,12 +43,12 @@ func newAuditor(log *slog.Logger, sink io.Writer) *auditor {
 	return &auditor{log: log, sink: sink}
 }
 
-func (a *auditor) record(ctx context.Context, conv string, a2 schema.Approval) {
+func (a *auditor) record(ctx context.Context, conv string, a2 schema.Approval, comment string) {
 	name, version := clientInfo(ctx)
 	rec := auditRecord{
 		Time: time.Now().UTC(), Conversation: conv, ApprovalID: a2.ApprovalID, Action: a2.Action,
 		Risk: a2.Risk, Decision: a2.Decision, Reason: a2.Reason,
-		ClientName: name, ClientVersion: version, Transport: transportFrom(ctx),
+		ClientName: name, ClientVersion: version, Transport: transportFrom(ctx), Comment: comment,
 	}
 	line, err := json.Marshal(rec)
 	if err != nil { // cannot happen: the record is plain data

@@ -144,8 +144,10 @@ func (s *Server) turn(ctx context.Context, run *queryRun, t kubeq.Turn) (*kubeq.
 				kept := strings.TrimSuffix(answer.String(), e.Prompt)
 				answer.Reset()
 				answer.WriteString(kept)
-				answer.WriteString(fmt.Sprintf("\n\n_KubeIntellect asked for approval to run `%s` (risk %s); "+
-					"kubeq-mcp asked the human in an approval form._", e.Action, e.Risk))
+				// Whether a form could be shown is not known yet: the
+				// approvals record says what happened.
+				answer.WriteString(fmt.Sprintf("\n\n_KubeIntellect asked for approval to run `%s` (risk %s). "+
+					"Only the human at the MCP client can approve it; the outcome follows._", e.Action, e.Risk))
 			}
 		case kubeq.Usage:
 			run.addUsage(e)
