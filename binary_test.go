@@ -283,3 +283,21 @@ func TestBinaryRefusesBadConfiguration(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, strings.HasPrefix(string(out), "kubeq-mcp "))
 }
+
+// A build without -X main.version reports the module version the go
+// command stamped (a pseudo-version with the commit inside a checkout), not
+// "dev", so `go install` and plain `docker build` users can say what they run.
+func TestVersionFromBuildInfo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a binary")
+	}
+	if _, err := os.Stat(".git"); err != nil {
+		t.Skip("not a git checkout: the go command has no version to stamp")
+	}
+	bin := filepath.Join(t.TempDir(), "kubeq-mcp")
+	out, err := exec.Command("go", "build", "-buildvcs=true", "-o", bin, ".").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	out, err = exec.Command(bin, "--version").Output()
+	require.NoError(t, err)
+	assert.Regexp(t, `^kubeq-mcp v0\.0\.0-\d{14}-[0-9a-f]{12}(\+dirty)?\n$`, string(out))
+}

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -22,8 +23,22 @@ import (
 	"github.com/kubeq-mcp/kubeq-mcp/server"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
+// version is set at build time with -ldflags "-X main.version=...";
+// without it, buildVersion asks the module build info.
 var version = "dev"
+
+// buildVersion is the version to report: the one set at link time, else
+// the module version go install records (v0.1.0, or a pseudo-version with
+// the commit for a build inside a checkout), else "dev".
+func buildVersion() string {
+	if version != "dev" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return version
+}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr))
@@ -40,7 +55,7 @@ func run(args []string, getenv func(string) string, stdin io.Reader, stdout, std
 		return 2
 	}
 	if cfg.Version {
-		fmt.Fprintln(stdout, "kubeq-mcp", version)
+		fmt.Fprintln(stdout, "kubeq-mcp", buildVersion())
 		return 0
 	}
 	log := newLogger(stderr, cfg.LogLevel)
@@ -97,7 +112,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdin io.Reader, s
 		audit = f
 	}
 	srv, err := server.New(server.Config{
-		Version:         version,
+		Version:         buildVersion(),
 		Backend:         backend,
 		Logger:          log,
 		ApprovalTimeout: cfg.ApprovalTimeout,
@@ -112,7 +127,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdin io.Reader, s
 		return err
 	}
 	defer srv.Close()
-	log.Info("kubeq-mcp starting", "version", version, "transport", cfg.Transport,
+	log.Info("kubeq-mcp starting", "version", buildVersion(), "transport", cfg.Transport,
 		"backend", backend.URL(), "api_key_set", cfg.APIKey != "", "demo", cfg.Demo)
 	if cfg.Transport == "stdio" {
 		return srv.ServeStdio(ctx, stdin, stdout)
