@@ -55,14 +55,21 @@ func (e *StatusError) hint() string {
 	}
 }
 
-// TransportError is a failure to get any event after all retries.
+// TransportError is a failure to get any response after all retries.
 type TransportError struct {
 	URL      string
 	Attempts int
 	Err      error
+	// MaybeDelivered: an AtMostOnce turn's request was written before the
+	// failure, so the backend may have received it.
+	MaybeDelivered bool
 }
 
 func (e *TransportError) Error() string {
+	if e.MaybeDelivered {
+		return fmt.Sprintf("KubeIntellect at %s did not answer: %v; the request was sent and may have reached it, "+
+			"so it was not sent again (%s)", e.URL, innerError(e.Err), transportHint(e.Err))
+	}
 	attempts := "attempts"
 	if e.Attempts == 1 {
 		attempts = "attempt"

@@ -17,6 +17,13 @@ type Turn struct {
 	Conversation string // X-Session-ID; a UUID is generated when empty
 	Namespace    string // when set, the message is "[context: namespace=X] " + Question
 	User         string // body "user"; the client's default when empty
+
+	// AtMostOnce forbids sending the turn again once its request may have
+	// reached the backend: only a failure to connect or to write the
+	// request is retried. Set it for a turn whose second delivery could
+	// mean something else than the first, like "approve" (which would
+	// answer whatever gate the first one led to).
+	AtMostOnce bool
 }
 
 // MaxConversationLen caps a conversation id: it travels as a header.
@@ -66,6 +73,7 @@ type streamOptions struct {
 type preparedTurn struct {
 	conversation string
 	body         []byte
+	atMostOnce   bool
 }
 
 func (c *Client) prepare(t Turn) (preparedTurn, error) {
@@ -101,7 +109,7 @@ func (c *Client) prepare(t Turn) (preparedTurn, error) {
 	if err != nil {
 		return preparedTurn{}, fmt.Errorf("kubeq: encoding the request: %w", err)
 	}
-	return preparedTurn{conversation: conv, body: bytes.TrimSuffix(buf.Bytes(), []byte("\n"))}, nil
+	return preparedTurn{conversation: conv, body: bytes.TrimSuffix(buf.Bytes(), []byte("\n")), atMostOnce: t.AtMostOnce}, nil
 }
 
 // newRequest builds one attempt's POST with a fresh X-Request-ID.

@@ -3,6 +3,7 @@ package kubeq
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -45,10 +46,7 @@ func TestRetryRecoversAfterDrops(t *testing.T) {
 		case 1:
 			dropConnection(w) // EOF before any response
 		case 2:
-			w.Header().Set("Content-Type", "text/event-stream")
-			w.WriteHeader(http.StatusOK)
-			w.(http.Flusher).Flush()
-			panic(http.ErrAbortHandler) // headers, then a reset before any frame
+			panic(http.ErrAbortHandler) // a reset before any response
 		default:
 			serveSSE([]byte(plainTurn))(w, r)
 		}
@@ -79,6 +77,70 @@ func TestNoRetryAfterHandshake(t *testing.T) {
 	require.Equal(t, 1, ie.Events)
 	require.Equal(t, int32(1), b.hits.Load(), "exactly one POST")
 	require.Contains(t, err.Error(), "without [DONE]")
+}
+
+// Once the backend has answered 200 it is running the turn: a break before
+// the first frame, or a stream that ends with no frame at all, is an
+// interrupted turn, never a second POST.
+func TestNoRetryAfterResponse(t *testing.T) {
+	for name, h := range map[string]http.HandlerFunc{
+		"reset after headers": func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/event-stream")
+			w.WriteHeader(http.StatusOK)
+			w.(http.Flusher).Flush()
+			panic(http.ErrAbortHandler)
+		},
+		"empty stream": func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/event-stream")
+			w.WriteHeader(http.StatusOK)
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			b := newBackend(t, h)
+			c := newClient(t, b.URL, WithRetryDelays(shortDelays...))
+			_, err := collect(testCtx(t), c, Turn{Question: "q"})
+			var ie *InterruptedError
+			require.ErrorAs(t, err, &ie, "err = %v", err)
+			require.Equal(t, 0, ie.Events)
+			require.Equal(t, int32(1), b.hits.Load(), "exactly one POST")
+		})
+	}
+}
+
+// An AtMostOnce turn whose request was written is not sent again, even
+// though no response came: the backend may have acted on it.
+func TestAtMostOnceNotResentAfterWrite(t *testing.T) {
+	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body) // the backend has the whole request
+		panic(http.ErrAbortHandler)
+	})
+	c := newClient(t, b.URL, WithRetryDelays(shortDelays...))
+	_, err := collect(testCtx(t), c, Turn{Question: "approve", Conversation: "c1", AtMostOnce: true})
+	var te *TransportError
+	require.ErrorAs(t, err, &te, "err = %v", err)
+	require.True(t, te.MaybeDelivered)
+	require.Equal(t, 1, te.Attempts)
+	require.Equal(t, int32(1), b.hits.Load(), "exactly one POST")
+	require.Contains(t, err.Error(), "may have reached it, so it was not sent again")
+
+	// The same failure on an ordinary turn is retried on the schedule.
+	b.hits.Store(0)
+	_, err = collect(testCtx(t), c, Turn{Question: "why?", Conversation: "c2"})
+	require.ErrorAs(t, err, &te)
+	require.False(t, te.MaybeDelivered)
+	require.Equal(t, int32(4), b.hits.Load())
+}
+
+// A request that never left (nothing listening) is safe to send again,
+// AtMostOnce or not.
+func TestAtMostOnceRetriesWhenNothingWasSent(t *testing.T) {
+	c := newClient(t, refusedURL(t), WithRetryDelays(shortDelays...))
+	_, err := collect(testCtx(t), c, Turn{Question: "approve", AtMostOnce: true})
+	var te *TransportError
+	require.ErrorAs(t, err, &te)
+	require.False(t, te.MaybeDelivered)
+	require.Equal(t, 4, te.Attempts)
+	require.ErrorIs(t, err, syscall.ECONNREFUSED)
 }
 
 func TestNoRetryAfterMalformedFirstFrame(t *testing.T) {

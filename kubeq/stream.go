@@ -9,6 +9,8 @@ import (
 	"iter"
 	"log/slog"
 	"net/http"
+	"net/http/httptrace"
+	"sync/atomic"
 	"time"
 )
 
@@ -16,13 +18,15 @@ import (
 // on [DONE]. Errors are yielded as (nil, err) and end the sequence:
 //   - a refused turn (ErrInvalidTurn) before anything is sent;
 //   - *StatusError for any non-200 answer (never retried);
-//   - *TransportError when no frame arrived on any attempt;
-//   - *InterruptedError when the stream broke after its first frame;
-//   - the context's error, wrapped, when ctx ended before the first frame.
+//   - *TransportError when no response arrived on any attempt;
+//   - *InterruptedError when the stream broke after the 200 response;
+//   - the context's error, wrapped, when ctx ended before the response.
 //
-// A transport failure is retried on the delay schedule only while the
-// attempt has received no complete frame. Once the handshake has arrived the
-// server is running the turn, and posting again would run it twice.
+// A transport failure is retried on the delay schedule only while no
+// response has arrived: once the backend has answered it is running the
+// turn, and posting again would run it twice. A turn marked AtMostOnce is
+// not retried either once its request was written, since the backend may
+// have received it even if its answer was lost.
 // Breaking out of the loop closes the HTTP request.
 func (c *Client) Stream(ctx context.Context, t Turn) iter.Seq2[Event, error] {
 	return func(yield func(Event, error) bool) {
@@ -45,8 +49,13 @@ func (c *Client) Stream(ctx context.Context, t Turn) iter.Seq2[Event, error] {
 				}
 				return
 			}
-			if attempt == len(c.retryDelays) || !worthRetrying(err) {
-				yield(nil, &TransportError{URL: c.redactedBase(), Attempts: attempt + 1, Err: err})
+			var md maybeDelivered
+			sent := errors.As(err, &md)
+			if sent {
+				err = md.error
+			}
+			if attempt == len(c.retryDelays) || !worthRetrying(err) || sent {
+				yield(nil, &TransportError{URL: c.redactedBase(), Attempts: attempt + 1, Err: err, MaybeDelivered: sent})
 				return
 			}
 			c.logger().Warn("kubeq: backend unreachable, retrying",
@@ -55,8 +64,14 @@ func (c *Client) Stream(ctx context.Context, t Turn) iter.Seq2[Event, error] {
 	}
 }
 
+// maybeDelivered marks a failure after an AtMostOnce turn's request was
+// written: the backend may have it, so it is not sent again.
+type maybeDelivered struct{ error }
+
+func (m maybeDelivered) Unwrap() error { return m.error }
+
 // attempt POSTs the turn once and relays its events. retry is true for a
-// transport failure before any frame arrived.
+// transport failure before any response arrived.
 func (c *Client) attempt(ctx context.Context, p preparedTurn, yield func(Event, error) bool) (retry bool, err error) {
 	actx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -65,7 +80,15 @@ func (c *Client) attempt(ctx context.Context, p preparedTurn, yield func(Event, 
 	})
 	defer idle.Stop()
 
-	req, reqID, err := c.newRequest(actx, p)
+	var wrote atomic.Bool
+	tctx := httptrace.WithClientTrace(actx, &httptrace.ClientTrace{
+		WroteRequest: func(i httptrace.WroteRequestInfo) {
+			if i.Err == nil {
+				wrote.Store(true)
+			}
+		},
+	})
+	req, reqID, err := c.newRequest(tctx, p)
 	if err != nil {
 		return false, err
 	}
@@ -74,7 +97,11 @@ func (c *Client) attempt(ctx context.Context, p preparedTurn, yield func(Event, 
 		if ctx.Err() != nil {
 			return false, fmt.Errorf("kubeq: turn cancelled: %w", context.Cause(ctx))
 		}
-		return true, idleCause(actx, err)
+		err = idleCause(actx, err)
+		if p.atMostOnce && wrote.Load() {
+			return true, maybeDelivered{err}
+		}
+		return true, err
 	}
 	defer resp.Body.Close() // closing mid-stream drops the connection: the server sees the disconnect
 	if resp.StatusCode != http.StatusOK {
@@ -97,12 +124,11 @@ func (c *Client) attempt(ctx context.Context, p preparedTurn, yield func(Event, 
 	} else {
 		err = idleCause(actx, err)
 	}
-	if st.Frames == 0 && ctx.Err() == nil {
-		return true, err
-	}
-	if st.Frames == 0 {
+	if st.Frames == 0 && ctx.Err() != nil {
 		return false, fmt.Errorf("kubeq: turn cancelled: %w", err)
 	}
+	// The backend answered 200: it has the turn, so a break is never
+	// retried, even before the first frame.
 	return false, &InterruptedError{URL: c.redactedBase() + chatPath, Events: st.Events, DroppedFrames: st.Dropped, Err: err}
 }
 
