@@ -138,13 +138,13 @@ func WithLogger(l *slog.Logger) Option {
 func New(baseURL string, opts ...Option) (*Client, error) {
 	u, err := url.Parse(strings.TrimRight(baseURL, "/"))
 	if err != nil {
-		return nil, fmt.Errorf("kubeq: invalid URL %q: %w", baseURL, err)
+		return nil, badURL(baseURL, "")
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("kubeq: invalid URL %q: want http(s)://host[:port]", u.Redacted())
+		return nil, badURL(baseURL, "want http(s)://host[:port]")
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("kubeq: invalid URL %q: no query or fragment allowed", u.Redacted())
+		return nil, badURL(baseURL, "no query or fragment allowed")
 	}
 	c := &Client{
 		base:          u.String(),
@@ -171,6 +171,46 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 		c.hc = &http.Client{Transport: newTransport()}
 	}
 	return c, nil
+}
+
+// badURL reports an invalid base URL. The URL may hold a password, and
+// url.Parse's errors quote the URL (or the piece that failed) verbatim, so
+// the message quotes a masked copy and, when why is empty, takes the reason
+// from parsing that copy; the *url.Error is not wrapped.
+func badURL(raw, why string) error {
+	masked := maskPassword(raw)
+	if why == "" {
+		// If the masked copy parses, the fault was in the masked part.
+		why = "malformed user info (percent-encode any % / ? # @ in the password)"
+		if _, err := url.Parse(strings.TrimRight(masked, "/")); err != nil {
+			var ue *url.Error
+			if errors.As(err, &ue) {
+				err = ue.Err
+			}
+			why = err.Error()
+		}
+	}
+	return fmt.Errorf("kubeq: invalid URL %q: %s", masked, why)
+}
+
+// maskPassword masks what may be a password in raw, a URL that may not
+// parse: from the first ":" after the scheme's "//" (or, with no "//",
+// after the first ":") up to the last "@". It is looser than url.Parse on
+// purpose, so that a password holding "/", "?", "#" or "@" is masked whole.
+func maskPassword(raw string) string {
+	at := strings.LastIndex(raw, "@")
+	if at < 0 {
+		return raw
+	}
+	start := 0
+	if i := strings.Index(raw[:at], "://"); i >= 0 {
+		start = i + 3
+	}
+	colon := strings.Index(raw[start:at], ":")
+	if colon < 0 {
+		return raw // a user name only
+	}
+	return raw[:start+colon+1] + "xxxxx" + raw[at:]
 }
 
 func clientWithRoots(path string) (*http.Client, error) {

@@ -3,9 +3,11 @@ package kubeq
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -81,5 +83,30 @@ func TestSecretsNeverLeak(t *testing.T) {
 	for _, text := range texts {
 		require.NotContains(t, text, secretKey)
 		require.NotContains(t, text, secretPassword)
+	}
+}
+
+// New's errors say what is wrong with a URL without quoting its password,
+// however malformed the URL is.
+func TestNewURLErrorsHideThePassword(t *testing.T) {
+	for in, want := range map[string]string{
+		"http://user:" + secretPassword + "@host:notaport":  `invalid port ":notaport"`,
+		"http://user:" + secretPassword + "%zz@host":        "user info",
+		"http://user:" + secretPassword + "?x@host":         "user info",
+		"http://user:p/" + secretPassword + "@host":         "user info",
+		"http://user:" + secretPassword + "@host/?q":        "no query",
+		"http://user:" + secretPassword + "@host/#f":        "no query or fragment",
+		"ftp://user:" + secretPassword + "@host":            "want http(s)",
+		"http:user:" + secretPassword + "@host":             "want http(s)",
+		"http://user:" + secretPassword + "@ho st":          "invalid character",
+		"http://user:" + secretPassword + "@host\x7f":       "control character",
+		"http://user:" + secretPassword + "@host:80:80/api": "port",
+	} {
+		_, err := New(in)
+		require.Error(t, err, "url %q", in)
+		require.NotContains(t, err.Error(), secretPassword, "url %q", in)
+		require.Contains(t, err.Error(), want, "url %q", in)
+		var ue *url.Error
+		require.False(t, errors.As(err, &ue), "url %q: a wrapped *url.Error quotes the raw URL", in)
 	}
 }
