@@ -19,6 +19,8 @@ import (
 //   - a frame larger than maxFrame is skipped (reported as oversized), and
 //     memory stays bounded while it is skipped;
 //   - EOF in the middle of a frame drops that frame: the stream was cut.
+//     One exception: a frame whose data is exactly [DONE] is dispatched at
+//     EOF even without its blank line or final newline (see next).
 
 // maxFrame caps one frame's data. Real frames are a few KB (1 MB ones must
 // parse); anything near this is garbage or an attack.
@@ -46,6 +48,7 @@ type sseReader struct {
 	r, w   int
 	err    error // sticky error from src
 	skipLF bool  // the last line ended in "\r": a following "\n" belongs to it
+	cut    bool  // the input ended inside a line
 	start  bool  // a leading UTF-8 BOM has been checked for
 
 	data     []byte // joined data lines of the current frame
@@ -65,7 +68,17 @@ func (s *sseReader) next() (frame, error) {
 	for {
 		line, err := s.readLine()
 		if err != nil {
-			if err == io.EOF && (s.hasData || s.comments || s.oversize) {
+			if err == io.EOF && (s.hasData || s.comments || s.oversize || s.cut) {
+				// The SSE spec drops a frame cut by EOF, and so do we, with
+				// one exception: data that is exactly [DONE] (the check
+				// decode makes). A server that closes right after it, with
+				// no blank line or no newline, has finished the turn; [DONE]
+				// is no prefix of anything else the protocol sends. Any
+				// other cut frame, such as half-written JSON, is dropped.
+				if s.hasData && !s.oversize && bytes.Equal(bytes.TrimSpace(s.data), doneMarker) {
+					f, _ := s.dispatch()
+					return f, nil
+				}
 				err = io.ErrUnexpectedEOF
 			}
 			return frame{}, err
@@ -128,8 +141,10 @@ func (s *sseReader) field(line []byte) {
 }
 
 // readLine returns the next line without its terminator; the slice is valid
-// until the next call. A line that outgrows maxFrame is dropped while it is
-// read and marks its frame oversized.
+// until the next call. At EOF a last unterminated line is returned too (and
+// s.cut set), so that next can see a [DONE] the server did not terminate.
+// A line that outgrows maxFrame is dropped while it is read and marks its
+// frame oversized.
 func (s *sseReader) readLine() ([]byte, error) {
 	scanned := 0 // bytes of buf[r:w] already known to hold no terminator
 	for {
@@ -157,7 +172,12 @@ func (s *sseReader) readLine() ([]byte, error) {
 		scanned = s.w - s.r
 		if s.err != nil {
 			if scanned > 0 {
+				line := s.buf[s.r:s.w]
 				s.r = s.w
+				if s.err == io.EOF {
+					s.cut = true
+					return line, nil
+				}
 				return nil, io.ErrUnexpectedEOF // input ended inside a line
 			}
 			return nil, s.err

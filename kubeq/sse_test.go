@@ -74,6 +74,44 @@ func TestSSEEndOfInput(t *testing.T) {
 	}
 }
 
+// A server that closes right after "data: [DONE]", without the blank line
+// or even the newline, has still finished the turn. Any other frame cut by
+// EOF is dropped and the turn reads as interrupted.
+func TestSSEDoneAtEOF(t *testing.T) {
+	for _, tail := range []string{"data: [DONE]", "data: [DONE]\n", "data: [DONE]\r\n", "data: [DONE]\r", "data:[DONE]\n"} {
+		in := start("s") + contentChunk("ok") + tail
+		for _, r := range []io.Reader{strings.NewReader(in), iotest.OneByteReader(strings.NewReader(in))} {
+			var evs []Event
+			st, err := readTurn(r, End{}, func(e Event) bool { evs = append(evs, e); return true })
+			require.NoError(t, err, "tail %q", tail)
+			require.True(t, st.Done, "tail %q", tail)
+			require.Equal(t, []Event{Handshake{ProtocolVersion: "1.0", SessionID: "s"}, Token{Content: "ok"}, End{}}, evs, "tail %q", tail)
+		}
+	}
+	for _, tail := range []string{
+		strings.TrimSuffix(contentChunk("cut"), "\n"), // complete JSON, frame not closed
+		strings.TrimSuffix(contentChunk("cut"), "\n\n"),
+		"data: [DONE",
+		"data: [DONE]\ndata: more\n",
+		": heartbeat\n",
+		"event: x",
+	} {
+		in := start("s") + tail
+		var evs []Event
+		st, err := readTurn(strings.NewReader(in), End{}, func(e Event) bool { evs = append(evs, e); return true })
+		require.ErrorIs(t, err, io.ErrUnexpectedEOF, "tail %q", tail)
+		require.False(t, st.Done, "tail %q", tail)
+		require.Equal(t, []Event{Handshake{ProtocolVersion: "1.0", SessionID: "s"}}, evs, "tail %q: a cut frame is not delivered", tail)
+	}
+}
+
+func TestQueryDoneWithoutFinalNewline(t *testing.T) {
+	b := newBackend(t, serveSSE([]byte(start("s")+contentChunk("ok")+"data: [DONE]")))
+	res, err := newClient(t, b.URL, WithRetryDelays()).Query(testCtx(t), Turn{Question: "q"})
+	require.NoError(t, err)
+	require.Equal(t, "ok", res.Answer)
+}
+
 func TestSSEReadErrorIsReturned(t *testing.T) {
 	boom := io.ErrClosedPipe
 	_, err := frames(t, io.MultiReader(strings.NewReader("data: a\n\n"), iotest.ErrReader(boom)))
