@@ -3,7 +3,7 @@
 # The server refuses a non-loopback address without a bearer token, so run it with
 # KUBEQ_MCP_HTTP_TOKEN set (and KUBE_Q_URL, KUBE_Q_API_KEY for the backend).
 #
-#   docker build -t kubeq-mcp .
+#   docker build --build-arg VERSION=v0.1.0 -t kubeq-mcp .
 #   docker run --rm -p 8080:8080 -e KUBEQ_MCP_HTTP_TOKEN=... -e KUBE_Q_URL=... kubeq-mcp
 #
 # For stdio instead: docker run -i --rm -e KUBE_Q_URL=... kubeq-mcp --transport stdio
@@ -14,6 +14,8 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
+# The version --version and initialize report. .git is not in the build context, so the
+# module build info has none: without --build-arg VERSION=... the image says dev.
 ARG VERSION=dev
 RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w -X main.version=${VERSION}" -o /out/kubeq-mcp .
 
