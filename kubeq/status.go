@@ -17,7 +17,9 @@ const maxErrorBody = 64 << 10
 // maxDetail caps the detail kept in a StatusError message.
 const maxDetail = 500
 
-// statusError reads a non-200 answer into a *StatusError.
+// statusError reads a non-200 answer of the chat endpoint into a
+// *StatusError. The URL is the one the client built: resp.Request may be
+// nil (a caller's RoundTripper) and its path repeats the base's prefix.
 func (c *Client) statusError(resp *http.Response) *StatusError {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	detail := flattenDetail(body)
@@ -26,7 +28,7 @@ func (c *Client) statusError(resp *http.Response) *StatusError {
 	}
 	detail = truncate(detail, maxDetail)
 	return &StatusError{
-		URL:        c.redactedBase() + resp.Request.URL.Path,
+		URL:        c.redactedBase() + chatPath,
 		StatusCode: resp.StatusCode,
 		Detail:     detail,
 		RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now()),
@@ -43,11 +45,12 @@ func eventStream(contentType string) bool {
 	return err == nil && media == "text/event-stream"
 }
 
-// notAStreamError is a 200 answer that is not an event stream.
+// notAStreamError is a 200 answer of the chat endpoint that is not an
+// event stream.
 func (c *Client) notAStreamError(resp *http.Response) *StatusError {
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
 	return &StatusError{
-		URL:        c.redactedBase() + resp.Request.URL.Path,
+		URL:        c.redactedBase() + chatPath,
 		StatusCode: resp.StatusCode,
 		Detail:     "expected an event stream, got " + truncate(resp.Header.Get("Content-Type"), 100),
 	}
