@@ -71,7 +71,7 @@ func replayGateState(r io.Reader) (GateState, HitlRequest, error) {
 		gate       HitlRequest
 		inTurnGate bool // a gate in the turn being read
 		lastGate   bool // the last closed turn ended at a gate
-		afterFinal bool // events arrived after the last final
+		afterFinal bool // agent work arrived after the last final
 	)
 	for {
 		fr, err := sse.next()
@@ -93,9 +93,12 @@ func replayGateState(r io.Reader) (GateState, HitlRequest, error) {
 			case Final:
 				turns++
 				lastGate, inTurnGate, afterFinal = inTurnGate, false, false
-			default:
+			case Status, ToolCall, ToolResult, Token, Plan:
 				afterFinal = true
 			}
+			// Other events are not work of a new turn: usage and error
+			// records may be bookkeeping of the turn just closed, and taking
+			// them for a new turn would hide a pending gate.
 		}
 	}
 	switch {
