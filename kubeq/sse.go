@@ -178,7 +178,7 @@ func (s *sseReader) readLine() ([]byte, error) {
 					s.cut = true
 					return line, nil
 				}
-				return nil, io.ErrUnexpectedEOF // input ended inside a line
+				return nil, s.err // the cause of the break (a reset, say), not a mere EOF
 			}
 			return nil, s.err
 		}

@@ -112,10 +112,15 @@ func TestQueryDoneWithoutFinalNewline(t *testing.T) {
 	require.Equal(t, "ok", res.Answer)
 }
 
+// A read error is the cause of the break, wherever in the input it comes:
+// between frames, inside a frame, or inside a line.
 func TestSSEReadErrorIsReturned(t *testing.T) {
 	boom := io.ErrClosedPipe
-	_, err := frames(t, io.MultiReader(strings.NewReader("data: a\n\n"), iotest.ErrReader(boom)))
-	require.ErrorIs(t, err, boom)
+	for _, in := range []string{"data: a\n\n", "data: a\n\ndata: b\n", "data: a\n\ndata: {\"b", "data: a\n\n: hb"} {
+		got, err := frames(t, io.MultiReader(strings.NewReader(in), iotest.ErrReader(boom)))
+		require.ErrorIs(t, err, boom, "input %q", in)
+		require.Equal(t, []string{"data:a"}, got, "input %q", in)
+	}
 }
 
 func TestSSEOneMegabyteFrame(t *testing.T) {
