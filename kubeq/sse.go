@@ -26,6 +26,11 @@ import (
 // parse); anything near this is garbage or an attack.
 const maxFrame = 8 << 20
 
+// maxLine is the longest line kept: a data line whose data alone fills a
+// frame. A longer line is dropped as it is read, so the buffer never
+// outgrows maxLine+1 bytes.
+const maxLine = len("data: ") + maxFrame
+
 const initialBuf = 4 << 10 // grows by doubling; most frames are a few hundred bytes
 
 type frameKind int
@@ -49,6 +54,7 @@ type sseReader struct {
 	err    error // sticky error from src
 	skipLF bool  // the last line ended in "\r": a following "\n" belongs to it
 	cut    bool  // the input ended inside a line
+	skip   bool  // inside a line too long to keep: drop input up to its end
 	start  bool  // a leading UTF-8 BOM has been checked for
 
 	data     []byte // joined data lines of the current frame
@@ -143,8 +149,8 @@ func (s *sseReader) field(line []byte) {
 // readLine returns the next line without its terminator; the slice is valid
 // until the next call. At EOF a last unterminated line is returned too (and
 // s.cut set), so that next can see a [DONE] the server did not terminate.
-// A line that outgrows maxFrame is dropped while it is read and marks its
-// frame oversized.
+// A line longer than maxLine is dropped while it is read and marks its
+// frame oversized; its end is not a line of its own.
 func (s *sseReader) readLine() ([]byte, error) {
 	scanned := 0 // bytes of buf[r:w] already known to hold no terminator
 	for {
@@ -161,6 +167,20 @@ func (s *sseReader) readLine() ([]byte, error) {
 			if s.buf[s.r] == '\n' {
 				s.r++
 			}
+		}
+		if s.skip {
+			if i := lineEnd(s.buf[s.r:s.w]); i >= 0 {
+				s.skipLF = s.buf[s.r+i] == '\r'
+				s.r += i + 1
+				s.skip = false
+				continue
+			}
+			s.r = s.w
+			if s.err != nil {
+				return nil, s.err // EOF here is inside the oversized frame: next reports it
+			}
+			s.fill()
+			continue
 		}
 		if i := lineEnd(s.buf[s.r+scanned : s.w]); i >= 0 {
 			end := s.r + scanned + i
@@ -182,10 +202,13 @@ func (s *sseReader) readLine() ([]byte, error) {
 			}
 			return nil, s.err
 		}
-		if scanned >= maxFrame {
-			// An endless line: drop what we hold, remember the frame is lost.
+		if scanned > maxLine {
+			// Too long to keep: drop what we hold and, until its end, the
+			// rest of the line; the whole frame is lost, whatever follows.
 			s.oversize, s.data = true, s.data[:0]
+			s.skip = true
 			s.r, s.w, scanned = 0, 0, 0
+			continue
 		}
 		s.fill()
 	}
@@ -218,7 +241,9 @@ func (s *sseReader) fill() {
 		s.r, s.w = 0, n
 	}
 	if s.w == len(s.buf) {
-		grown := make([]byte, 2*len(s.buf))
+		// readLine drops a line before it outgrows maxLine+1 bytes, so
+		// this size always has room for one more byte.
+		grown := make([]byte, min(2*len(s.buf), maxLine+1))
 		copy(grown, s.buf[:s.w])
 		s.buf = grown
 	}

@@ -138,11 +138,43 @@ func TestSSEOneMegabyteFrame(t *testing.T) {
 	require.Equal(t, content, got)
 }
 
+// The cap is on a frame's data, not on its lines: "data: " and the joining
+// newlines do not count.
+func TestSSEFrameOfMaxFrameBytesParses(t *testing.T) {
+	x := strings.Repeat("x", maxFrame)
+	for name, tc := range map[string]struct{ in, data string }{
+		"one line":          {"data: " + x + "\n\n", x},
+		"no space":          {"data:" + x + "\n\n", x},
+		"just under":        {"data: " + x[3:] + "\n\n", x[3:]},
+		"two lines":         {"data: " + x[1:] + "\ndata:\n\n", x[1:] + "\n"},
+		"CRLF":              {"data: " + x + "\r\n\r\n", x},
+		"with comment line": {": c\ndata: " + x + "\n\n", x},
+	} {
+		s := newSSEReader(strings.NewReader(tc.in))
+		f, err := s.next()
+		require.NoError(t, err, name)
+		require.Equal(t, frameData, f.kind, name)
+		require.Equal(t, len(tc.data), len(f.data), name)
+		require.True(t, string(f.data) == tc.data, name)
+	}
+}
+
 func TestSSEOversizedFrameIsSkippedAndCounted(t *testing.T) {
 	huge := strings.Repeat("y", maxFrame+10)
+	ghost := `data: {"type": "token", "content": "ghost"}`
 	for name, in := range map[string]string{
-		"one line":   "data: " + huge + "\n\n",
-		"many lines": strings.Repeat("data: "+strings.Repeat("z", 1<<20)+"\n", 9) + "\n",
+		"one line":       "data: " + huge + "\n\n",
+		"many lines":     strings.Repeat("data: "+strings.Repeat("z", 1<<20)+"\n", 9) + "\n",
+		"one byte over":  "data: " + huge[:maxFrame+1] + "\n\n",
+		"two lines over": "data: " + huge[:maxFrame] + "\ndata: y\n\n",
+		// Lines the reader drops whole (the buffer is full of them before
+		// their terminator arrives): the rest of the frame is dropped too.
+		"long line, LF":           "data: " + huge[:maxFrame+1] + "\n" + ghost + "\n\n",
+		"long line, CRLF":         "data: " + huge[:maxFrame+1] + "\r\n" + ghost + "\r\n\r\n",
+		"long line, CR":           "data: " + huge[:maxFrame+1] + "\r" + ghost + "\r\r",
+		"long comment":            ": " + huge + "\n" + ghost + "\n\n",
+		"long line, then more":    "data: " + huge + "\n" + ghost + "\n" + ghost + "\n\n",
+		"fitting line, then more": "data: " + huge[:maxFrame-6] + "\n" + ghost + "\n\n",
 	} {
 		t.Run(name, func(t *testing.T) {
 			stream := start("s") + in + contentChunk("after") + "data: [DONE]\n\n"
@@ -164,7 +196,7 @@ func TestSSEBufferStaysBounded(t *testing.T) {
 	s := newSSEReader(io.MultiReader(strings.NewReader("data: "), bytes.NewReader(make([]byte, 20<<20))))
 	_, err := s.next()
 	require.ErrorIs(t, err, io.ErrUnexpectedEOF)
-	require.LessOrEqual(t, len(s.buf), 2*maxFrame)
+	require.LessOrEqual(t, len(s.buf), maxLine+1)
 }
 
 func TestOnlyDoneEndsATurn(t *testing.T) {
