@@ -2,6 +2,7 @@ package kubeq
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"mime"
 	"net/http"
@@ -41,8 +42,13 @@ func eventStream(contentType string) bool {
 	if contentType == "" {
 		return true
 	}
+	// A malformed parameter (say "charset=") still comes with the media
+	// type, and only the media type matters here.
 	media, _, err := mime.ParseMediaType(contentType)
-	return err == nil && media == "text/event-stream"
+	if err != nil && !errors.Is(err, mime.ErrInvalidMediaParameter) {
+		return false
+	}
+	return media == "text/event-stream"
 }
 
 // notAStreamError is a 200 answer of the chat endpoint that is not an

@@ -65,3 +65,23 @@ func TestStatusErrorWithoutResponseRequest(t *testing.T) {
 		require.Equal(t, "http://kubeintellect.invalid/api"+chatPath, se.URL, name)
 	}
 }
+
+// Lenient on Content-Type parameters, strict on the media type.
+func TestEventStreamContentType(t *testing.T) {
+	for ct, want := range map[string]bool{
+		"":                                    true, // not said
+		"text/event-stream":                   true,
+		"text/event-stream; charset=utf-8":    true,
+		"Text/Event-Stream":                   true,
+		"text/event-stream; charset=":         true, // a bad parameter is not a bad type
+		"text/event-stream; charset=utf-8; =": true,
+		"text/event-stream;":                  true,
+		"text/html":                           false,
+		"text/html; charset=":                 false,
+		"application/json":                    false,
+		"text/event-stream-x":                 false,
+		"/":                                   false,
+	} {
+		require.Equal(t, want, eventStream(ct), "Content-Type %q", ct)
+	}
+}
