@@ -143,7 +143,10 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, badURL(baseURL, "want http(s)://host[:port]")
 	}
-	if u.RawQuery != "" || u.Fragment != "" {
+	// Even an empty query or fragment: "http://h/?" parses with ForceQuery
+	// and "http://h/#" as "http://h/", and either would spoil every path
+	// joined to the base. url.Parse takes any "?" or "#" for one.
+	if strings.ContainsAny(baseURL, "?#") {
 		return nil, badURL(baseURL, "no query or fragment allowed")
 	}
 	c := &Client{

@@ -18,7 +18,8 @@ import (
 )
 
 func TestNewValidatesURLAndOptions(t *testing.T) {
-	for _, bad := range []string{"", "localhost:8000", "ftp://x", "http://", "http://x/?q=1", "http://x/#f", "://x"} {
+	for _, bad := range []string{"", "localhost:8000", "ftp://x", "http://", "http://x/?q=1", "http://x/#f", "://x",
+		"http://x/?", "http://x?", "http://x/#", "http://x#"} { // an empty query or fragment too
 		_, err := New(bad)
 		require.Error(t, err, "url %q", bad)
 	}
