@@ -83,6 +83,7 @@ func (s *sseReader) next() (frame, error) {
 				// other cut frame, such as half-written JSON, is dropped.
 				if s.hasData && !s.oversize && bytes.Equal(bytes.TrimSpace(s.data), doneMarker) {
 					f, _ := s.dispatch()
+					s.cut = false // the cut line is used up: the next call reports io.EOF
 					return f, nil
 				}
 				err = io.ErrUnexpectedEOF

@@ -105,6 +105,15 @@ func TestSSEDoneAtEOF(t *testing.T) {
 	}
 }
 
+func TestSSEDoneAtEOFThenEOF(t *testing.T) {
+	s := newSSEReader(strings.NewReader("data: [DONE]"))
+	f, err := s.next()
+	require.NoError(t, err)
+	require.Equal(t, "[DONE]", string(f.data))
+	_, err = s.next()
+	require.Equal(t, io.EOF, err, "the input is used up, on a frame boundary")
+}
+
 func TestQueryDoneWithoutFinalNewline(t *testing.T) {
 	b := newBackend(t, serveSSE([]byte(start("s")+contentChunk("ok")+"data: [DONE]")))
 	res, err := newClient(t, b.URL, WithRetryDelays()).Query(testCtx(t), Turn{Question: "q"})
