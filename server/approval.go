@@ -34,6 +34,17 @@ const elicitationID = "approval"
 // denyTimeout bounds sending a deny and reading the backend's reply.
 const denyTimeout = 30 * time.Second
 
+// denyContext is for sending a deny: detached from ctx's cancellation (the
+// client that cancels is often the one whose form just failed), bounded by
+// denyTimeout or ctx's own deadline when that is sooner (shutdown).
+func (s *Server) denyContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	d := s.denyTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		d = min(d, time.Until(dl))
+	}
+	return context.WithTimeout(context.WithoutCancel(ctx), d)
+}
+
 // verdict is a decision on one gate and why.
 type verdict struct {
 	approve bool
@@ -257,23 +268,71 @@ func (s *Server) decide(ctx context.Context, run *queryRun, gate kubeq.HitlReque
 		// client that cancels is often the one whose form just failed): it
 		// runs detached from the call, bounded on its own.
 		var cancel context.CancelFunc
-		tctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), denyTimeout)
+		tctx, cancel = s.denyContext(ctx)
 		defer cancel()
 	}
-	hitl, err := s.turn(tctx, run, kubeq.Turn{Question: answer, Conversation: run.conv, User: run.user})
-	if err != nil && !v.approve && deliveryFailed(err) {
-		// The deny never arrived: deny again before the next question.
+	// "approve" is sent at most once: sent again after a lost answer, it
+	// would answer whatever gate the first one led to.
+	hitl, err := s.turn(tctx, run, kubeq.Turn{Question: answer, Conversation: run.conv, User: run.user,
+		AtMostOnce: v.approve})
+	switch {
+	case err == nil:
+	case !v.approve && !surelyDelivered(err):
+		// The deny may not have arrived: deny again before the next question.
 		s.convs.setPending(run.conv, &pendingGate{Gate: gate})
+	case v.approve:
+		s.approveFailed(ctx, run, gate, err)
 	}
 	return hitl, err
 }
 
-// deliveryFailed reports whether err means the message never reached the
-// backend (as opposed to its reply breaking off).
-func deliveryFailed(err error) bool {
+// surelyDelivered reports whether err came after the backend had the
+// message (its reply broke off or reported a failure). Anything else may
+// mean it never arrived.
+func surelyDelivered(err error) bool {
+	var ie *kubeq.InterruptedError
+	var fe *kubeq.FatalError
+	return errors.As(err, &ie) || errors.As(err, &fe)
+}
+
+// surelyUndelivered reports whether err proves the message never reached
+// the backend: it refused it with a status, or it was never written.
+func surelyUndelivered(err error) bool {
 	var st *kubeq.StatusError
 	var tr *kubeq.TransportError
-	return errors.As(err, &st) || errors.As(err, &tr)
+	return errors.As(err, &st) || errors.As(err, &tr) && !tr.MaybeDelivered
+}
+
+// approveFailed keeps a gate whose approval did not get through from
+// staying open. When the approve surely never arrived, the gate is still
+// pending: deny it now, or before the next question if that fails too.
+// When it may have arrived, whatever is pending is denied (blind) before
+// the next question.
+func (s *Server) approveFailed(ctx context.Context, run *queryRun, gate kubeq.HitlRequest, cause error) {
+	if !surelyUndelivered(cause) {
+		if !surelyDelivered(cause) {
+			s.convs.setPending(run.conv, &pendingGate{Blind: true})
+		}
+		return
+	}
+	dctx, cancel := s.denyContext(ctx)
+	defer cancel()
+	parts := run.parts
+	_, err := s.turn(dctx, run, kubeq.Turn{Question: schema.FormDeny, Conversation: run.conv, User: run.user})
+	run.parts = parts // the deny's reply is not part of the answer
+	if err != nil {
+		if !surelyDelivered(err) {
+			s.convs.setPending(run.conv, &pendingGate{Gate: gate})
+		}
+		run.notices = append(run.notices, fmt.Sprintf("The approval of `%s` did not reach KubeIntellect, "+
+			"and neither did the denial sent after it; it is denied before the next question on this "+
+			"conversation. It did not run.", gate.Action))
+		return
+	}
+	s.log.Warn("the approval did not reach KubeIntellect; denied the gate instead",
+		"conversation", run.conv, "approval_id", gate.ApprovalID, "err", cause)
+	run.notices = append(run.notices, fmt.Sprintf("The approval of `%s` did not reach KubeIntellect, "+
+		"so kubeq-mcp denied it instead: it did not run. Ask again to retry.", gate.Action))
 }
 
 // denyPending denies a gate an earlier call left pending before anything
@@ -314,7 +373,7 @@ func (s *Server) denyPending(ctx context.Context, run *queryRun, p *pendingGate,
 // unseen. A gate its reply raises is denied too. Only what is known is
 // recorded: no approval entry for a gate nobody saw.
 func (s *Server) denyBlind(ctx context.Context, run *queryRun) *mcp.CallToolResult {
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), denyTimeout)
+	dctx, cancel := s.denyContext(ctx)
 	defer cancel()
 	hitl, err := s.turn(dctx, run, kubeq.Turn{Question: schema.FormDeny, Conversation: run.conv, User: run.user})
 	run.parts = nil
@@ -329,31 +388,55 @@ func (s *Server) denyBlind(ctx context.Context, run *queryRun) *mcp.CallToolResu
 		}
 		run.parts = nil
 	}
-	run.notices = append(run.notices, "This KubeIntellect is an older version whose history could not tell "+
-		"whether an approval was pending on this conversation, so kubeq-mcp sent a denial first; "+
-		"if one was pending, it did not run.")
+	run.notices = append(run.notices, "kubeq-mcp could not tell whether an approval was pending on this "+
+		"conversation, and KubeIntellect would take the question as its answer, so kubeq-mcp sent a "+
+		"denial first; if one was pending, it did not run.")
 	return nil
 }
 
-// laxBackend reports whether the backend is an older KubeIntellect (no
-// "arm" in its health answer), which takes any message but a denial as the
-// answer approving a pending gate. Learned once from /healthz.
-func (s *Server) laxBackend(ctx context.Context) bool {
-	s.laxMu.Lock()
-	defer s.laxMu.Unlock()
-	if s.laxKnown {
-		return s.lax
+// backendEra is what the backend's health answer says about its approval
+// rules, and when it was learned.
+type backendEra struct {
+	strict  bool // current KubeIntellect ("arm" in /healthz): only approval phrases approve
+	learned time.Time
+}
+
+// eraTTL is how long a health answer about the era is trusted: a backend
+// can be replaced by an older one while kubeq-mcp runs.
+const eraTTL = 5 * time.Minute
+
+// strictBackend reports whether the backend is known to be a current
+// KubeIntellect, which answers a pending gate with anything but an approval
+// phrase as a denial. An older one (no "arm" in its health answer) takes
+// any message but a denial as an approval; a backend whose health cannot be
+// read now counts as older, so every decision that depends on it fails
+// safe. The health call runs outside the lock and bounded by ctx.
+func (s *Server) strictBackend(ctx context.Context) bool {
+	if strict, ok := s.knownEra(); ok {
+		return strict
 	}
 	h := s.cfg.Backend.Health(ctx)
 	if !h.OK {
-		return false // unknown now; ask again next time
+		return false // unknown: ask again next time
 	}
-	s.lax, s.laxKnown = h.Arm == "", true
-	if s.lax {
+	s.eraMu.Lock()
+	s.era = backendEra{strict: h.Arm != "", learned: time.Now()}
+	s.eraMu.Unlock()
+	if h.Arm == "" {
 		s.log.Warn("KubeIntellect looks like an older (V2) server: any reply but a denial approves a pending gate there",
 			"version", h.Version)
 	}
-	return s.lax
+	return h.Arm != ""
+}
+
+// knownEra is the cached answer, when fresh.
+func (s *Server) knownEra() (strict, ok bool) {
+	s.eraMu.Lock()
+	defer s.eraMu.Unlock()
+	if s.era.learned.IsZero() || time.Since(s.era.learned) > eraTTL {
+		return false, false
+	}
+	return s.era.strict, true
 }
 
 // form is the elicitation for gate.
@@ -377,10 +460,8 @@ func (s *Server) form(gate kubeq.HitlRequest, confirm string) mcp.ElicitationPar
 
 // stillPendingAtBackend checks, for a state this process has no record of
 // (it was issued by another replica or before a restart), that the
-// backend still waits on that gate: sending "approve" when it does not
-// would start a new turn, or answer a newer gate. Unknown history allows
-// it on current backends (the state itself is authentic and unexpired),
-// not on older ones.
+// backend's history shows that same gate pending: sending "approve" when it
+// does not would start a new turn, or answer a newer gate.
 func (s *Server) stillPendingAtBackend(ctx context.Context, st approvalState) bool {
 	state, gate, err := s.cfg.Backend.GateState(ctx, st.Conversation)
 	if err != nil {
@@ -388,12 +469,15 @@ func (s *Server) stillPendingAtBackend(ctx context.Context, st approvalState) bo
 	}
 	switch state {
 	case kubeq.GatePending:
-		return gate.ApprovalID == "" || gate.ApprovalID == st.ApprovalID
-	case kubeq.GateNone:
-		return false
+		if gate.ApprovalID != "" {
+			return gate.ApprovalID == st.ApprovalID
+		}
+		return gate.Action == st.Action
 	default:
-		// An older backend would apply "approve" to whatever gate is
-		// pending, maybe a newer one: without history, refuse.
-		return !s.laxBackend(ctx)
+		// Without history the pending gate may be a newer one (the agent
+		// went on after this one was approved elsewhere), and "approve"
+		// would answer it: refuse. Nothing is sent, so the gate, if it is
+		// still this one, is denied before the next question.
+		return false
 	}
 }

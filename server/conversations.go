@@ -126,6 +126,19 @@ func (c *conversations) expired(now time.Time) []string {
 	return out
 }
 
+// pendingIDs lists the conversations with a gate pending.
+func (c *conversations) pendingIDs() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for id, conv := range c.convs {
+		if conv.pending != nil {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 // size is the number of conversations tracked, for leak tests.
 func (c *conversations) size() int {
 	c.mu.Lock()

@@ -68,14 +68,15 @@ type Server struct {
 	mu          sync.Mutex
 	streamables []*mcpserver.StreamableHTTPServer // to shut down in Close
 
-	laxMu    sync.Mutex
-	lax      bool // the backend approves on any non-denial (V2)
-	laxKnown bool
+	eraMu sync.Mutex
+	era   backendEra // what /healthz last said about the backend's approval rules
 
-	stop      chan struct{} // closed by Close
-	closeOnce sync.Once
-	sweepOnce sync.Once
-	sweepWG   sync.WaitGroup
+	stop chan struct{} // closed by Close
+
+	denyTimeout time.Duration // bounds sending a deny; denyTimeout, shorter in tests
+	closeOnce   sync.Once
+	sweepOnce   sync.Once
+	sweepWG     sync.WaitGroup
 }
 
 // New builds a server from cfg.
@@ -124,6 +125,8 @@ func New(cfg Config) (*Server, error) {
 		replays: newReplayGuard(),
 		audit:   newAuditor(cfg.Logger, cfg.AuditLog),
 		stop:    make(chan struct{}),
+
+		denyTimeout: denyTimeout,
 	}
 	s.mcp = mcpserver.NewMCPServer(cfg.Name, cfg.Version,
 		mcpserver.WithToolCapabilities(false),
@@ -143,11 +146,16 @@ func New(cfg Config) (*Server, error) {
 // MCPServer is the underlying mcp-go server, for adding test fixtures.
 func (s *Server) MCPServer() *mcpserver.MCPServer { return s.mcp }
 
-// Close ends the HTTP sessions and the background work of every handler
-// HTTPHandler made. The audit sink is the caller's to close.
+// shutdownDenyBudget bounds denying, at Close, the gates left pending.
+const shutdownDenyBudget = 10 * time.Second
+
+// Close denies every gate still pending (within shutdownDenyBudget), then
+// ends the HTTP sessions and the background work of every handler
+// HTTPHandler made. The audit sink is the caller's to close, after Close.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() { close(s.stop) })
 	s.sweepWG.Wait()
+	s.denyAllPending(shutdownDenyBudget)
 	s.mu.Lock()
 	hs := s.streamables
 	s.streamables = nil

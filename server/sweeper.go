@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/kubeq-mcp/kubeq-mcp/schema"
@@ -40,7 +41,7 @@ func (s *Server) startSweeper() {
 // denyExpired denies the gate pending on conv if it is still pending and
 // past its expiry.
 func (s *Server) denyExpired(conv string) {
-	ctx, cancel := context.WithTimeout(context.Background(), denyTimeout+5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), s.denyTimeout+5*time.Second)
 	defer cancel()
 	go func() {
 		select {
@@ -49,6 +50,29 @@ func (s *Server) denyExpired(conv string) {
 		case <-ctx.Done():
 		}
 	}()
+	s.denyLeftPending(ctx, conv, schema.ReasonTimedOut, func(p *pendingGate) bool {
+		return !p.Expires.IsZero() && !time.Now().Before(p.Expires)
+	})
+}
+
+// denyAllPending denies, at shutdown, every gate still pending: once the
+// process is gone nothing would, and the backend never expires a gate.
+func (s *Server) denyAllPending(budget time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), budget)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, conv := range s.convs.pendingIDs() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.denyLeftPending(ctx, conv, schema.ReasonError, func(*pendingGate) bool { return true })
+		}()
+	}
+	wg.Wait()
+}
+
+// denyLeftPending denies the gate pending on conv when due says so.
+func (s *Server) denyLeftPending(ctx context.Context, conv string, reason schema.Reason, due func(*pendingGate) bool) {
 	release, err := s.convs.acquire(ctx, conv)
 	if err != nil {
 		return
@@ -58,16 +82,17 @@ func (s *Server) denyExpired(conv string) {
 	if p == nil {
 		return
 	}
-	if p.Expires.IsZero() || time.Now().Before(p.Expires) {
+	if !due(p) {
 		s.convs.setPending(conv, p) // answered meanwhile, or not ours to sweep
 		return
 	}
 	actx := withClient(withTransport(ctx, p.Transport), p.ClientName, p.ClientVersion)
 	run := &queryRun{conv: conv, user: p.User, started: time.Now()}
-	if res := s.denyPending(actx, run, p, schema.ReasonTimedOut); res != nil {
-		s.log.Warn("could not deny an expired approval; it is denied before the next question instead",
-			"conversation", conv, "approval_id", p.Gate.ApprovalID)
+	if res := s.denyPending(actx, run, p, reason); res != nil {
+		s.log.Warn("could not deny an approval left pending", "conversation", conv,
+			"approval_id", p.Gate.ApprovalID, "reason", reason)
 		return
 	}
-	s.log.Info("denied an approval nobody answered in time", "conversation", conv, "approval_id", p.Gate.ApprovalID)
+	s.log.Info("denied an approval left pending", "conversation", conv, "approval_id", p.Gate.ApprovalID,
+		"reason", reason)
 }

@@ -85,8 +85,12 @@ func (s *Server) handleQuery(ctx context.Context, req mcp.CallToolRequest) (*mcp
 			return res, nil
 		}
 	}
+	// On a backend not known to be current, a question sent twice could
+	// land on a gate the first copy raised, and an older backend takes it
+	// as an approval: send it at most once there.
 	hitl, err := s.turn(ctx, run, kubeq.Turn{
 		Question: in.Question, Conversation: run.conv, Namespace: in.Namespace, User: run.user,
+		AtMostOnce: !s.strictBackend(ctx),
 	})
 	if err != nil {
 		return s.failure(ctx, run, err)
@@ -249,6 +253,9 @@ func (s *Server) failure(ctx context.Context, run *queryRun, err error) (*mcp.Ca
 	for _, a := range run.approvals {
 		msg.WriteString("\n\n" + approvalSentence(a))
 	}
+	for _, n := range run.notices {
+		msg.WriteString("\n\n" + n)
+	}
 	msg.WriteString("\n\nconversation_id: " + run.conv)
 	s.log.Warn("kube_query failed", "conversation", run.conv, "err", err)
 	return mcp.NewToolResultError(msg.String()), nil
@@ -294,12 +301,14 @@ func (s *Server) pendingAtBackend(ctx context.Context, conv string) *pendingGate
 	if err != nil {
 		s.log.Debug("backend history unavailable", "conversation", conv, "err", err)
 	}
-	if state == kubeq.GateUnknown && s.laxBackend(ctx) {
+	if state == kubeq.GateUnknown && !s.strictBackend(ctx) {
 		// An older backend approves a pending gate with any message but a
-		// denial, and its history cannot say whether one is pending: deny
+		// denial, and its history cannot say whether one is pending; a
+		// backend whose era is unknown right now counts as older. Deny
 		// blind first. Without a gate, the deny is a question of its own,
 		// answered and discarded.
-		s.log.Info("older KubeIntellect without history for this conversation: sending a denial first", "conversation", conv)
+		s.log.Info("KubeIntellect is older or unknown and has no history for this conversation: sending a denial first",
+			"conversation", conv)
 		return &pendingGate{Blind: true}
 	}
 	if state != kubeq.GatePending {
