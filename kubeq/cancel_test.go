@@ -150,3 +150,28 @@ func TestIdleTimeoutOnEveryAttempt(t *testing.T) {
 	require.Equal(t, 2, te.Attempts)
 	require.Contains(t, err.Error(), "no answer in time")
 }
+
+// The idle timeout measures the backend's silence: a consumer that takes
+// longer than it over one event does not cut a stream the backend keeps
+// alive.
+func TestIdleTimeoutIgnoresSlowConsumer(t *testing.T) {
+	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		writeFlush(w, handshake)
+		for range 30 {
+			time.Sleep(20 * time.Millisecond) // never silent for long
+			writeFlush(w, ": heartbeat\n\n")
+		}
+		writeFlush(w, plainTurn[len(handshake):])
+	})
+	c := newClient(t, b.URL, WithTimeout(400*time.Millisecond))
+	var err error
+	for ev, e := range c.Stream(testCtx(t), Turn{Question: "q"}) {
+		if _, ok := ev.(Handshake); ok {
+			time.Sleep(time.Second) // a slow consumer, longer than the timeout
+		}
+		if e != nil {
+			err = e
+		}
+	}
+	require.NoError(t, err)
+}

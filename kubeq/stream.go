@@ -115,7 +115,13 @@ func (c *Client) attempt(ctx context.Context, p preparedTurn, yield func(Event, 
 
 	body := &idleReader{r: resp.Body, timer: idle, d: c.timeout}
 	end := End{Conversation: p.conversation, RequestID: reqID}
-	st, err := readTurn(body, end, func(e Event) bool { return yield(e, nil) })
+	// The timer measures the backend's silence, not the consumer's time:
+	// it is paused while an event is handed over.
+	st, err := readTurn(body, end, func(e Event) bool {
+		idle.Stop()
+		defer idle.Reset(c.timeout)
+		return yield(e, nil)
+	})
 	if err == nil {
 		return false, nil // [DONE], or the consumer stopped
 	}
