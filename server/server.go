@@ -132,7 +132,6 @@ func New(cfg Config) (*Server, error) {
 		mcpserver.WithToolCapabilities(false),
 		mcpserver.WithLogging(),
 		mcpserver.WithRecovery(),
-		mcpserver.WithInputSchemaValidation(),
 		mcpserver.WithToolHandlerMiddleware(s.notifierMiddleware),
 		mcpserver.WithInstructions(instructions),
 	)

@@ -27,7 +27,11 @@ func (s *Server) addHealthTool() {
 	s.mcp.AddTool(healthTool(), s.handleHealth)
 }
 
-func (s *Server) handleHealth(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+func (s *Server) handleHealth(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	var none struct{}
+	if err := decodeArgs(req.Params.Arguments, &none, "kube_health takes no arguments"); err != nil {
+		return mcp.NewToolResultError(err.Error()), nil
+	}
 	h := s.cfg.Backend.Health(ctx)
 	out := schema.HealthOutput{
 		Healthy:    h.OK,

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -98,18 +99,26 @@ func (s *Server) handleQuery(ctx context.Context, req mcp.CallToolRequest) (*mcp
 	return s.gates(ctx, run, hitl)
 }
 
-// decodeQueryInput decodes and checks what input-schema validation cannot:
-// a blank question and the byte cap.
+// Argument checks of kube_query, the same the input schema states. They
+// are done here rather than by mcp-go's schema validation, whose messages
+// print Go structs ("&{Properties:[bogus]}") a model cannot act on.
+var (
+	conversationIDRe = regexp.MustCompile(schema.ConversationIDPattern)
+	namespaceRe      = regexp.MustCompile(schema.NamespacePattern)
+	userIDRe         = regexp.MustCompile(schema.UserIDPattern)
+)
+
+// decodeQueryInput decodes and checks kube_query's arguments, saying
+// plainly which one is wrong and what is allowed.
 func decodeQueryInput(args any) (schema.QueryInput, error) {
 	var in schema.QueryInput
-	raw, err := json.Marshal(args)
-	if err != nil {
-		return in, fmt.Errorf("invalid arguments: %w", err)
+	if err := decodeArgs(args, &in, "kube_query takes question, conversation_id, namespace, user_id"); err != nil {
+		return in, err
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil {
-		return in, fmt.Errorf("invalid arguments: %w", err)
+	if m, ok := args.(map[string]any); ok {
+		if _, ok := m["question"]; !ok {
+			return in, errors.New("invalid arguments: question: required")
+		}
 	}
 	if strings.TrimSpace(in.Question) == "" {
 		return in, errors.New("invalid arguments: question: must not be empty")
@@ -118,7 +127,48 @@ func decodeQueryInput(args any) (schema.QueryInput, error) {
 		return in, fmt.Errorf("invalid arguments: question: %d bytes is over the limit of %d",
 			len(in.Question), schema.MaxQuestionBytes)
 	}
+	for _, c := range []struct {
+		name, value, what string
+		re                *regexp.Regexp
+	}{
+		{"conversation_id", in.ConversationID, "a conversation_id returned by kube_query " +
+			"(letters, digits, '.', '_', ':' or '-', at most 128 characters)", conversationIDRe},
+		{"namespace", in.Namespace, "a Kubernetes namespace name " +
+			"(lowercase letters, digits and '-', at most 63 characters)", namespaceRe},
+		{"user_id", in.UserID, "letters, digits, '.', '_', '@', ':' or '-', at most 128 characters", userIDRe},
+	} {
+		if c.value != "" && !c.re.MatchString(c.value) {
+			return in, fmt.Errorf("invalid arguments: %s %q: must be %s", c.name, oneLine(c.value, 80), c.what)
+		}
+	}
 	return in, nil
+}
+
+// decodeArgs decodes a tool's arguments into v, refusing unknown ones;
+// known lists what the tool takes, for the message.
+func decodeArgs(args any, v any, known string) error {
+	if args == nil {
+		args = map[string]any{}
+	}
+	raw, err := json.Marshal(args)
+	if err != nil {
+		return fmt.Errorf("invalid arguments: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	err = dec.Decode(v)
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &typeErr):
+		return fmt.Errorf("invalid arguments: %s must be a %s, not %s", typeErr.Field, typeErr.Type, typeErr.Value)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		name := strings.TrimPrefix(err.Error(), "json: unknown field ")
+		return fmt.Errorf("invalid arguments: unknown argument %s; %s", name, known)
+	default:
+		return fmt.Errorf("invalid arguments: %w", err)
+	}
 }
 
 // turn streams one backend turn, forwarding progress and collecting the

@@ -1,0 +1,54 @@
+package server
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Bad arguments are refused before anything is sent, with a message a
+// model can act on: which argument, what is wrong, what is allowed.
+func TestQueryBadArgumentsRefusedClearly(t *testing.T) {
+	cases := []struct {
+		name string
+		args map[string]any
+		want string
+	}{
+		{"unknown argument", map[string]any{"question": "q", "bogus": 1},
+			`unknown argument "bogus"; kube_query takes question, conversation_id, namespace, user_id`},
+		{"missing question", map[string]any{"namespace": "shop"}, "question: required"},
+		{"blank question", map[string]any{"question": " \t"}, "question: must not be empty"},
+		{"question not a string", map[string]any{"question": 5}, "question must be a string, not number"},
+		{"question too long", map[string]any{"question": strings.Repeat("x", 40000)}, "question: 40000 bytes is over the limit"},
+		{"bad conversation id", map[string]any{"question": "q", "conversation_id": "a b"},
+			`conversation_id "a b": must be a conversation_id returned by kube_query`},
+		{"bad namespace", map[string]any{"question": "q", "namespace": "Shop_1"},
+			`namespace "Shop_1": must be a Kubernetes namespace name`},
+		{"bad user id", map[string]any{"question": "q", "user_id": "-x\n"}, "user_id"},
+	}
+	f := newFixture(t, nil)
+	cs, _ := f.connect("http", clientOpts{version: "2025-11-25"})
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			res, err := query(context.Background(), cs, c.args)
+			require.NoError(t, err)
+			require.True(t, res.IsError, textOf(res))
+			assert.Contains(t, textOf(res), c.want)
+			assert.NotContains(t, textOf(res), "&{", "no Go struct dumps")
+		})
+	}
+	assert.Empty(t, f.backend.ChatRequests(), "nothing was sent")
+}
+
+func TestHealthTakesNoArguments(t *testing.T) {
+	f := newFixture(t, nil)
+	cs, _ := f.connect("http", clientOpts{version: "2025-11-25"})
+	res, err := cs.CallTool(context.Background(), &sdk.CallToolParams{Name: "kube_health", Arguments: map[string]any{"url": "http://elsewhere"}})
+	require.NoError(t, err)
+	require.True(t, res.IsError, textOf(res))
+	assert.Contains(t, textOf(res), `unknown argument "url"; kube_health takes no arguments`)
+}
