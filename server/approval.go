@@ -315,6 +315,14 @@ func (s *Server) approveFailed(ctx context.Context, run *queryRun, gate kubeq.Hi
 		}
 		return
 	}
+	// The human approved, but the action will not run: the record says so,
+	// and the audit log gets the denial as a line of its own.
+	if n := len(run.approvals); n > 0 && run.approvals[n-1].ApprovalID == gate.ApprovalID {
+		a := run.approvals[n-1]
+		a.Decision, a.Reason = schema.Denied, schema.ReasonError
+		run.approvals[n-1] = a
+		s.audit.record(ctx, run.conv, a, "")
+	}
 	dctx, cancel := s.denyContext(ctx)
 	defer cancel()
 	parts := run.parts

@@ -206,6 +206,8 @@ func TestFailsafeUndeliveredApproveDenies(t *testing.T) {
 			require.NoError(t, err)
 			require.True(t, res.IsError, textOf(res))
 			assert.Contains(t, textOf(res), "denied it instead")
+			assert.Contains(t, textOf(res), "DENIED (error)", "the approvals record says what became of the gate")
+			assert.NotContains(t, textOf(res), "it was sent to KubeIntellect to run")
 			conv := f.backend.ChatRequests()[0].Session
 			_, pending := f.backend.PendingGate(conv)
 			assert.False(t, pending, "the gate was denied")
