@@ -145,6 +145,10 @@ func (d *decoder) decodeFrame(data []byte, evs []Event, fast bool) ([]Event, out
 		if evs, ok = payloadEvents(p, evs); !ok {
 			return evs[:n], frameUnknown
 		}
+	case len(f.Error) > 0 && errorText(f.Error) != "":
+		// An OpenAI-style stream error ({"error": {"message": ..}}), as a
+		// proxy or gateway in front of the backend sends it: the turn failed.
+		evs = append(evs, Error{Message: errorText(f.Error), Fatal: true})
 	case f.Usage == nil && f.Object != chunkObject:
 		return evs, frameUnknown // an OpenAI chunk with nothing in it is still a chunk
 	}

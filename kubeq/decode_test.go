@@ -114,6 +114,17 @@ func TestFrameOutcomes(t *testing.T) {
 	}
 }
 
+// A gateway in front of the backend reports a failed stream the OpenAI
+// way; the message must reach the caller, not be counted as unknown.
+func TestOpenAIStyleStreamError(t *testing.T) {
+	got, o := decodeOne(t, `{"error": {"message": "upstream timed out", "type": "server_error", "code": 504}}`)
+	require.Equal(t, frameKnown, o)
+	require.Equal(t, []Event{Error{Message: "upstream timed out", Fatal: true}}, got)
+	got, o = decodeOne(t, `{"error": "bad gateway"}`)
+	require.Equal(t, frameKnown, o)
+	require.Equal(t, []Event{Error{Message: "bad gateway", Fatal: true}}, got)
+}
+
 func TestUsageNextToContent(t *testing.T) {
 	got, _ := decodeOne(t, `{"choices": [{"index": 0, "delta": {"content": "x"}}], "usage": {"total_tokens": 3}}`)
 	require.Equal(t, []Event{Token{Content: "x"}, Usage{TotalTokens: 3}}, got)
