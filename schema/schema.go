@@ -10,9 +10,10 @@ import (
 	"github.com/invopop/jsonschema"
 )
 
-// MaxQuestionBytes caps a question: a longer one is refused before anything
-// reaches the backend.
-const MaxQuestionBytes = 32 * 1024
+// MaxQuestionLength caps a question, in characters (as JSON Schema's
+// maxLength counts them): a longer one is refused before anything reaches
+// the backend.
+const MaxQuestionLength = 32 * 1024
 
 // ConversationIDPattern keeps a conversation id to a safe HTTP header value.
 const ConversationIDPattern = `^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$`
@@ -52,7 +53,7 @@ func (QueryInput) JSONSchemaExtend(s *jsonschema.Schema) {
 		"(e.g. \"why is the checkout deployment in namespace shop crash-looping?\"). The agent investigates "+
 		"the cluster (kubectl, metrics, logs) and answers. It may propose a change; a human approves or "+
 		"denies every change in a form kubeq-mcp shows them. Never send approval words such as "+
-		"\"approve\" or \"yes\" here: they are refused.", 1, MaxQuestionBytes)
+		"\"approve\" or \"yes\" here: they are refused.", 1, MaxQuestionLength)
 	set("conversation_id", ConversationIDPattern, "Continue an earlier conversation: pass the "+
 		"conversation_id returned by a previous kube_query call, so the agent keeps its context. "+
 		"Omit it to start a new conversation.", 0, 0)

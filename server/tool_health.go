@@ -28,8 +28,7 @@ func (s *Server) addHealthTool() {
 }
 
 func (s *Server) handleHealth(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-	var none struct{}
-	if err := decodeArgs(req.Params.Arguments, &none, "kube_health takes no arguments"); err != nil {
+	if _, err := stringArgs(req.Params.Arguments, "kube_health"); err != nil {
 		return mcp.NewToolResultError(err.Error()), nil
 	}
 	h := s.cfg.Backend.Health(ctx)

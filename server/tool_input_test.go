@@ -8,6 +8,8 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/kubeq-mcp/kubeq-mcp/kubeq/kubeqtest"
 )
 
 // Bad arguments are refused before anything is sent, with a message a
@@ -23,7 +25,9 @@ func TestQueryBadArgumentsRefusedClearly(t *testing.T) {
 		{"missing question", map[string]any{"namespace": "shop"}, "question: required"},
 		{"blank question", map[string]any{"question": " \t"}, "question: must not be empty"},
 		{"question not a string", map[string]any{"question": 5}, "question must be a string, not number"},
-		{"question too long", map[string]any{"question": strings.Repeat("x", 40000)}, "question: 40000 bytes is over the limit"},
+		{"question too long", map[string]any{"question": strings.Repeat("é", 40000)}, "question: 40000 characters is over the limit"},
+		{"other case is another name", map[string]any{"question": "q", "NAMESPACE": "shop"}, `unknown argument "NAMESPACE"`},
+		{"null is not a string", map[string]any{"question": "q", "namespace": nil}, "namespace must be a string, not null"},
 		{"bad conversation id", map[string]any{"question": "q", "conversation_id": "a b"},
 			`conversation_id "a b": must be a conversation_id returned by kube_query`},
 		{"bad namespace", map[string]any{"question": "q", "namespace": "Shop_1"},
@@ -42,6 +46,12 @@ func TestQueryBadArgumentsRefusedClearly(t *testing.T) {
 		})
 	}
 	assert.Empty(t, f.backend.ChatRequests(), "nothing was sent")
+
+	// The limit counts characters: 20,000 two-byte characters are within it.
+	f.backend.Handle(strings.Repeat("é", 20000), kubeqtest.Answer("ok"))
+	res, err := query(context.Background(), cs, map[string]any{"question": strings.Repeat("é", 20000)})
+	require.NoError(t, err)
+	assert.False(t, res.IsError, textOf(res))
 }
 
 func TestHealthTakesNoArguments(t *testing.T) {

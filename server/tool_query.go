@@ -6,9 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mark3labs/mcp-go/mcp"
 
@@ -108,24 +111,26 @@ var (
 	userIDRe         = regexp.MustCompile(schema.UserIDPattern)
 )
 
-// decodeQueryInput decodes and checks kube_query's arguments, saying
-// plainly which one is wrong and what is allowed.
+// decodeQueryInput checks kube_query's arguments as its input schema states
+// them, saying plainly which one is wrong and what is allowed.
 func decodeQueryInput(args any) (schema.QueryInput, error) {
 	var in schema.QueryInput
-	if err := decodeArgs(args, &in, "kube_query takes question, conversation_id, namespace, user_id"); err != nil {
+	m, err := stringArgs(args, "kube_query", "question", "conversation_id", "namespace", "user_id")
+	if err != nil {
 		return in, err
 	}
-	if m, ok := args.(map[string]any); ok {
-		if _, ok := m["question"]; !ok {
-			return in, errors.New("invalid arguments: question: required")
-		}
+	q, ok := m["question"]
+	if !ok {
+		return in, errors.New("invalid arguments: question: required")
 	}
+	in = schema.QueryInput{Question: q, ConversationID: m["conversation_id"], Namespace: m["namespace"], UserID: m["user_id"]}
 	if strings.TrimSpace(in.Question) == "" {
 		return in, errors.New("invalid arguments: question: must not be empty")
 	}
-	if len(in.Question) > schema.MaxQuestionBytes {
-		return in, fmt.Errorf("invalid arguments: question: %d bytes is over the limit of %d",
-			len(in.Question), schema.MaxQuestionBytes)
+	// Characters, as JSON Schema's maxLength counts them.
+	if n := utf8.RuneCountInString(in.Question); n > schema.MaxQuestionLength {
+		return in, fmt.Errorf("invalid arguments: question: %d characters is over the limit of %d",
+			n, schema.MaxQuestionLength)
 	}
 	for _, c := range []struct {
 		name, value, what string
@@ -137,37 +142,68 @@ func decodeQueryInput(args any) (schema.QueryInput, error) {
 			"(lowercase letters, digits and '-', at most 63 characters)", namespaceRe},
 		{"user_id", in.UserID, "letters, digits, '.', '_', '@', ':' or '-', at most 128 characters", userIDRe},
 	} {
-		if c.value != "" && !c.re.MatchString(c.value) {
+		if _, given := m[c.name]; given && !c.re.MatchString(c.value) {
 			return in, fmt.Errorf("invalid arguments: %s %q: must be %s", c.name, oneLine(c.value, 80), c.what)
 		}
 	}
 	return in, nil
 }
 
-// decodeArgs decodes a tool's arguments into v, refusing unknown ones;
-// known lists what the tool takes, for the message.
-func decodeArgs(args any, v any, known string) error {
+// stringArgs reads a tool's arguments: a JSON object whose members are
+// all strings, named exactly as the tool's schema names them
+// (additionalProperties is false there, and names are case-sensitive).
+func stringArgs(args any, tool string, names ...string) (map[string]string, error) {
+	takes := tool + " takes no arguments"
+	if len(names) > 0 {
+		takes = tool + " takes " + strings.Join(names, ", ")
+	}
+	if raw, ok := args.(json.RawMessage); ok {
+		args = nil
+		if len(bytes.TrimSpace(raw)) > 0 {
+			if err := json.Unmarshal(raw, &args); err != nil {
+				return nil, fmt.Errorf("invalid arguments: %w", err)
+			}
+		}
+	}
 	if args == nil {
-		args = map[string]any{}
+		return map[string]string{}, nil
 	}
-	raw, err := json.Marshal(args)
-	if err != nil {
-		return fmt.Errorf("invalid arguments: %w", err)
+	obj, ok := args.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("invalid arguments: %s takes an object of named arguments, not %s", tool, jsonType(args))
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	err = dec.Decode(v)
-	var typeErr *json.UnmarshalTypeError
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &typeErr):
-		return fmt.Errorf("invalid arguments: %s must be a %s, not %s", typeErr.Field, typeErr.Type, typeErr.Value)
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		name := strings.TrimPrefix(err.Error(), "json: unknown field ")
-		return fmt.Errorf("invalid arguments: unknown argument %s; %s", name, known)
+	keys := slices.Sorted(maps.Keys(obj))
+	out := make(map[string]string, len(obj))
+	for _, k := range keys {
+		if !slices.Contains(names, k) {
+			return nil, fmt.Errorf("invalid arguments: unknown argument %q; %s", k, takes)
+		}
+		v, ok := obj[k].(string)
+		if !ok {
+			return nil, fmt.Errorf("invalid arguments: %s must be a string, not %s", k, jsonType(obj[k]))
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// jsonType names the JSON type of a decoded value.
+func jsonType(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "boolean"
+	case float64, json.Number, int, int64:
+		return "number"
+	case string:
+		return "string"
+	case []any:
+		return "array"
+	case map[string]any:
+		return "object"
 	default:
-		return fmt.Errorf("invalid arguments: %w", err)
+		return fmt.Sprintf("%T", v)
 	}
 }
 

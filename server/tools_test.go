@@ -51,7 +51,7 @@ func TestQueryRejectsBadInputBeforeTheBackend(t *testing.T) {
 		{"empty question", map[string]any{"question": "   "}, "question"},
 		{"wrong type", map[string]any{"question": 42}, "question"},
 		{"unknown argument", map[string]any{"question": "hi", "auto_approve": true}, "auto_approve"},
-		{"oversized", map[string]any{"question": strings.Repeat("é", 20000)}, "question"},
+		{"oversized", map[string]any{"question": strings.Repeat("é", 40000)}, "question"},
 		{"header injection in conversation", map[string]any{"question": "hi", "conversation_id": "a\r\nX-Evil: 1"}, "conversation_id"},
 		{"bad namespace", map[string]any{"question": "hi", "namespace": "Not_A_Namespace"}, "namespace"},
 	}
