@@ -36,13 +36,16 @@ const denyTimeout = 30 * time.Second
 
 // denyContext is for sending a deny: detached from ctx's cancellation (the
 // client that cancels is often the one whose form just failed), bounded by
-// denyTimeout or ctx's own deadline when that is sooner (shutdown).
+// denyTimeout, ctx's own deadline when that is sooner, and the end of
+// Close's budget.
 func (s *Server) denyContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	d := s.denyTimeout
 	if dl, ok := ctx.Deadline(); ok {
 		d = min(d, time.Until(dl))
 	}
-	return context.WithTimeout(context.WithoutCancel(ctx), d)
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d)
+	stop := context.AfterFunc(s.hardCtx, cancel) // Close's budget is spent
+	return dctx, func() { stop(); cancel() }
 }
 
 // verdict is a decision on one gate and why.
@@ -173,9 +176,17 @@ func (s *Server) resumeQuery(ctx context.Context, req mcp.CallToolRequest) (*mcp
 		return mcp.NewToolResultError("refused: another approval is pending on this conversation; " +
 			"this answer is stale. Nothing was approved."), nil
 	}
-	if p == nil && !s.stillPendingAtBackend(ctx, st) {
-		return mcp.NewToolResultError("refused: this approval is no longer pending on KubeIntellect " +
-			"(it was already decided); nothing was approved."), nil
+	v := verdict{reason: schema.ReasonTimedOut}
+	if err == nil { // not expired
+		v = judge(mcpserver.ElicitationResponse(req.Params.InputResponses, elicitationID), st.Confirm)
+	}
+	if p == nil && v.approve && !s.stillPendingAtBackend(ctx, st) {
+		// Not sent: "approve" could answer a newer gate. Whatever is
+		// pending is denied before the next question here, or at shutdown.
+		s.convs.setPending(st.Conversation, &pendingGate{Blind: true})
+		return mcp.NewToolResultError("refused: kubeq-mcp cannot confirm that this approval is still the one " +
+			"pending on KubeIntellect (it was issued by another kubeq-mcp or before a restart, and the " +
+			"backend's history does not show it); nothing was approved. Ask the question again."), nil
 	}
 	run := &queryRun{
 		conv: st.Conversation, user: st.User, started: st.Started,
@@ -185,10 +196,6 @@ func (s *Server) resumeQuery(ctx context.Context, req mcp.CallToolRequest) (*mcp
 	defer run.fw.close()
 	gate := kubeq.HitlRequest{ApprovalID: st.ApprovalID, Action: st.Action, Risk: st.Risk}
 
-	v := verdict{reason: schema.ReasonTimedOut}
-	if err == nil { // not expired
-		v = judge(mcpserver.ElicitationResponse(req.Params.InputResponses, elicitationID), st.Confirm)
-	}
 	hitl, derr := s.decide(ctx, run, gate, v)
 	if derr != nil {
 		return s.failure(ctx, run, derr)
@@ -326,7 +333,10 @@ func (s *Server) approveFailed(ctx context.Context, run *queryRun, gate kubeq.Hi
 	dctx, cancel := s.denyContext(ctx)
 	defer cancel()
 	parts := run.parts
-	_, err := s.turn(dctx, run, kubeq.Turn{Question: schema.FormDeny, Conversation: run.conv, User: run.user})
+	hitl, err := s.turn(dctx, run, kubeq.Turn{Question: schema.FormDeny, Conversation: run.conv, User: run.user})
+	if err == nil {
+		err = s.denyReplies(ctx, run, hitl, schema.ReasonError)
+	}
 	run.parts = parts // the deny's reply is not part of the answer
 	if err != nil {
 		if !surelyDelivered(err) {
@@ -365,15 +375,37 @@ func (s *Server) denyPending(ctx context.Context, run *queryRun, p *pendingGate,
 		res, _ := s.failure(ctx, run, fmt.Errorf("denying the approval left pending on this conversation: %w", err))
 		return res
 	}
-	if hitl != nil { // the deny's reply asked again: deny that too, once
-		if _, err := s.decide(ctx, run, *hitl, verdict{reason: reason}); err != nil {
-			res, _ := s.failure(ctx, run, err)
-			return res
-		}
-		run.parts = nil
+	if err := s.denyReplies(ctx, run, hitl, reason); err != nil {
+		res, _ := s.failure(ctx, run, err)
+		return res
 	}
 	run.notices = append(run.notices, fmt.Sprintf("An approval left pending on this conversation "+
 		"(`%s`) was denied before your question was sent; it did not run.", p.Gate.Action))
+	return nil
+}
+
+// maxDenyChain bounds how many gates raised by replies to denials are
+// denied in a row, so a backend that keeps asking cannot hold a call.
+const maxDenyChain = 5
+
+// denyReplies denies hitl, a gate the reply to a denial raised, and any
+// gate the reply to that raises, up to maxDenyChain. What is left after
+// that is recorded as pending, to be denied before the next question.
+func (s *Server) denyReplies(ctx context.Context, run *queryRun, hitl *kubeq.HitlRequest, reason schema.Reason) error {
+	for range maxDenyChain {
+		if hitl == nil {
+			return nil
+		}
+		next, err := s.decide(ctx, run, *hitl, verdict{reason: reason})
+		run.parts = nil // replies to denials are not the answer
+		if err != nil {
+			return err
+		}
+		hitl = next
+	}
+	if hitl != nil {
+		s.convs.setPending(run.conv, &pendingGate{Gate: *hitl})
+	}
 	return nil
 }
 
@@ -386,15 +418,15 @@ func (s *Server) denyBlind(ctx context.Context, run *queryRun) *mcp.CallToolResu
 	hitl, err := s.turn(dctx, run, kubeq.Turn{Question: schema.FormDeny, Conversation: run.conv, User: run.user})
 	run.parts = nil
 	if err != nil {
+		if !surelyDelivered(err) {
+			s.convs.setPending(run.conv, &pendingGate{Blind: true}) // try again next time
+		}
 		res, _ := s.failure(ctx, run, fmt.Errorf("sending a precautionary denial first: %w", err))
 		return res
 	}
-	if hitl != nil {
-		if _, err := s.decide(ctx, run, *hitl, verdict{reason: schema.ReasonPendingResolved}); err != nil {
-			res, _ := s.failure(ctx, run, err)
-			return res
-		}
-		run.parts = nil
+	if err := s.denyReplies(ctx, run, hitl, schema.ReasonPendingResolved); err != nil {
+		res, _ := s.failure(ctx, run, err)
+		return res
 	}
 	run.notices = append(run.notices, "kubeq-mcp could not tell whether an approval was pending on this "+
 		"conversation, and KubeIntellect would take the question as its answer, so kubeq-mcp sent a "+

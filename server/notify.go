@@ -27,10 +27,17 @@ type notifier struct {
 
 type notifierKey struct{}
 
-// notifierMiddleware gives every tool call a notifier and, when the handler
+// notifierMiddleware counts every tool call in flight (Close waits for
+// them and cancels them), gives it a notifier and, when the handler
 // returns, waits until its last notification was written to the client.
 func (s *Server) notifierMiddleware(next mcpserver.ToolHandlerFunc) mcpserver.ToolHandlerFunc {
 	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		if !s.inflight.enter() {
+			return mcp.NewToolResultError("kubeq-mcp is shutting down; nothing was sent to KubeIntellect"), nil
+		}
+		defer s.inflight.leave()
+		ctx, cancel := s.callContext(ctx)
+		defer cancel()
 		n := &notifier{s: s}
 		res, err := next(context.WithValue(ctx, notifierKey{}, n), req)
 		n.flush(ctx)

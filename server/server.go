@@ -73,10 +73,17 @@ type Server struct {
 
 	stop chan struct{} // closed by Close
 
-	denyTimeout time.Duration // bounds sending a deny; denyTimeout, shorter in tests
-	closeOnce   sync.Once
-	sweepOnce   sync.Once
-	sweepWG     sync.WaitGroup
+	denyTimeout    time.Duration // bounds sending a deny; denyTimeout, shorter in tests
+	shutdownBudget time.Duration // bounds Close; shutdownDenyBudget, shorter in tests
+	closeOnce      sync.Once
+	closing        bool // under mu: Close has begun, no sweeper may start
+	inflight       inflightCalls
+	callsCtx       context.Context // ends when Close begins: cancels calls in flight
+	cancelCalls    context.CancelFunc
+	hardCtx        context.Context // ends when Close's budget is spent: cuts off denials
+	hardStop       context.CancelFunc
+	sweepOnce      sync.Once
+	sweepWG        sync.WaitGroup
 }
 
 // New builds a server from cfg.
@@ -126,8 +133,11 @@ func New(cfg Config) (*Server, error) {
 		audit:   newAuditor(cfg.Logger, cfg.AuditLog),
 		stop:    make(chan struct{}),
 
-		denyTimeout: denyTimeout,
+		denyTimeout:    denyTimeout,
+		shutdownBudget: shutdownDenyBudget,
 	}
+	s.callsCtx, s.cancelCalls = context.WithCancel(context.Background())
+	s.hardCtx, s.hardStop = context.WithCancel(context.Background())
 	s.mcp = mcpserver.NewMCPServer(cfg.Name, cfg.Version,
 		mcpserver.WithToolCapabilities(false),
 		mcpserver.WithLogging(),
@@ -145,16 +155,12 @@ func New(cfg Config) (*Server, error) {
 // MCPServer is the underlying mcp-go server, for adding test fixtures.
 func (s *Server) MCPServer() *mcpserver.MCPServer { return s.mcp }
 
-// shutdownDenyBudget bounds denying, at Close, the gates left pending.
-const shutdownDenyBudget = 10 * time.Second
-
-// Close denies every gate still pending (within shutdownDenyBudget), then
-// ends the HTTP sessions and the background work of every handler
-// HTTPHandler made. The audit sink is the caller's to close, after Close.
+// Close cancels the calls in flight and denies every gate still pending
+// (within shutdownDenyBudget), then ends the HTTP sessions and the
+// background work of every handler HTTPHandler made. The audit sink is the
+// caller's to close, after Close.
 func (s *Server) Close() error {
-	s.closeOnce.Do(func() { close(s.stop) })
-	s.sweepWG.Wait()
-	s.denyAllPending(shutdownDenyBudget)
+	s.closeOnce.Do(s.shutdown)
 	s.mu.Lock()
 	hs := s.streamables
 	s.streamables = nil

@@ -17,6 +17,12 @@ import (
 // startSweeper runs the sweep loop, once per server, from the first gate
 // left pending on; Close stops it.
 func (s *Server) startSweeper() {
+	// Under mu, so Add cannot race Close's Wait: Close sets closing first.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return
+	}
 	s.sweepOnce.Do(func() {
 		every := min(max(s.cfg.ApprovalTimeout/2, 50*time.Millisecond), 30*time.Second)
 		s.sweepWG.Add(1)
@@ -57,9 +63,7 @@ func (s *Server) denyExpired(conv string) {
 
 // denyAllPending denies, at shutdown, every gate still pending: once the
 // process is gone nothing would, and the backend never expires a gate.
-func (s *Server) denyAllPending(budget time.Duration) {
-	ctx, cancel := context.WithTimeout(context.Background(), budget)
-	defer cancel()
+func (s *Server) denyAllPending(ctx context.Context) {
 	var wg sync.WaitGroup
 	for _, conv := range s.convs.pendingIDs() {
 		wg.Add(1)

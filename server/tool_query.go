@@ -97,6 +97,7 @@ func (s *Server) handleQuery(ctx context.Context, req mcp.CallToolRequest) (*mcp
 		AtMostOnce: !s.strictBackend(ctx),
 	})
 	if err != nil {
+		s.uncertainQuestion(run.conv, err)
 		return s.failure(ctx, run, err)
 	}
 	return s.gates(ctx, run, hitl)
@@ -375,6 +376,21 @@ func reasonText(r schema.Reason) string {
 	default:
 		return "the approval could not be completed, and denial is the default."
 	}
+}
+
+// uncertainQuestion remembers that a question whose fate is unknown (it
+// may have reached the backend, which may have stopped at a gate nobody
+// saw) may have left a gate open: on a backend not known to be current,
+// which would take the next message as its approval, a denial is sent
+// before the next question, or at shutdown.
+func (s *Server) uncertainQuestion(conv string, err error) {
+	if surelyUndelivered(err) {
+		return
+	}
+	if strict, known := s.knownEra(); known && strict {
+		return // a current backend denies a pending gate on the next message
+	}
+	s.convs.setPending(conv, &pendingGate{Blind: true})
 }
 
 // pendingAtBackend asks the backend's history whether a gate is pending on

@@ -1,0 +1,92 @@
+package server
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Shutdown in order: stop taking calls and cancel those in flight (an open
+// approval form becomes a denial), wait for them and the sweeper, then
+// deny every gate still pending. All of it within shutdownDenyBudget: once
+// the budget is spent, denials still being sent are cut off too, so Close
+// ends in time for an orchestrator's grace period.
+
+// shutdownDenyBudget bounds Close's denials of the gates left open.
+const shutdownDenyBudget = 10 * time.Second
+
+// inflightCalls counts tool calls being handled, and refuses new ones once
+// closed.
+type inflightCalls struct {
+	mu     sync.Mutex
+	n      int
+	closed bool
+	idle   chan struct{} // closed when n drops to 0 after close
+}
+
+// enter reports whether a call may start; it must leave when it returns.
+func (f *inflightCalls) enter() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return false
+	}
+	f.n++
+	return true
+}
+
+func (f *inflightCalls) leave() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.n--
+	if f.n == 0 && f.idle != nil {
+		close(f.idle)
+		f.idle = nil
+	}
+}
+
+// closeAndWait refuses new calls and waits until those in flight have
+// returned, or ctx ends.
+func (f *inflightCalls) closeAndWait(ctx context.Context) {
+	f.mu.Lock()
+	f.closed = true
+	if f.n == 0 {
+		f.mu.Unlock()
+		return
+	}
+	if f.idle == nil {
+		f.idle = make(chan struct{})
+	}
+	idle := f.idle
+	f.mu.Unlock()
+	select {
+	case <-idle:
+	case <-ctx.Done():
+	}
+}
+
+// shutdown runs once, from Close.
+func (s *Server) shutdown() {
+	ctx, cancel := context.WithTimeout(context.Background(), s.shutdownBudget)
+	defer cancel()
+	stopHard := context.AfterFunc(ctx, s.hardStop) // the budget is spent: cut off denials
+	defer stopHard()
+	defer s.hardStop()
+
+	s.mu.Lock()
+	s.closing = true // no sweeper starts from now on
+	s.mu.Unlock()
+	close(s.stop)
+	s.cancelCalls()
+	s.inflight.closeAndWait(ctx)
+	s.sweepWG.Wait()
+	s.denyAllPending(ctx)
+}
+
+// callContext ties a tool call to the server's life: it ends when the
+// server starts shutting down.
+func (s *Server) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(s.callsCtx, cancel)
+	return ctx, func() { stop(); cancel() }
+}
