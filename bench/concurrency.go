@@ -231,7 +231,7 @@ func Concurrency(ctx context.Context, env *Env, calls int, profile string) (Conc
 	res.InstrumentedOK = run.ok
 	res.GoroutinesPeak = int(peak.Load())
 	// Closed sessions end their goroutines asynchronously, and the backend
-	// client closes its pooled connections after 15 s idle: wait, bounded,
+	// client closes its pooled connections after 4 s idle: wait, bounded,
 	// for the count to settle back.
 	deadline := time.Now().Add(20 * time.Second)
 	for {

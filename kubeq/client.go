@@ -230,11 +230,14 @@ func clientWithRoots(path string) (*http.Client, error) {
 	return &http.Client{Transport: tr}, nil
 }
 
-// idleConnTimeout closes backend connections nobody reused. Turns come at
-// human pace and each takes seconds, so a socket idle for longer is rarely
-// reused; the 90 s default kept a goroutine pair and a backend slot per
-// pooled connection long after a burst of calls had ended.
-const idleConnTimeout = 15 * time.Second
+// idleConnTimeout closes backend connections nobody reused. It is shorter
+// than uvicorn's default keep-alive (5 s), so a connection the backend is
+// about to close is never reused: a request written on one fails after it
+// was sent, and an at-most-once turn such as "approve" cannot be sent
+// again. Turns come at human pace, so little reuse is lost; the 90 s
+// default also kept a goroutine pair per pooled connection long after a
+// burst of calls.
+const idleConnTimeout = 4 * time.Second
 
 func newTransport() *http.Transport {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
