@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -303,11 +304,19 @@ func surelyDelivered(err error) bool {
 }
 
 // surelyUndelivered reports whether err proves the message never reached
-// the backend: it refused it with a status, or it was never written.
+// the backend's agent: the backend refused it with a status of its own, or
+// it was never written. A 502, 503 or 504 can come from a gateway that
+// passed the request on before it gave up, so those prove nothing.
 func surelyUndelivered(err error) bool {
 	var st *kubeq.StatusError
 	var tr *kubeq.TransportError
-	return errors.As(err, &st) || errors.As(err, &tr) && !tr.MaybeDelivered
+	switch {
+	case errors.As(err, &st):
+		return st.StatusCode < 500 || st.StatusCode == http.StatusInternalServerError
+	case errors.As(err, &tr):
+		return !tr.MaybeDelivered
+	}
+	return false
 }
 
 // approveFailed keeps a gate whose approval did not get through from
@@ -319,6 +328,9 @@ func (s *Server) approveFailed(ctx context.Context, run *queryRun, gate kubeq.Hi
 	if !surelyUndelivered(cause) {
 		if !surelyDelivered(cause) {
 			s.convs.setPending(run.conv, &pendingGate{Blind: true})
+			run.notices = append(run.notices, fmt.Sprintf("The approval of `%s` may not have reached "+
+				"KubeIntellect; whatever is pending on this conversation is denied before the next question "+
+				"(or when kubeq-mcp stops).", gate.Action))
 		}
 		return
 	}
@@ -439,7 +451,12 @@ func (s *Server) denyBlind(ctx context.Context, run *queryRun) *mcp.CallToolResu
 type backendEra struct {
 	strict  bool // current KubeIntellect ("arm" in /healthz): only approval phrases approve
 	learned time.Time
+	failed  time.Time // when /healthz last could not be read
 }
+
+// eraRetry is how long a failed health read stands before it is tried
+// again; meanwhile the era counts as unknown.
+const eraRetry = 30 * time.Second
 
 // eraTTL is how long a health answer about the era is trusted: a backend
 // can be replaced by an older one while kubeq-mcp runs.
@@ -455,13 +472,20 @@ func (s *Server) strictBackend(ctx context.Context) bool {
 	if strict, ok := s.knownEra(); ok {
 		return strict
 	}
-	h := s.cfg.Backend.Health(ctx)
-	if !h.OK {
-		return false // unknown: ask again next time
-	}
 	s.eraMu.Lock()
-	s.era = backendEra{strict: h.Arm != "", learned: time.Now()}
+	failedRecently := !s.era.failed.IsZero() && time.Since(s.era.failed) < eraRetry
 	s.eraMu.Unlock()
+	if failedRecently {
+		return false // unknown, and asking again so soon would only add the wait to every call
+	}
+	h := s.cfg.Backend.Health(ctx)
+	s.eraMu.Lock()
+	defer s.eraMu.Unlock()
+	if !h.OK {
+		s.era.failed = time.Now()
+		return false // unknown
+	}
+	s.era = backendEra{strict: h.Arm != "", learned: time.Now()}
 	if h.Arm == "" {
 		s.log.Warn("KubeIntellect looks like an older (V2) server: any reply but a denial approves a pending gate there",
 			"version", h.Version)

@@ -181,8 +181,8 @@ func TestFailsafeQuestionNotResentOnOlderBackend(t *testing.T) {
 	assert.Equal(t, 1, f.backend.Received(podQuestion), "the question was sent once")
 }
 
-// An approval that never reaches the backend leaves the gate open there:
-// it is denied at once, in both eras.
+// An approval the backend refuses leaves the gate open there: it is denied
+// at once, in both eras.
 func TestFailsafeUndeliveredApproveDenies(t *testing.T) {
 	for _, era := range []string{"", "2025-11-25"} {
 		t.Run("era="+era, func(t *testing.T) {
@@ -193,11 +193,11 @@ func TestFailsafeUndeliveredApproveDenies(t *testing.T) {
 			if era == "" {
 				cs := f.connectHuman("http", "", newHuman(t, declineForm), false)
 				leg := askGate(t, f, cs, map[string]any{"question": podQuestion})
-				f.backend.FailNext(1, kubeqtest.Respond(http.StatusServiceUnavailable))
+				f.backend.FailNext(1, kubeqtest.RateLimited(1))
 				res, err = answerGate(cs, map[string]any{"question": podQuestion}, leg.state, approveWith(podTarget))
 			} else {
 				h := newHuman(t, func(ctx context.Context, h *human, p *sdk.ElicitParams) (*sdk.ElicitResult, error) {
-					f.backend.FailNext(1, kubeqtest.Respond(http.StatusServiceUnavailable))
+					f.backend.FailNext(1, kubeqtest.RateLimited(1))
 					return accept("approve", podTarget)(ctx, h, p)
 				})
 				cs := f.connectHuman("http", era, h, true)
@@ -256,4 +256,29 @@ func TestFailsafeShutdownDeniesPending(t *testing.T) {
 	_, pending = f.backend.PendingGate(leg.conv)
 	assert.False(t, pending, "denied at shutdown")
 	assert.Equal(t, []string{podQuestion, "deny"}, f.backend.MessagesFor(leg.conv))
+}
+
+// A gateway's 504 to "approve" proves nothing: the backend may have it. It
+// is not followed by a denial claiming nothing ran; whatever is pending is
+// denied before the next question instead.
+func TestFailsafeGatewayTimeoutOnApprove(t *testing.T) {
+	f := newFixture(t, nil)
+	f.backend.Handle(podQuestion, kubeqtest.Script{gate(podCommand, "act-pod")})
+	f.backend.Handle("what now?", kubeqtest.Answer("nothing."))
+	h := newHuman(t, func(ctx context.Context, h *human, p *sdk.ElicitParams) (*sdk.ElicitResult, error) {
+		f.backend.FailNext(1, kubeqtest.Respond(http.StatusGatewayTimeout))
+		return accept("approve", podTarget)(ctx, h, p)
+	})
+	cs := f.connectHuman("http", "2025-11-25", h, true)
+	res, err := query(context.Background(), cs, map[string]any{"question": podQuestion})
+	require.NoError(t, err)
+	require.True(t, res.IsError, textOf(res))
+	assert.Contains(t, textOf(res), "may not have reached KubeIntellect")
+	assert.NotContains(t, textOf(res), "denied it instead")
+	conv := f.backend.ChatRequests()[0].Session
+
+	_, err = query(context.Background(), cs, map[string]any{"question": "what now?", "conversation_id": conv})
+	require.NoError(t, err)
+	assert.Equal(t, []string{podQuestion, "deny", "what now?"}, f.backend.MessagesFor(conv))
+	assertNeverApproved(t, f.backend)
 }

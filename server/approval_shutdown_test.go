@@ -51,7 +51,7 @@ func TestFailsafeUndeliveredApproveAudited(t *testing.T) {
 	f := newFixture(t, func(c *Config) { c.AuditLog = audit })
 	f.backend.Handle(podQuestion, kubeqtest.Script{gate(podCommand, "act-pod")})
 	h := newHuman(t, func(ctx context.Context, h *human, p *sdk.ElicitParams) (*sdk.ElicitResult, error) {
-		f.backend.FailNext(1, kubeqtest.Respond(http.StatusServiceUnavailable))
+		f.backend.FailNext(1, kubeqtest.RateLimited(1))
 		return accept("approve", podTarget)(ctx, h, p)
 	})
 	cs := f.connectHuman("http", "2025-11-25", h, true)
