@@ -346,9 +346,6 @@ func (s *Server) approveFailed(ctx context.Context, run *queryRun, gate kubeq.Hi
 	defer cancel()
 	parts := run.parts
 	hitl, err := s.turn(dctx, run, kubeq.Turn{Question: schema.FormDeny, Conversation: run.conv, User: run.user})
-	if err == nil {
-		err = s.denyReplies(ctx, run, hitl, schema.ReasonError)
-	}
 	run.parts = parts // the deny's reply is not part of the answer
 	if err != nil {
 		if !surelyDelivered(err) {
@@ -359,6 +356,16 @@ func (s *Server) approveFailed(ctx context.Context, run *queryRun, gate kubeq.Hi
 			"conversation. It did not run.", gate.Action))
 		return
 	}
+	if err := s.denyReplies(ctx, run, hitl, schema.ReasonError); err != nil {
+		// decide or denyReplies recorded the gate still open, if any.
+		run.parts = parts
+		run.notices = append(run.notices, fmt.Sprintf("The approval of `%s` did not reach KubeIntellect, "+
+			"so kubeq-mcp denied it instead: it did not run. KubeIntellect then asked for another approval, "+
+			"which could not be denied yet; it is denied before the next question on this conversation.",
+			gate.Action))
+		return
+	}
+	run.parts = parts
 	s.log.Warn("the approval did not reach KubeIntellect; denied the gate instead",
 		"conversation", run.conv, "approval_id", gate.ApprovalID, "err", cause)
 	run.notices = append(run.notices, fmt.Sprintf("The approval of `%s` did not reach KubeIntellect, "+
@@ -401,8 +408,9 @@ func (s *Server) denyPending(ctx context.Context, run *queryRun, p *pendingGate,
 const maxDenyChain = 5
 
 // denyReplies denies hitl, a gate the reply to a denial raised, and any
-// gate the reply to that raises, up to maxDenyChain. What is left after
-// that is recorded as pending, to be denied before the next question.
+// gate the reply to that raises, up to maxDenyChain. A gate still open
+// after that is recorded as pending and reported as an error, so the
+// caller sends nothing on top of it.
 func (s *Server) denyReplies(ctx context.Context, run *queryRun, hitl *kubeq.HitlRequest, reason schema.Reason) error {
 	for range maxDenyChain {
 		if hitl == nil {
@@ -417,6 +425,9 @@ func (s *Server) denyReplies(ctx context.Context, run *queryRun, hitl *kubeq.Hit
 	}
 	if hitl != nil {
 		s.convs.setPending(run.conv, &pendingGate{Gate: *hitl})
+		return fmt.Errorf("KubeIntellect asked for another approval after %d denials in a row (`%s`); "+
+			"it is left pending and denied before the next question on this conversation, "+
+			"so nothing else was sent", maxDenyChain, hitl.Action)
 	}
 	return nil
 }
@@ -482,7 +493,9 @@ func (s *Server) strictBackend(ctx context.Context) bool {
 	s.eraMu.Lock()
 	defer s.eraMu.Unlock()
 	if !h.OK {
-		s.era.failed = time.Now()
+		if ctx.Err() == nil { // the backend's failure, not the call's own end
+			s.era.failed = time.Now()
+		}
 		return false // unknown
 	}
 	s.era = backendEra{strict: h.Arm != "", learned: time.Now()}

@@ -33,7 +33,8 @@ type notifierKey struct{}
 func (s *Server) notifierMiddleware(next mcpserver.ToolHandlerFunc) mcpserver.ToolHandlerFunc {
 	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		if !s.inflight.enter() {
-			return mcp.NewToolResultError("kubeq-mcp is shutting down; nothing was sent to KubeIntellect"), nil
+			return mcp.NewToolResultError("kubeq-mcp is shutting down: nothing was sent to KubeIntellect and " +
+				"nothing was approved; any approval still pending is denied as it stops."), nil
 		}
 		defer s.inflight.leave()
 		ctx, cancel := s.callContext(ctx)

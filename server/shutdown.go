@@ -78,10 +78,24 @@ func (s *Server) shutdown() {
 	s.mu.Unlock()
 	close(s.stop)
 	s.cancelCalls()
-	s.inflight.closeAndWait(ctx)
+	// Calls get half the budget, so one stuck call cannot keep the gates
+	// of other conversations from being denied.
+	wctx, wcancel := context.WithTimeout(ctx, s.shutdownBudget/2)
+	s.inflight.closeAndWait(wctx)
+	wcancel()
 	s.sweepWG.Wait()
-	s.denyAllPending(ctx)
+	// A denial's reply can raise another gate, recorded again: repeat
+	// until none is left or the budget is spent.
+	for range maxShutdownPasses {
+		if len(s.convs.pendingIDs()) == 0 || ctx.Err() != nil {
+			return
+		}
+		s.denyAllPending(ctx)
+	}
 }
+
+// maxShutdownPasses bounds the rounds of denials at shutdown.
+const maxShutdownPasses = 10
 
 // callContext ties a tool call to the server's life: it ends when the
 // server starts shutting down.

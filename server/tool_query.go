@@ -143,7 +143,7 @@ func decodeQueryInput(args any) (schema.QueryInput, error) {
 			"(lowercase letters, digits and '-', at most 63 characters)", namespaceRe},
 		{"user_id", in.UserID, "letters, digits, '.', '_', '@', ':' or '-', at most 128 characters", userIDRe},
 	} {
-		if _, given := m[c.name]; given && !c.re.MatchString(c.value) {
+		if c.value != "" && !c.re.MatchString(c.value) { // "" is as good as omitted: models send it
 			return in, fmt.Errorf("invalid arguments: %s %q: must be %s", c.name, oneLine(c.value, 80), c.what)
 		}
 	}
@@ -380,15 +380,17 @@ func reasonText(r schema.Reason) string {
 
 // uncertainQuestion remembers that a question whose fate is unknown (it
 // may have reached the backend, which may have stopped at a gate nobody
-// saw) may have left a gate open: on a backend not known to be current,
+// saw) may have left a gate open. On a backend not known to be current,
 // which would take the next message as its approval, a denial is sent
-// before the next question, or at shutdown.
+// before the next question, or at shutdown. A current backend cancels the
+// turn when its stream is dropped, and takes any next message but an
+// approval phrase as a denial, so there it would only cost a turn.
 func (s *Server) uncertainQuestion(conv string, err error) {
 	if surelyUndelivered(err) {
 		return
 	}
 	if strict, known := s.knownEra(); known && strict {
-		return // a current backend denies a pending gate on the next message
+		return
 	}
 	s.convs.setPending(conv, &pendingGate{Blind: true})
 }

@@ -1,0 +1,224 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kubeq-mcp/kubeq-mcp/kubeq/kubeqtest"
+)
+
+// denyChain is a gate whose every denial raises another gate, n gates in all.
+func denyChain(n int) kubeqtest.Gate {
+	var g kubeqtest.Gate
+	for i := n; i >= 1; i-- {
+		ng := kubeqtest.Gate{Command: fmt.Sprintf("kubectl scale deployment/web --replicas=%d", i),
+			ActionID:  fmt.Sprintf("act-%d", i),
+			OnApprove: kubeqtest.Script{kubeqtest.Tokens(afterApprove)}}
+		if i < n {
+			ng.OnDeny = kubeqtest.Script{kubeqtest.Tokens("then instead:"), g}
+		} else {
+			ng.OnDeny = kubeqtest.Script{kubeqtest.Tokens(afterDeny)}
+		}
+		g = ng
+	}
+	return g
+}
+
+// Found in review: denyPending -> denyReplies exhausts maxDenyChain, records the 7th
+// gate as pending and returns nil; handleQuery then sends the new question
+// on top of the open gate. On a V2 backend that question approves it.
+func TestFailsafeDenyChainExhaustedSendsNothing(t *testing.T) {
+	f := newFixture(t, nil, kubeqtest.WithV2())
+	f.backend.Handle("start", kubeqtest.Script{denyChain(7)})
+	f.backend.Handle("is checkout healthy?", kubeqtest.Answer("checkout is healthy."))
+	cs := f.connectHuman("http", "", newHuman(t, declineForm), false) // 2026 era: G1 left pending
+	leg := askGate(t, f, cs, map[string]any{"question": "start"})
+
+	res, err := query(context.Background(), cs, map[string]any{"question": "is checkout healthy?", "conversation_id": leg.conv})
+	require.NoError(t, err)
+	t.Logf("result: %s", textOf(res))
+	t.Logf("messages: %q", f.backend.MessagesFor(leg.conv))
+	for _, d := range f.backend.Decisions() {
+		t.Logf("decision: %s approved=%v by %q", d.ActionID, d.Approved, d.Message)
+	}
+	assertNeverApproved(t, f.backend)
+}
+
+// Found in review: a gate left by a long deny chain at shutdown stays open after Close
+// (denyAllPending is one pass).
+func TestShutdownDeniesWholeDenyChain(t *testing.T) {
+	f := newFixture(t, nil)
+	f.backend.Handle("start", kubeqtest.Script{denyChain(7)})
+	cs := f.connectHuman("http", "", newHuman(t, declineForm), false)
+	leg := askGate(t, f, cs, map[string]any{"question": "start"})
+	require.NoError(t, f.srv.Close())
+	g, pending := f.backend.PendingGate(leg.conv)
+	assert.Falsef(t, pending, "gate %s left open after Close", g.ActionID)
+}
+
+// failNthDeny answers the nth chat request whose content is "deny" with 503.
+func failNthDeny(n int32) func(*url.URL) http.Handler {
+	return func(backend *url.URL) http.Handler {
+		rp := httputil.NewSingleHostReverseProxy(backend)
+		rp.FlushInterval = -1
+		var seen atomic.Int32
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			if bytes.Contains(body, []byte(`"content":"deny"`)) && seen.Add(1) == n {
+				http.Error(w, `{"detail":"unavailable"}`, http.StatusServiceUnavailable)
+				return
+			}
+			rp.ServeHTTP(w, r)
+		})
+	}
+}
+
+// Found in review: approve refused (429) -> deny G1 delivered -> reply raises G2 ->
+// deny of G2 fails (503). approveFailed overwrites decide's record of G2
+// with G1 and says the denial of G1 did not arrive.
+func TestFailsafeFailedApproveKeepsRecordOfOpenGate(t *testing.T) {
+	f := newFixture(t, nil)
+	f.backend.Handle(podQuestion, kubeqtest.Script{kubeqtest.Gate{
+		Command: podCommand, ActionID: "act-pod",
+		OnDeny: kubeqtest.Script{kubeqtest.Tokens("Then I will scale instead."), gate(scaleCommand, "act-scale")},
+	}})
+	g := f.behind(t, failNthDeny(2), nil)
+	h := newHuman(t, func(ctx context.Context, h *human, p *sdk.ElicitParams) (*sdk.ElicitResult, error) {
+		f.backend.FailNext(1, kubeqtest.RateLimited(1))
+		return accept("approve", podTarget)(ctx, h, p)
+	})
+	cs := g.connectHuman("http", "2025-11-25", h, true)
+	res, err := query(context.Background(), cs, map[string]any{"question": podQuestion})
+	require.NoError(t, err)
+	txt := textOf(res)
+	t.Logf("result: %s", txt)
+	conv := f.backend.ChatRequests()[0].Session
+	gi, _ := f.backend.PendingGate(conv)
+	t.Logf("pending at backend: %s; messages: %q", gi.ActionID, f.backend.MessagesFor(conv))
+	g.srv.convs.mu.Lock()
+	p := g.srv.convs.convs[conv].pending
+	g.srv.convs.mu.Unlock()
+	require.NotNil(t, p)
+	assert.Equal(t, "act-scale", p.Gate.ApprovalID, "the record must name the gate actually pending")
+	assert.NotContains(t, txt, "neither did the denial sent after it", "the denial of act-pod did arrive")
+}
+
+// Found in review: a cancelled call's health read is negatively cached for 30 s: a
+// current, healthy backend then counts as unknown/older.
+func TestEraNotPoisonedByCancelledHealthRead(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	assert.False(t, f.srv.strictBackend(ctx))
+	start := time.Now()
+	assert.True(t, f.srv.strictBackend(context.Background()), "healthy current backend, after one cancelled call")
+	t.Logf("took %v", time.Since(start))
+}
+
+// Found in review: Close called from inside a tool call waits for that call to leave
+// (it never can), so the whole budget is spent and the gates pending on
+// other conversations are not denied.
+func TestShutdownFromInsideToolCall(t *testing.T) {
+	f := newFixture(t, nil)
+	f.srv.shutdownBudget = time.Second
+	f.backend.Handle(podQuestion, kubeqtest.Script{gate(podCommand, "act-pod")})
+	f.srv.MCPServer().AddTool(mcp.NewTool("fixture_close"), func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		start := time.Now()
+		_ = f.srv.Close()
+		return mcp.NewToolResultText(fmt.Sprintf("Close took %v", time.Since(start))), nil
+	})
+	cs := f.connectHuman("http", "", newHuman(t, declineForm), false)
+	leg := askGate(t, f, cs, map[string]any{"question": podQuestion})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	res, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: "fixture_close", Arguments: map[string]any{}})
+	require.NoError(t, err)
+	t.Logf("%s", textOf(res))
+	g, pending := f.backend.PendingGate(leg.conv)
+	assert.Falsef(t, pending, "gate %s left open after Close", g.ActionID)
+}
+
+// hangFirstDeny hangs the first "deny" chat request until it is cancelled.
+func hangFirstDeny(backend *url.URL) http.Handler {
+	rp := httputil.NewSingleHostReverseProxy(backend)
+	rp.FlushInterval = -1
+	var seen atomic.Int32
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if bytes.Contains(body, []byte(`"content":"deny"`)) && seen.Add(1) == 1 {
+			<-r.Context().Done()
+			return
+		}
+		rp.ServeHTTP(w, r)
+	})
+}
+
+// Found in review: one cancelled call whose deny is slow uses up the whole budget in
+// closeAndWait; denyAllPending then gets an expired context and the gate
+// pending on another conversation (whose deny would be instant) stays open.
+func TestShutdownSlowCallDoesNotStarveDenials(t *testing.T) {
+	f := newFixture(t, nil)
+	f.backend.Handle(podQuestion, kubeqtest.Script{gate(podCommand, "act-pod")})
+	f.backend.Handle(scaleQuestion, kubeqtest.Script{gate(scaleCommand, "act-scale")})
+	g := f.behind(t, hangFirstDeny, nil)
+	g.srv.shutdownBudget = time.Second
+	csY := g.connectHuman("http", "", newHuman(t, declineForm), false)
+	legY := askGate(t, g, csY, map[string]any{"question": scaleQuestion})
+
+	shown := make(chan struct{})
+	csX := g.connectHuman("http", "2025-11-25", newHuman(t, func(ctx context.Context, h *human, p *sdk.ElicitParams) (*sdk.ElicitResult, error) {
+		close(shown)
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}), true)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = query(context.Background(), csX, map[string]any{"question": podQuestion})
+	}()
+	<-shown
+	start := time.Now()
+	require.NoError(t, g.srv.Close())
+	t.Logf("Close took %v", time.Since(start))
+	<-done
+	gi, pending := f.backend.PendingGate(legY.conv)
+	assert.Falsef(t, pending, "gate %s on another conversation left open after Close", gi.ActionID)
+}
+
+// Found in review: effect: after one cancelled health read, a follow-up on a healthy
+// current backend without history is preceded by a blind "deny" sent as a
+// question.
+func TestEraCancelledHealthNoBlindDeny(t *testing.T) {
+	f := newFixture(t, nil)
+	f.backend.Handle("why is web slow?", kubeqtest.Answer("it is not."))
+	f.backend.Handle("and now?", kubeqtest.Answer("fine."))
+	g := f.behind(t, noHistory, nil)
+	cs := g.connectHuman("http", "2025-11-25", newHuman(t, declineForm), true)
+	_, err := query(context.Background(), cs, map[string]any{"question": "why is web slow?"})
+	require.NoError(t, err)
+	conv := f.backend.ChatRequests()[0].Session
+	g.srv.eraMu.Lock()
+	g.srv.era = backendEra{} // the 5-minute TTL ran out
+	g.srv.eraMu.Unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	g.srv.strictBackend(ctx) // a call cancelled by its client during the health read
+	_, err = query(context.Background(), cs, map[string]any{"question": "and now?", "conversation_id": conv})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"why is web slow?", "and now?"}, f.backend.MessagesFor(conv))
+}
