@@ -58,7 +58,8 @@ func StartBackend() (*Backend, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/chat/completions", serveChat)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		_, _ = w.Write([]byte(`{"status": "healthy"}`))
+		// What a current (V4) KubeIntellect answers: "arm" marks it as one.
+		_, _ = w.Write([]byte(`{"status": "ok", "arm": "v4", "version": "4.2.0"}`))
 	})
 	b := &Backend{URL: "http://" + ln.Addr().String(), ln: ln,
 		hs: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
