@@ -180,3 +180,27 @@ func TestFakeWithoutUsageFrame(t *testing.T) {
 	require.Nil(t, res.Usage, "a V2 server sends no usage: unknown, not zero")
 	require.NotEmpty(t, res.Answer)
 }
+
+// An older (V2) server reports a fatal error only as the content chunk
+// "\n\n[Error: …]" before [DONE]; it reads as the fatal error a current
+// server sends as an event, once, whichever server it is.
+func TestFakeFatalErrorBothEras(t *testing.T) {
+	for name, opts := range map[string][]kubeqtest.Option{"v2": {kubeqtest.WithV2()}, "current": nil} {
+		t.Run(name, func(t *testing.T) {
+			srv := fake(t, opts...)
+			srv.Handle("q", kubeqtest.Script{kubeqtest.Tokens("Looking at "), kubeqtest.Fatal("checkpoint store unavailable")})
+			c := client(t, srv)
+			var fatals []kubeq.Error
+			for ev, err := range c.Stream(ctx(t), kubeq.Turn{Question: "q"}) {
+				require.NoError(t, err)
+				if e, ok := ev.(kubeq.Error); ok && e.Fatal {
+					fatals = append(fatals, e)
+				}
+			}
+			require.Equal(t, []kubeq.Error{{Message: "checkpoint store unavailable", Fatal: true}}, fatals)
+			_, err := c.Query(ctx(t), kubeq.Turn{Question: "q"})
+			var fe *kubeq.FatalError
+			require.ErrorAs(t, err, &fe)
+		})
+	}
+}

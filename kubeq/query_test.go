@@ -89,3 +89,14 @@ func TestQueryCountsSkippedFrames(t *testing.T) {
 	require.Equal(t, 4, res.UnknownFrames)
 	require.Equal(t, "Fine.", res.Answer)
 }
+
+// An error chunk followed by more content is part of the answer, not the
+// V2 way of ending a turn on a fatal error.
+func TestV2FatalErrorChunkMustBeLast(t *testing.T) {
+	var v v2Fatal
+	for _, e := range []Event{Token{Content: "\n\n[Error: not the end]"}, Token{Content: " and more"}} {
+		v.see(e)
+	}
+	_, ok := v.error()
+	require.False(t, ok)
+}

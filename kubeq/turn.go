@@ -2,6 +2,7 @@ package kubeq
 
 import (
 	"io"
+	"strings"
 )
 
 // turnStats is the bookkeeping of one response body.
@@ -20,6 +21,7 @@ type turnStats struct {
 // io.ErrUnexpectedEOF when the input ended without [DONE]; or the read error.
 func readTurn(body io.Reader, end End, yield func(Event) bool) (turnStats, error) {
 	var st turnStats
+	var v2 v2Fatal
 	sse := newSSEReader(body)
 	var dec decoder
 	evs := make([]Event, 0, maxEventsPerFrame)
@@ -43,6 +45,9 @@ func readTurn(body io.Reader, end End, yield func(Event) bool) (turnStats, error
 			evs, o = dec.decode(f.data, evs)
 			switch o {
 			case frameDone:
+				if e, ok := v2.error(); ok {
+					evs = append(evs, e)
+				}
 				end.DroppedFrames, end.UnknownFrames = st.Dropped, st.Unknown
 				evs = append(evs, end)
 				st.Done = true
@@ -53,6 +58,7 @@ func readTurn(body io.Reader, end End, yield func(Event) bool) (turnStats, error
 			}
 		}
 		for _, e := range evs {
+			v2.see(e)
 			st.Events++
 			if !yield(e) {
 				st.Stopped = true
@@ -63,4 +69,40 @@ func readTurn(body io.Reader, end End, yield func(Event) bool) (turnStats, error
 			return st, nil
 		}
 	}
+}
+
+// v2Fatal recognises an older (V2) server's fatal error. A current server
+// sends a fatal error event, then the content chunk "\n\n[Error: <msg>]",
+// stop and [DONE]; V2 sends only the chunk. A turn whose last content is
+// exactly that chunk, with no fatal event, gets the fatal Error it implies,
+// so callers treat both servers alike.
+type v2Fatal struct {
+	fatalSeen bool
+	message   string // the message of a trailing "[Error: …]" chunk, if the last content was one
+}
+
+const v2ErrorPrefix, v2ErrorSuffix = "\n\n[Error: ", "]"
+
+func (v *v2Fatal) see(e Event) {
+	switch e := e.(type) {
+	case Error:
+		v.fatalSeen = v.fatalSeen || e.Fatal
+	case Token:
+		v.message = ""
+		if len(e.Content) > len(v2ErrorPrefix) && strings.HasPrefix(e.Content, v2ErrorPrefix) &&
+			strings.HasSuffix(e.Content, v2ErrorSuffix) {
+			v.message = e.Content[len(v2ErrorPrefix) : len(e.Content)-len(v2ErrorSuffix)]
+		}
+	case Heartbeat, Usage, End:
+	default:
+		v.message = "" // the error chunk must be the last thing the agent said
+	}
+}
+
+// error is the fatal Error to add before End, if the turn ended the V2 way.
+func (v *v2Fatal) error() (Error, bool) {
+	if v.fatalSeen || v.message == "" {
+		return Error{}, false
+	}
+	return Error{Message: v.message, Fatal: true}, true
 }
