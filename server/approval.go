@@ -19,9 +19,12 @@ import (
 
 // The approval flow. Invariant: the only path that sends "approve" to the
 // backend is judge returning approve for an accepted form whose decision is
-// approve (and whose confirmation matches, for high risk). Everything else
-// — decline, cancel, deny, mismatch, timeout, no elicitation, any error, a
-// bad or replayed state — sends "deny".
+// approve (and whose confirmation matches, for high risk), and then
+// "approve" is sent at most once. Everything else — decline, cancel, deny,
+// mismatch, timeout, no elicitation, any error, a bad or replayed state,
+// shutdown — sends "deny". When it is unknown whether a gate is still open
+// (an answer lost, an older backend without history), a blind "deny" goes
+// before anything else is said on the conversation.
 //
 // 2026-era clients get an input_required result and call again with the
 // answer and the sealed state. 2025-era clients are asked with
