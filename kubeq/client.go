@@ -196,24 +196,29 @@ func badURL(raw, why string) error {
 	return fmt.Errorf("kubeq: invalid URL %q: %s", masked, why)
 }
 
-// maskPassword masks what may be a password in raw, a URL that may not
-// parse: from the first ":" after the scheme's "//" (or, with no "//",
-// after the first ":") up to the last "@". It is looser than url.Parse on
-// purpose, so that a password holding "/", "?", "#" or "@" is masked whole.
+// maskPassword masks what may be a secret in raw, a URL that may not
+// parse: the user info from the scheme's "//" (or the start) up to the
+// last "@" (the password, or the whole of a user name alone, which is
+// often a token), and everything after a "?" (query parameters often carry
+// tokens). It is looser than url.Parse on purpose, so that a password
+// holding "/", "?", "#" or "@" is masked whole; it may mask more than the
+// secret, never less.
 func maskPassword(raw string) string {
-	at := strings.LastIndex(raw, "@")
-	if at < 0 {
-		return raw
+	if at := strings.LastIndex(raw, "@"); at >= 0 {
+		start := 0
+		if i := strings.Index(raw[:at], "://"); i >= 0 {
+			start = i + 3
+		}
+		if colon := strings.Index(raw[start:at], ":"); colon >= 0 {
+			raw = raw[:start+colon+1] + "xxxxx" + raw[at:]
+		} else {
+			raw = raw[:start] + "xxxxx" + raw[at:]
+		}
 	}
-	start := 0
-	if i := strings.Index(raw[:at], "://"); i >= 0 {
-		start = i + 3
+	if q := strings.Index(raw, "?"); q >= 0 && q+1 < len(raw) {
+		raw = raw[:q+1] + "xxxxx"
 	}
-	colon := strings.Index(raw[start:at], ":")
-	if colon < 0 {
-		return raw // a user name only
-	}
-	return raw[:start+colon+1] + "xxxxx" + raw[at:]
+	return raw
 }
 
 func clientWithRoots(path string) (*http.Client, error) {
@@ -253,7 +258,12 @@ func (c *Client) URL() string { return c.redactedBase() }
 func (c *Client) redactedBase() string {
 	u, err := url.Parse(c.base)
 	if err != nil {
-		return c.base
+		return maskPassword(c.base)
+	}
+	if u.User != nil {
+		if _, hasPassword := u.User.Password(); !hasPassword {
+			u.User = url.User("xxxxx") // a user name alone is often a token
+		}
 	}
 	return u.Redacted()
 }

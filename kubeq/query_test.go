@@ -99,4 +99,11 @@ func TestV2FatalErrorChunkMustBeLast(t *testing.T) {
 	}
 	_, ok := v.error()
 	require.False(t, ok)
+
+	// Python prints an empty message for some exceptions.
+	v = v2Fatal{}
+	v.see(Token{Content: "\n\n[Error: ]"})
+	e, ok := v.error()
+	require.True(t, ok)
+	require.Equal(t, Error{Message: "", Fatal: true}, e)
 }

@@ -118,6 +118,13 @@ func (c *Client) newRequest(ctx context.Context, p preparedTurn) (*http.Request,
 	if err != nil {
 		return nil, "", fmt.Errorf("kubeq: building the request: %w", err)
 	}
+	if p.atMostOnce {
+		// Without GetBody net/http cannot send the request again by itself
+		// (HTTP/2 does after some stream resets, even once the body was
+		// written); a failure before anything was written is retried by
+		// Stream, which builds a new request.
+		req.GetBody = nil
+	}
 	reqID := "req-" + newUUID()
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "text/event-stream")

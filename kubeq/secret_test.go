@@ -101,6 +101,8 @@ func TestNewURLErrorsHideThePassword(t *testing.T) {
 		"http://user:" + secretPassword + "@ho st":          "invalid character",
 		"http://user:" + secretPassword + "@host\x7f":       "control character",
 		"http://user:" + secretPassword + "@host:80:80/api": "port",
+		"http://" + secretPassword + "@host:notaport":       "port", // a token as the user name
+		"http://host/?token=" + secretPassword:              "no query",
 	} {
 		_, err := New(in)
 		require.Error(t, err, "url %q", in)
@@ -109,4 +111,16 @@ func TestNewURLErrorsHideThePassword(t *testing.T) {
 		var ue *url.Error
 		require.False(t, errors.As(err, &ue), "url %q: a wrapped *url.Error quotes the raw URL", in)
 	}
+}
+
+// A token given as the URL's user name (https://TOKEN@host) is masked like
+// a password in every message that names the backend.
+func TestUserNameTokenNeverInErrors(t *testing.T) {
+	withToken := strings.Replace(refusedURL(t), "http://", "http://"+secretPassword+"@", 1)
+	c := newClient(t, withToken, WithRetryDelays())
+	_, err := collect(testCtx(t), c, Turn{Question: "q"})
+	require.Error(t, err)
+	require.NotContains(t, err.Error(), secretPassword)
+	require.NotContains(t, c.URL(), secretPassword)
+	require.Contains(t, c.URL(), "xxxxx@127.0.0.1")
 }

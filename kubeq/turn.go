@@ -78,7 +78,8 @@ func readTurn(body io.Reader, end End, yield func(Event) bool) (turnStats, error
 // so callers treat both servers alike.
 type v2Fatal struct {
 	fatalSeen bool
-	message   string // the message of a trailing "[Error: …]" chunk, if the last content was one
+	matched   bool   // the last content was a "[Error: …]" chunk
+	message   string // its message, which may be empty (Python prints "" for some exceptions)
 }
 
 const v2ErrorPrefix, v2ErrorSuffix = "\n\n[Error: ", "]"
@@ -88,20 +89,21 @@ func (v *v2Fatal) see(e Event) {
 	case Error:
 		v.fatalSeen = v.fatalSeen || e.Fatal
 	case Token:
+		v.matched = len(e.Content) >= len(v2ErrorPrefix)+len(v2ErrorSuffix) &&
+			strings.HasPrefix(e.Content, v2ErrorPrefix) && strings.HasSuffix(e.Content, v2ErrorSuffix)
 		v.message = ""
-		if len(e.Content) > len(v2ErrorPrefix) && strings.HasPrefix(e.Content, v2ErrorPrefix) &&
-			strings.HasSuffix(e.Content, v2ErrorSuffix) {
+		if v.matched {
 			v.message = e.Content[len(v2ErrorPrefix) : len(e.Content)-len(v2ErrorSuffix)]
 		}
 	case Heartbeat, Usage, End:
 	default:
-		v.message = "" // the error chunk must be the last thing the agent said
+		v.matched = false // the error chunk must be the last thing the agent said
 	}
 }
 
 // error is the fatal Error to add before End, if the turn ended the V2 way.
 func (v *v2Fatal) error() (Error, bool) {
-	if v.fatalSeen || v.message == "" {
+	if v.fatalSeen || !v.matched {
 		return Error{}, false
 	}
 	return Error{Message: v.message, Fatal: true}, true
