@@ -142,18 +142,7 @@ func startBinaryFor(t *testing.T, transport string, backend *kubeqtest.Server) *
 	b.args = []string{"--url", backend.URL, "--approval-timeout", binApprovalTimeout.String(),
 		"--audit-log", b.audit, "--log-level", "debug", "--retry-delays", "10ms"}
 	if transport == "http" {
-		cmd := exec.Command(kubeqMCPBinary(t), append(b.args, "--transport", "http", "--addr", "127.0.0.1:0")...)
-		cmd.Stderr = b.stderr
-		require.NoError(t, cmd.Start())
-		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-		re := regexp.MustCompile(`mcp=(http://127\.0\.0\.1:\d+/mcp)`)
-		require.Eventually(t, func() bool {
-			m := re.FindStringSubmatch(b.stderr.String())
-			if m != nil {
-				b.endpoint = m[1]
-			}
-			return m != nil
-		}, 20*time.Second, 10*time.Millisecond, b.stderr.String())
+		_, b.endpoint = startHTTPBinary(t, kubeqMCPBinary(t), b.stderr, b.args...)
 	}
 	return b
 }

@@ -195,21 +195,8 @@ func TestBinaryStdoutIsOnlyJSONRPC(t *testing.T) {
 func TestBinaryHTTPAndGracefulShutdown(t *testing.T) {
 	bin := kubeqMCPBinary(t)
 	backend := binaryBackend(t)
-	var stderr syncBuffer
-	cmd := exec.Command(bin, "--transport", "http", "--addr", "127.0.0.1:0", "--url", backend.URL, "--http-token", "tok-123")
-	cmd.Stderr = &stderr
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-
-	re := regexp.MustCompile(`mcp=(http://127\.0\.0\.1:\d+/mcp)`)
-	var endpoint string
-	require.Eventually(t, func() bool {
-		m := re.FindStringSubmatch(stderr.String())
-		if m != nil {
-			endpoint = m[1]
-		}
-		return m != nil
-	}, 10*time.Second, 10*time.Millisecond, stderr.String())
+	stderr := &syncBuffer{}
+	cmd, endpoint := startHTTPBinary(t, bin, stderr, "--url", backend.URL, "--http-token", "tok-123")
 
 	hc := &httpClientWithToken{token: "tok-123"}
 	client := sdk.NewClient(&sdk.Implementation{Name: "binary-http", Version: "1"}, nil)
@@ -300,4 +287,25 @@ func TestVersionFromBuildInfo(t *testing.T) {
 	out, err = exec.Command(bin, "--version").Output()
 	require.NoError(t, err)
 	assert.Regexp(t, `^kubeq-mcp v0\.0\.0-\d{14}-[0-9a-f]{12}(\+dirty)?\n$`, string(out))
+}
+
+// startHTTPBinary starts bin with --transport http on a free loopback port
+// and the given flags, and returns it with its /mcp endpoint, read from the
+// start-up log once it is serving. The process is killed at cleanup.
+func startHTTPBinary(t *testing.T, bin string, stderr *syncBuffer, args ...string) (*exec.Cmd, string) {
+	t.Helper()
+	cmd := exec.Command(bin, append(args, "--transport", "http", "--addr", "127.0.0.1:0")...)
+	cmd.Stderr = stderr
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	re := regexp.MustCompile(`mcp=(http://127\.0\.0\.1:\d+/mcp)`)
+	var endpoint string
+	require.Eventually(t, func() bool {
+		m := re.FindStringSubmatch(stderr.String())
+		if m != nil {
+			endpoint = m[1]
+		}
+		return m != nil
+	}, 20*time.Second, 10*time.Millisecond, stderr.String())
+	return cmd, endpoint
 }

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -40,19 +39,8 @@ func TestBinaryShutdownDeniesWaitingGate(t *testing.T) {
 			var tr sdk.Transport
 			var cmd *exec.Cmd
 			if transport == "http" {
-				cmd = exec.Command(kubeqMCPBinary(t), append(args, "--transport", "http", "--addr", "127.0.0.1:0")...)
-				cmd.Stderr = stderr
-				require.NoError(t, cmd.Start())
-				t.Cleanup(func() { _ = cmd.Process.Kill() })
-				re := regexp.MustCompile(`mcp=(http://127\.0\.0\.1:\d+/mcp)`)
 				var endpoint string
-				require.Eventually(t, func() bool {
-					m := re.FindStringSubmatch(stderr.String())
-					if m != nil {
-						endpoint = m[1]
-					}
-					return m != nil
-				}, 20*time.Second, 10*time.Millisecond, stderr.String())
+				cmd, endpoint = startHTTPBinary(t, kubeqMCPBinary(t), stderr, args...)
 				tr = &sdk.StreamableClientTransport{Endpoint: endpoint, MaxRetries: -1}
 			} else {
 				cmd = exec.Command(kubeqMCPBinary(t), args...)
