@@ -63,6 +63,29 @@ func noHistory(backend *url.URL) http.Handler {
 	})
 }
 
+// interceptDeny forwards everything to the backend but the chat requests
+// that send "deny" and whose count (from 1) intercept accepts: those get
+// act instead.
+func interceptDeny(intercept func(n int32) bool, act http.HandlerFunc) func(*url.URL) http.Handler {
+	return func(backend *url.URL) http.Handler {
+		rp := httputil.NewSingleHostReverseProxy(backend)
+		rp.FlushInterval = -1
+		var seen atomic.Int32
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			if bytes.Contains(body, []byte(`"content":"deny"`)) && intercept(seen.Add(1)) {
+				act(w, r)
+				return
+			}
+			rp.ServeHTTP(w, r)
+		})
+	}
+}
+
+// hangUntilCancelled answers nothing until the request is cancelled.
+func hangUntilCancelled(_ http.ResponseWriter, r *http.Request) { <-r.Context().Done() }
+
 // loseOneAnswer lets the backend run a whole turn, then resets the
 // connection before a byte of the answer reaches kubeq-mcp, once, for the
 // first chat request whose body matches.

@@ -1,14 +1,9 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httputil"
-	"net/url"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -69,24 +64,6 @@ func TestShutdownDeniesWholeDenyChain(t *testing.T) {
 	assert.Falsef(t, pending, "gate %s left open after Close", g.ActionID)
 }
 
-// failNthDeny answers the nth chat request whose content is "deny" with 503.
-func failNthDeny(n int32) func(*url.URL) http.Handler {
-	return func(backend *url.URL) http.Handler {
-		rp := httputil.NewSingleHostReverseProxy(backend)
-		rp.FlushInterval = -1
-		var seen atomic.Int32
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			body, _ := io.ReadAll(r.Body)
-			r.Body = io.NopCloser(bytes.NewReader(body))
-			if bytes.Contains(body, []byte(`"content":"deny"`)) && seen.Add(1) == n {
-				http.Error(w, `{"detail":"unavailable"}`, http.StatusServiceUnavailable)
-				return
-			}
-			rp.ServeHTTP(w, r)
-		})
-	}
-}
-
 // Found in review: approve refused (429) -> deny G1 delivered -> reply raises G2 ->
 // deny of G2 fails (503). approveFailed overwrites decide's record of G2
 // with G1 and says the denial of G1 did not arrive.
@@ -96,7 +73,9 @@ func TestFailsafeFailedApproveKeepsRecordOfOpenGate(t *testing.T) {
 		Command: podCommand, ActionID: "act-pod",
 		OnDeny: kubeqtest.Script{kubeqtest.Tokens("Then I will scale instead."), gate(scaleCommand, "act-scale")},
 	}})
-	g := f.behind(t, failNthDeny(2), nil)
+	g := f.behind(t, interceptDeny(func(n int32) bool { return n == 2 }, func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, `{"detail":"unavailable"}`, http.StatusServiceUnavailable)
+	}), nil)
 	h := newHuman(t, func(ctx context.Context, h *human, p *sdk.ElicitParams) (*sdk.ElicitResult, error) {
 		f.backend.FailNext(1, kubeqtest.RateLimited(1))
 		return accept("approve", podTarget)(ctx, h, p)
@@ -152,22 +131,6 @@ func TestShutdownFromInsideToolCall(t *testing.T) {
 	assert.Falsef(t, pending, "gate %s left open after Close", g.ActionID)
 }
 
-// hangFirstDeny hangs the first "deny" chat request until it is cancelled.
-func hangFirstDeny(backend *url.URL) http.Handler {
-	rp := httputil.NewSingleHostReverseProxy(backend)
-	rp.FlushInterval = -1
-	var seen atomic.Int32
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		if bytes.Contains(body, []byte(`"content":"deny"`)) && seen.Add(1) == 1 {
-			<-r.Context().Done()
-			return
-		}
-		rp.ServeHTTP(w, r)
-	})
-}
-
 // Found in review: one cancelled call whose deny is slow uses up the whole budget in
 // closeAndWait; denyAllPending then gets an expired context and the gate
 // pending on another conversation (whose deny would be instant) stays open.
@@ -175,7 +138,7 @@ func TestShutdownSlowCallDoesNotStarveDenials(t *testing.T) {
 	f := newFixture(t, nil)
 	f.backend.Handle(podQuestion, kubeqtest.Script{gate(podCommand, "act-pod")})
 	f.backend.Handle(scaleQuestion, kubeqtest.Script{gate(scaleCommand, "act-scale")})
-	g := f.behind(t, hangFirstDeny, nil)
+	g := f.behind(t, interceptDeny(func(n int32) bool { return n == 1 }, hangUntilCancelled), nil)
 	g.srv.shutdownBudget = time.Second
 	csY := g.connectHuman("http", "", newHuman(t, declineForm), false)
 	legY := askGate(t, g, csY, map[string]any{"question": scaleQuestion})

@@ -4,10 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
-	"net/http/httputil"
-	"net/url"
 	"testing"
 	"time"
 
@@ -158,20 +155,13 @@ func TestShutdownWithinBudget(t *testing.T) {
 	f := newFixture(t, nil)
 	f.backend.Handle(podQuestion, kubeqtest.Script{gate(podCommand, "act-pod")})
 	sawDeny := make(chan struct{}, 10)
-	hangDeny := func(backend *url.URL) http.Handler {
-		rp := httputil.NewSingleHostReverseProxy(backend)
-		rp.FlushInterval = -1
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			body, _ := io.ReadAll(r.Body)
-			r.Body = io.NopCloser(bytes.NewReader(body))
-			if bytes.Contains(body, []byte(`"content":"deny"`)) {
-				sawDeny <- struct{}{}
-				<-r.Context().Done()
-				return
-			}
-			rp.ServeHTTP(w, r)
-		})
-	}
+	hangDeny := interceptDeny(func(int32) bool { return true }, func(w http.ResponseWriter, r *http.Request) {
+		select { // never block: a handler stuck here would hold the test server's Close
+		case sawDeny <- struct{}{}:
+		default:
+		}
+		hangUntilCancelled(w, r)
+	})
 	g := f.behind(t, hangDeny, nil, 5*time.Millisecond)
 	g.srv.cfg.ApprovalTimeout = 100 * time.Millisecond
 	g.srv.denyTimeout = 12 * time.Second
