@@ -52,6 +52,15 @@ func (s *Server) denyContext(ctx context.Context) (context.Context, context.Canc
 	return dctx, func() { stop(); cancel() }
 }
 
+// sendDeny sends "deny" on run's conversation without recording an
+// approval (the caller knows of no gate, or has recorded it), detached and
+// bounded like every deny. It returns the gate the reply raised, if any.
+func (s *Server) sendDeny(ctx context.Context, run *queryRun) (*kubeq.HitlRequest, error) {
+	dctx, cancel := s.denyContext(ctx)
+	defer cancel()
+	return s.turn(dctx, run, kubeq.Turn{Question: schema.FormDeny, Conversation: run.conv, User: run.user})
+}
+
 // verdict is a decision on one gate and why.
 type verdict struct {
 	approve bool
@@ -345,10 +354,8 @@ func (s *Server) approveFailed(ctx context.Context, run *queryRun, gate kubeq.Hi
 		run.approvals[n-1] = a
 		s.audit.record(ctx, run.conv, a, "")
 	}
-	dctx, cancel := s.denyContext(ctx)
-	defer cancel()
 	parts := run.parts
-	hitl, err := s.turn(dctx, run, kubeq.Turn{Question: schema.FormDeny, Conversation: run.conv, User: run.user})
+	hitl, err := s.sendDeny(ctx, run)
 	run.parts = parts // the deny's reply is not part of the answer
 	if err != nil {
 		if !surelyDelivered(err) {
@@ -439,9 +446,7 @@ func (s *Server) denyReplies(ctx context.Context, run *queryRun, hitl *kubeq.Hit
 // unseen. A gate its reply raises is denied too. Only what is known is
 // recorded: no approval entry for a gate nobody saw.
 func (s *Server) denyBlind(ctx context.Context, run *queryRun) *mcp.CallToolResult {
-	dctx, cancel := s.denyContext(ctx)
-	defer cancel()
-	hitl, err := s.turn(dctx, run, kubeq.Turn{Question: schema.FormDeny, Conversation: run.conv, User: run.user})
+	hitl, err := s.sendDeny(ctx, run)
 	run.parts = nil
 	if err != nil {
 		if !surelyDelivered(err) {
