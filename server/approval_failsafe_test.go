@@ -159,17 +159,26 @@ func TestFailsafeReplayOnOtherReplicaRefused(t *testing.T) {
 	assert.Equal(t, []string{podQuestion, "approve"}, f.backend.MessagesFor(leg.conv), "B sent nothing")
 }
 
-// "approve" whose answer is lost after the backend ran it must not be sent
-// again: the second copy would approve the next gate, never shown.
-func TestFailsafeApproveNotResent(t *testing.T) {
-	f := newFixture(t, nil)
+// lostApprove is a 2025-era client in front of a kubeq-mcp (g) whose first
+// "approve" reaches f's backend, which runs it and raises a second gate, but
+// whose answer is lost; the human approves the first gate only.
+func lostApprove(t *testing.T) (f, g *fixture, cs *sdk.ClientSession) {
+	t.Helper()
+	f = newFixture(t, nil)
 	f.backend.Handle(podQuestion, kubeqtest.Script{kubeqtest.Gate{
 		Command: podCommand, ActionID: "act-pod",
 		OnApprove: kubeqtest.Script{kubeqtest.Tokens("web-1 deleted. Now scaling."), gate(scaleCommand, "act-scale")},
 	}})
-	g := f.behind(t, loseOneAnswer(func(b []byte) bool { return bytes.Contains(b, []byte(`"content":"approve"`)) }), nil)
+	g = f.behind(t, loseOneAnswer(func(b []byte) bool { return bytes.Contains(b, []byte(`"content":"approve"`)) }), nil)
 	h := newHuman(t, accept("approve", podTarget), declineForm)
-	cs := g.connectHuman("http", "2025-11-25", h, true)
+	cs = g.connectHuman("http", "2025-11-25", h, true)
+	return f, g, cs
+}
+
+// "approve" whose answer is lost after the backend ran it must not be sent
+// again: the second copy would approve the next gate, never shown.
+func TestFailsafeApproveNotResent(t *testing.T) {
+	f, _, cs := lostApprove(t)
 	res, err := query(context.Background(), cs, map[string]any{"question": podQuestion})
 	require.NoError(t, err)
 	assert.True(t, res.IsError, textOf(res))

@@ -67,14 +67,7 @@ func TestFailsafeUndeliveredApproveAudited(t *testing.T) {
 
 // a blind pending record is dropped when its deny fails to arrive.
 func TestFailsafeBlindRecordKeptWhenDenyFails(t *testing.T) {
-	f := newFixture(t, nil)
-	f.backend.Handle(podQuestion, kubeqtest.Script{kubeqtest.Gate{
-		Command: podCommand, ActionID: "act-pod",
-		OnApprove: kubeqtest.Script{kubeqtest.Tokens("web-1 deleted. Now scaling."), gate(scaleCommand, "act-scale")},
-	}})
-	g := f.behind(t, loseOneAnswer(func(b []byte) bool { return bytes.Contains(b, []byte(`"content":"approve"`)) }), nil)
-	h := newHuman(t, accept("approve", podTarget), declineForm)
-	cs := g.connectHuman("http", "2025-11-25", h, true)
+	f, g, cs := lostApprove(t)
 	_, err := query(context.Background(), cs, map[string]any{"question": podQuestion})
 	require.NoError(t, err)
 	conv := f.backend.ChatRequests()[0].Session
