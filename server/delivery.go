@@ -4,34 +4,26 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"net/http"
-	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
 // deliveryTracker lets a tool handler wait until a notification it sent has
-// really been written to the client's stream.
+// really been written to the client's stream, on stdio.
 //
-// mcp-go queues notifications on a channel that another goroutine writes,
-// while the tool's response is written directly. On stdio the response can
-// overtake the last notifications; on streamable HTTP the per-request
-// forwarder can take a notification off the channel, find the request done
-// and drop it (mcp-go PR #969). Either way the client loses or rejects the
-// last progress of a call. Every writer the transports write to is wrapped
-// by the tracker, so a handler can wait for the bytes of its last
-// notification to pass before it returns: ordering by observation, not by
-// a sleep.
+// mcp-go's stdio transport queues notifications on a channel that another
+// goroutine writes, while the tool's response is written directly, so the
+// response can overtake the last notifications and the client drops them as
+// belonging to a finished call. The stdio writer is wrapped by the tracker,
+// so a handler can wait for the bytes of its last notification to pass
+// before it returns: ordering by observation, not by a sleep.
 //
-// Waiters are kept per stream key (the MCP session on HTTP, the request
-// when it has no session, the process on stdio): a write is checked only
-// against the calls whose notifications can travel on its stream, so the
-// cost of a write does not grow with the calls in flight elsewhere.
+// Streamable HTTP needs none of this since mcp-go v1.6.0, which writes a
+// call's notifications on its own POST stream ahead of the response
+// (measured in the note of the upgrade; internal/e2etest checks it).
 type deliveryTracker struct {
 	mu      sync.Mutex
 	waiters map[string]map[*delivery]struct{}
-	seq     atomic.Int64 // for per-request keys
 }
 
 func newDeliveryTracker() *deliveryTracker {
@@ -124,11 +116,6 @@ func (t *deliveryTracker) writer(key string, w io.Writer) io.Writer {
 	})
 }
 
-// requestKey is a stream key for an HTTP request without a session.
-func (t *deliveryTracker) requestKey() string {
-	return "request-" + strconv.FormatInt(t.seq.Add(1), 10)
-}
-
 type streamKey struct{}
 
 // withStreamKey records in ctx which stream key the call's notifications
@@ -145,27 +132,3 @@ func streamKeyFrom(ctx context.Context) string {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
-
-// trackedResponseWriter observes what the streamable HTTP transport writes.
-// It keeps http.Flusher working, which the transport needs to stream.
-type trackedResponseWriter struct {
-	http.ResponseWriter
-	t   *deliveryTracker
-	key string
-}
-
-func (w *trackedResponseWriter) Write(p []byte) (int, error) {
-	n, err := w.ResponseWriter.Write(p)
-	if err == nil {
-		w.t.observe(w.key, p)
-	}
-	return n, err
-}
-
-func (w *trackedResponseWriter) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-func (w *trackedResponseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

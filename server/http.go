@@ -24,19 +24,16 @@ const (
 // HTTPHandler serves streamable HTTP at /mcp and liveness at /healthz.
 //
 // Sessions are on (2025-era clients answer elicitations on their session),
-// GET streams are off (see below), both protocol eras are accepted, the Origin header is checked against
+// the standalone GET stream is served (some clients open it for
+// list-changed notifications; since mcp-go v1.6.0 a call's progress stays
+// on its own POST stream, ahead of its result, while a GET stream is open),
+// both protocol eras are accepted, the Origin header is checked against
 // localhost and Config.AllowedOrigins, and /mcp requires the bearer token
 // when Config.HTTPToken is set.
 func (s *Server) HTTPHandler() http.Handler {
 	streamable := mcpserver.NewStreamableHTTPServer(s.mcp,
 		mcpserver.WithStateful(true),
 		mcpserver.WithEventStore(newBoundedEventStore(1024)),
-		// No standalone GET stream: mcp-go feeds every stream of a session
-		// from one notification queue, so with a GET stream open a call's
-		// progress lands there, unordered with the call's result on its
-		// POST stream. Without it, progress travels on the POST stream,
-		// ahead of the result. The spec allows 405 for GET.
-		mcpserver.WithDisableStreaming(true),
 		mcpserver.WithSessionIdleTTL(30*time.Minute),
 		mcpserver.WithStreamableHTTPLogger(s.log.With("component", "mcp-http")),
 		mcpserver.WithHTTPContextFunc(func(ctx context.Context, r *http.Request) context.Context {
@@ -47,29 +44,12 @@ func (s *Server) HTTPHandler() http.Handler {
 	s.streamables = append(s.streamables, streamable)
 	s.mu.Unlock()
 	mux := http.NewServeMux()
-	mux.Handle(MCPPath, s.checkOrigin(s.checkToken(s.tolerateLateAnswers(s.trackWrites(streamable)))))
+	mux.Handle(MCPPath, s.checkOrigin(s.checkToken(s.tolerateLateAnswers(streamable))))
 	mux.HandleFunc("GET "+HealthPath, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}`))
 	})
 	return mux
-}
-
-// trackWrites lets tool calls see their notifications reach the wire.
-// mcp-go feeds every stream of a session from one queue, so the streams
-// of a session share a key; a request without a session (2026-era) has
-// its own.
-func (s *Server) trackWrites(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		key := r.Header.Get(mcpserver.HeaderKeySessionID)
-		if key == "" {
-			key = s.tracker.requestKey()
-		} else {
-			key = "session-" + key
-		}
-		r = r.WithContext(withStreamKey(r.Context(), key))
-		next.ServeHTTP(&trackedResponseWriter{ResponseWriter: w, t: s.tracker, key: key}, r)
-	})
 }
 
 // checkToken requires "Authorization: Bearer <token>" when a token is set.

@@ -73,7 +73,13 @@ func (n *notifier) send(ctx context.Context, method string, params map[string]an
 	if err != nil {
 		return fmt.Errorf("notify %s: %w", method, err)
 	}
-	d := n.s.tracker.expect(streamKeyFrom(ctx), marker)
+	// Only stdio needs the write tracked (see deliveryTracker); on HTTP,
+	// mcp-go v1.6.0 writes a call's notifications on its POST stream ahead
+	// of its result by itself.
+	var d *delivery
+	if key := streamKeyFrom(ctx); key != "" {
+		d = n.s.tracker.expect(key, marker)
+	}
 	if err := n.s.mcp.SendNotificationToClient(ctx, method, params); err != nil {
 		n.s.tracker.forget(d)
 		n.mu.Lock()

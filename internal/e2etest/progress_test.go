@@ -76,17 +76,40 @@ func TestProgressBeforeResult(t *testing.T) {
 	t.Cleanup(fake.Close)
 	fakebackend.Install(fake)
 
-	for _, transport := range []string{"stdio", "http"} {
+	// "http+get" keeps the client's standalone GET stream open during the
+	// calls (a 2025-era session has one; the 2026-07-28 draft has none): a
+	// call's progress must still come on its own POST stream, ahead of its
+	// result.
+	for _, transport := range []string{"stdio", "http", "http+get"} {
 		for _, era := range []string{"2025-11-25", "2026-07-28"} {
+			if transport == "http+get" && era != "2025-11-25" {
+				continue
+			}
 			t.Run(transport+"/"+era, func(t *testing.T) {
 				w := newWireLog()
 				cs := connect(t, bin, fake.URL, transport, era, w)
 				if got := cs.InitializeResult().ProtocolVersion; got != era {
 					t.Logf("negotiated %s (asked for %s)", got, era)
 				}
+				if transport == "http+get" {
+					waitGETStream(t, w)
+				}
 				measure(t, cs, w, transport, era)
 			})
 		}
+	}
+}
+
+// waitGETStream waits until the server answered the client's standalone GET
+// stream, so the calls run while it is open.
+func waitGETStream(t *testing.T, w *wireLog) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for w.getStreams() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the server never opened the standalone GET stream the client asked for")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -124,9 +147,10 @@ func connect(t *testing.T, bin, backend, transport, era string, w *wireLog) *sdk
 			}
 		})
 		tr = &sdk.IOTransport{Reader: w.tee(stdout), Writer: w.requestWriter(stdin)}
-	case "http":
+	case "http", "http+get":
 		url := startHTTP(t, bin, args)
-		tr = &sdk.StreamableClientTransport{Endpoint: url, HTTPClient: w.httpClient(), MaxRetries: -1}
+		tr = &sdk.StreamableClientTransport{Endpoint: url, HTTPClient: w.httpClient(), MaxRetries: -1,
+			DisableStandaloneSSE: transport == "http"}
 	}
 	cs, err := client.Connect(ctx, tr, &sdk.ClientSessionOptions{ProtocolVersion: era})
 	if err != nil {

@@ -22,6 +22,7 @@ type wireLog struct {
 	after    map[string]int
 	tokens   map[string]*bytes.Buffer // answer text streamed as progress, before the result
 	steps    map[string][]string      // all progress messages before the result
+	getOK    int                      // standalone GET streams the server answered with 200
 }
 
 func newWireLog() *wireLog {
@@ -131,6 +132,11 @@ func (w *wireLog) httpClient() *http.Client {
 			req.Body = io.NopCloser(bytes.NewReader(body))
 		}
 		res, err := http.DefaultTransport.RoundTrip(req)
+		if err == nil && req.Method == http.MethodGet && res.StatusCode == http.StatusOK {
+			w.mu.Lock()
+			w.getOK++
+			w.mu.Unlock()
+		}
 		if err == nil && res.Body != nil {
 			res.Body = w.tee(res.Body)
 		}
@@ -183,3 +189,10 @@ func (l *lineRecorder) Write(p []byte) (int, error) {
 }
 
 func (l *lineRecorder) Close() error { return l.dst.Close() }
+
+// getStreams reports how many standalone GET streams the server opened.
+func (w *wireLog) getStreams() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.getOK
+}
