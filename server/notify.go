@@ -129,7 +129,9 @@ func (n *notifier) flush(ctx context.Context) {
 		n.s.log.Debug("last notification not seen on the wire before the result", "timeout", n.s.cfg.FlushTimeout)
 		return
 	}
-	if link := stdioLinkFrom(ctx); link != nil && !link.barrier(ctx, n.s.cfg.FlushTimeout) {
+	// The ping barrier is for 2025-era TypeScript clients; the 2026-07-28
+	// revision removed ping, so a 2026-era client never gets one.
+	if link := stdioLinkFrom(ctx); link != nil && !isModern(ctx) && !link.barrier(ctx, n.s.cfg.FlushTimeout) {
 		n.s.log.Debug("the client did not answer a ping; progress may reach it after the result")
 	}
 }

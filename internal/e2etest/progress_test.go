@@ -95,8 +95,24 @@ func TestProgressBeforeResult(t *testing.T) {
 					waitGETStream(t, w)
 				}
 				measure(t, cs, w, transport, era)
+				checkPings(t, w, transport, era)
 			})
 		}
+	}
+}
+
+// checkPings: the 2026-07-28 revision removed ping, so a 2026-era client
+// must never get one; over stdio a 2025-era client does (the ordering guard
+// for TypeScript clients pings after a call's last progress).
+func checkPings(t *testing.T, w *wireLog, transport, era string) {
+	t.Helper()
+	pings := w.serverPings()
+	t.Logf("server pings on the wire: %d", pings)
+	switch {
+	case era == "2026-07-28" && pings > 0:
+		t.Errorf("%s %s: the server sent %d pings to a 2026-era client", transport, era, pings)
+	case era == "2025-11-25" && transport == "stdio" && pings == 0:
+		t.Errorf("%s %s: no ping: the stdio ordering guard did not run", transport, era)
 	}
 }
 

@@ -23,6 +23,7 @@ type wireLog struct {
 	tokens   map[string]*bytes.Buffer // answer text streamed as progress, before the result
 	steps    map[string][]string      // all progress messages before the result
 	getOK    int                      // standalone GET streams the server answered with 200
+	pings    int                      // server-to-client ping requests
 }
 
 func newWireLog() *wireLog {
@@ -49,6 +50,8 @@ func (w *wireLog) message(line []byte) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	switch {
+	case m.Method == "ping":
+		w.pings++
 	case m.Method == "notifications/progress":
 		tok, _ := m.Params.Token.(string)
 		if w.returned[tok] {
@@ -195,4 +198,11 @@ func (w *wireLog) getStreams() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.getOK
+}
+
+// serverPings reports how many ping requests the server sent the client.
+func (w *wireLog) serverPings() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.pings
 }
