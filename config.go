@@ -21,6 +21,7 @@ type config struct {
 	Addr            string
 	HTTPToken       string
 	AllowedOrigins  []string
+	AllowedHosts    []string
 	URL             string
 	APIKey          string
 	CACert          string
@@ -62,6 +63,7 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	// is printed by --help. They are read after parsing instead.
 	fs.StringVar(&c.HTTPToken, "http-token", "", "bearer token required on /mcp; required off loopback (env KUBEQ_MCP_HTTP_TOKEN)")
 	origins := fs.String("allowed-origins", env("KUBEQ_MCP_ALLOWED_ORIGINS", ""), "comma-separated browser Origins allowed besides localhost (env KUBEQ_MCP_ALLOWED_ORIGINS)")
+	hosts := fs.String("allowed-hosts", env("KUBEQ_MCP_ALLOWED_HOSTS", ""), "comma-separated Host header values accepted besides loopback ones, e.g. a reverse proxy's name (env KUBEQ_MCP_ALLOWED_HOSTS)")
 	fs.StringVar(&c.URL, "url", env("KUBE_Q_URL", "http://localhost:8000"), "KubeIntellect base URL (env KUBE_Q_URL)")
 	fs.StringVar(&c.APIKey, "api-key", "", "KubeIntellect API key (env KUBE_Q_API_KEY)")
 	fs.StringVar(&c.CACert, "ca-cert", env("KUBE_Q_CA_CERT", ""), "PEM CA bundle for the backend's TLS; system roots when empty (env KUBE_Q_CA_CERT)")
@@ -110,6 +112,11 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	for _, o := range strings.Split(*origins, ",") {
 		if o = strings.TrimSpace(o); o != "" {
 			c.AllowedOrigins = append(c.AllowedOrigins, o)
+		}
+	}
+	for _, h := range strings.Split(*hosts, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			c.AllowedHosts = append(c.AllowedHosts, h)
 		}
 	}
 	return c, c.validate()

@@ -122,6 +122,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdin io.Reader, s
 		Demo:            cfg.Demo,
 		HTTPToken:       cfg.HTTPToken,
 		AllowedOrigins:  cfg.AllowedOrigins,
+		AllowedHosts:    cfg.AllowedHosts,
 	})
 	if err != nil {
 		return err

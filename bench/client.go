@@ -44,8 +44,8 @@ func LoopbackHTTPClient(conns int) *http.Client {
 }
 
 // ConnectHTTP opens a session over streamable HTTP. The standalone GET
-// stream is not opened: kubeq-mcp answers it 405 and sends progress on the
-// call's own stream.
+// stream is not opened: progress comes on each call's own POST stream, and
+// the benchmarks measure calls, not an idle stream per session.
 func ConnectHTTP(ctx context.Context, c *sdk.Client, endpoint string, hc *http.Client) (*sdk.ClientSession, error) {
 	tr := &sdk.StreamableClientTransport{Endpoint: endpoint, HTTPClient: hc, MaxRetries: -1, DisableStandaloneSSE: true}
 	cs, err := c.Connect(ctx, tr, &sdk.ClientSessionOptions{ProtocolVersion: ProtocolVersion})

@@ -27,10 +27,10 @@ PRODUCT_NEXT=("${PRODUCT_116[@]}" server-session-lifecycle http-header-validatio
 # not gating.
 PRODUCT_NEXT_INFO=(server-stateless)
 
-# Not passable on our HTTP stack with mcp-go v1.2.1: sampling/createMessage
-# is only sent on the standalone GET stream, which our handler disables so
-# that progress travels ahead of results (see README).
-EXPECTED_FAIL_116=tools-call-sampling
+# None since mcp-go v1.6.0: tools-call-sampling needs the standalone GET
+# stream, which the handler serves again now that a call's progress stays on
+# its own POST stream.
+EXPECTED_FAIL_116=
 
 # conformance JS URL OUTDIR [SCENARIO...]: runs each scenario, or the active
 # suite when none is given. The exit status is ignored: checks.json decides.

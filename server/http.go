@@ -27,13 +27,21 @@ const (
 // the standalone GET stream is served (some clients open it for
 // list-changed notifications; since mcp-go v1.6.0 a call's progress stays
 // on its own POST stream, ahead of its result, while a GET stream is open),
-// both protocol eras are accepted, the Origin header is checked against
-// localhost and Config.AllowedOrigins, and /mcp requires the bearer token
-// when Config.HTTPToken is set.
+// both protocol eras are accepted, and /mcp requires the bearer token when
+// Config.HTTPToken is set.
+//
+// Two checks stand against web pages, and each catches what the other
+// misses. mcp-go's (on by default since v1.6.0) refuses a request that came
+// in on a loopback address with a Host header that is neither loopback nor
+// in Config.AllowedHosts: a DNS-rebinding page, even one whose browser sent
+// no Origin. Ours refuses a browser Origin that is neither localhost nor in
+// Config.AllowedOrigins, which the Host check lets through when a foreign
+// page posts straight to 127.0.0.1, and which also holds off loopback.
 func (s *Server) HTTPHandler() http.Handler {
 	streamable := mcpserver.NewStreamableHTTPServer(s.mcp,
 		mcpserver.WithStateful(true),
 		mcpserver.WithEventStore(newBoundedEventStore(1024)),
+		mcpserver.WithAllowedHosts(s.cfg.AllowedHosts...),
 		mcpserver.WithSessionIdleTTL(30*time.Minute),
 		mcpserver.WithStreamableHTTPLogger(s.log.With("component", "mcp-http")),
 		mcpserver.WithHTTPContextFunc(func(ctx context.Context, r *http.Request) context.Context {

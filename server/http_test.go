@@ -52,6 +52,45 @@ func TestOriginCheck(t *testing.T) {
 	}
 }
 
+// mcp-go's DNS-rebinding check (Host) and ours (Origin) side by side: a
+// request on a loopback connection is refused when either names a foreign
+// site, and each lets through what only the other catches.
+func TestHostAndOriginChecks(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.AllowedHosts = []string{"mcp.example.com"} })
+	hs := httptest.NewServer(f.srv.HTTPHandler()) // listens on 127.0.0.1
+	t.Cleanup(hs.Close)
+	cases := []struct {
+		name, host, origin string
+		want               int
+	}{
+		{"loopback host, no origin", "", "", http.StatusOK},
+		{"localhost host", "localhost:8080", "", http.StatusOK},
+		{"allowed host (a reverse proxy's name)", "mcp.example.com", "", http.StatusOK},
+		{"rebinding: foreign host, no origin", "evil.example:8080", "", http.StatusForbidden},
+		{"rebinding: foreign host and origin", "evil.example:8080", "http://evil.example:8080", http.StatusForbidden},
+		{"cross-site post to 127.0.0.1: loopback host, foreign origin", "", "http://evil.example", http.StatusForbidden},
+		{"host that only starts like localhost", "localhost.evil.example", "", http.StatusForbidden},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodPost, hs.URL+MCPPath, strings.NewReader(initializeBody))
+			require.NoError(t, err)
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/json, text/event-stream")
+			if c.host != "" {
+				req.Host = c.host
+			}
+			if c.origin != "" {
+				req.Header.Set("Origin", c.origin)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			_ = resp.Body.Close()
+			assert.Equal(t, c.want, resp.StatusCode)
+		})
+	}
+}
+
 func TestBearerToken(t *testing.T) {
 	const token = "s3cret-token-value"
 	f := newFixture(t, func(c *Config) { c.HTTPToken = token })

@@ -40,6 +40,9 @@ type Config struct {
 	// HTTP only.
 	HTTPToken      string   // bearer token required on /mcp when set
 	AllowedOrigins []string // extra allowed Origin values besides localhost
+	// AllowedHosts are Host header values accepted besides loopback ones
+	// (mcp-go's DNS-rebinding check; see HTTPHandler).
+	AllowedHosts []string
 
 	// KeepAliveInterval is how often a progress keep-alive is sent while
 	// the backend only sends heartbeats; 10s when zero.

@@ -30,9 +30,9 @@ func addClientRequestTools(m *mcpserver.MCPServer) {
 		if !clientHas(ctx, func(c mcp.ClientCapabilities) bool { return c.Sampling != nil }) {
 			return mcp.NewToolResultError("the client does not support sampling"), nil
 		}
-		// mcp-go v1.2.1 sends sampling/createMessage only on the standalone
-		// GET stream, which our HTTP handler disables; bound the wait so the
-		// scenario fails fast with a reason instead of the client's timeout.
+		// Over HTTP, mcp-go sends sampling/createMessage on the standalone
+		// GET stream; bound the wait so a client without one fails fast with
+		// a reason instead of its own timeout.
 		sctx, cancel := context.WithTimeout(ctx, samplingTimeout)
 		defer cancel()
 		res, err := m.RequestSampling(sctx, mcp.CreateMessageRequest{CreateMessageParams: mcp.CreateMessageParams{
@@ -41,7 +41,7 @@ func addClientRequestTools(m *mcpserver.MCPServer) {
 		}})
 		if err != nil {
 			return mcp.NewToolResultError("sampling failed (over HTTP, mcp-go delivers sampling requests " +
-				"only on the standalone GET stream, which kubeq-mcp disables): " + err.Error()), nil
+				"on the standalone GET stream; is one open?): " + err.Error()), nil
 		}
 		text := fmt.Sprint(res.Content)
 		if tc, ok := mcp.AsTextContent(res.Content); ok {
