@@ -24,6 +24,7 @@ type StatusError struct {
 	StatusCode int
 	Detail     string        // the server's "detail", flattened
 	RetryAfter time.Duration // from Retry-After, 0 when absent
+	KeySent    bool          // the request carried an API key (a 401 then means it was refused)
 }
 
 func (e *StatusError) Error() string {
@@ -36,8 +37,10 @@ func (e *StatusError) Error() string {
 
 func (e *StatusError) hint() string {
 	switch code := e.StatusCode; {
+	case code == http.StatusUnauthorized && e.KeySent:
+		return "the API key was rejected; check KUBE_Q_API_KEY or --api-key"
 	case code == http.StatusUnauthorized:
-		return "set KUBE_Q_API_KEY or --api-key"
+		return "no API key set; set KUBE_Q_API_KEY or --api-key"
 	case code == http.StatusForbidden:
 		return "the API key's role does not allow this"
 	case code == http.StatusNotFound, code == http.StatusOK:

@@ -24,6 +24,30 @@ type HealthResult struct {
 	// ("v4" on current servers; absent on V2 servers).
 	Version string
 	Arm     string
+	// Degraded lists the experimental features the server has switched on
+	// but cannot run (degraded_experimental_flags: the subsystem behind
+	// them is down). A degraded feature never makes the server unhealthy.
+	Degraded []string
+
+	// Filled by Diagnose only.
+	Ready  *bool     // from /readyz; nil when the server has none (V2, older V4)
+	Key    KeyStatus // what /v1/auth/whoami said of the API key
+	Role   string    // the role the key holds, when accepted
+	Checks []string  // notes on what could not be checked, for a person
+}
+
+// Era is the backend generation the health body shows: its "arm" ("v4"),
+// or "v2" for a JSON body without one (the April 2026 server, whose
+// approval gates take any reply but a denial as approval); empty when the
+// body said nothing.
+func (h HealthResult) Era() string {
+	switch {
+	case h.Arm != "":
+		return h.Arm
+	case h.Version != "":
+		return "v2"
+	}
+	return ""
 }
 
 // Health probes GET /healthz with a 5 s bound (and ctx's). Like kube-q it
@@ -53,14 +77,15 @@ func (c *Client) Health(ctx context.Context) HealthResult {
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
 		res.OK = true
 		var v struct {
-			Version string `json:"version"`
-			Arm     string `json:"arm"`
+			Version  string   `json:"version"`
+			Arm      string   `json:"arm"`
+			Degraded []string `json:"degraded_experimental_flags"`
 		}
 		if json.Unmarshal(body, &v) == nil {
-			res.Version, res.Arm = v.Version, v.Arm
+			res.Version, res.Arm, res.Degraded = v.Version, v.Arm, v.Degraded
 		}
 	case resp.StatusCode == http.StatusUnauthorized:
-		res.Reason = fmt.Sprintf("HTTP 401 from %s: authentication required; set KUBE_Q_API_KEY or --api-key", res.URL)
+		res.Reason = c.unauthorized(res.URL)
 	default:
 		res.Reason = fmt.Sprintf("HTTP %d from %s", resp.StatusCode, res.URL)
 	}

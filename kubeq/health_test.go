@@ -73,7 +73,7 @@ func TestHealthDefaultBoundIsFiveSeconds(t *testing.T) {
 
 func TestHealthHTTPStatus(t *testing.T) {
 	for code, want := range map[int]string{
-		401: "HTTP 401 from %s/healthz: authentication required; set KUBE_Q_API_KEY or --api-key",
+		401: "no API key set, and KubeIntellect requires one (HTTP 401 from %s/healthz): set KUBE_Q_API_KEY or --api-key",
 		503: "HTTP 503 from %s/healthz",
 		404: "HTTP 404 from %s/healthz",
 	} {

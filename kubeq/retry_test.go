@@ -182,7 +182,7 @@ func TestNoRetryOnHTTPStatus(t *testing.T) {
 		hint   string
 		wantRA time.Duration
 	}{
-		{401, nil, `{"detail":"Invalid API key"}`, "Invalid API key", "(set KUBE_Q_API_KEY or --api-key)", 0},
+		{401, nil, `{"detail":"Invalid API key"}`, "Invalid API key", "(no API key set; set KUBE_Q_API_KEY or --api-key)", 0},
 		{401, nil, `{"detail":"Authorization: Bearer <api_key> required"}`, "Authorization: Bearer <api_key> required", "KUBE_Q_API_KEY", 0},
 		{422, nil, `{"detail":[{"type":"string_type","loc":["body","messages",0,"content"],"msg":"Input should be a valid string","input":[1]},{"type":"missing","loc":["body","model"],"msg":"Field required"}]}`,
 			"Input should be a valid string; Field required", "rejected", 0},
@@ -219,7 +219,21 @@ func TestNoRetryOnHTTPStatus(t *testing.T) {
 
 func TestStatusErrorMessage(t *testing.T) {
 	err := &StatusError{URL: "http://x/v1/chat/completions", StatusCode: 401, Detail: "Invalid API key"}
-	require.Equal(t, "KubeIntellect at http://x/v1/chat/completions answered HTTP 401: Invalid API key (set KUBE_Q_API_KEY or --api-key)", err.Error())
+	require.Equal(t, "KubeIntellect at http://x/v1/chat/completions answered HTTP 401: Invalid API key (no API key set; set KUBE_Q_API_KEY or --api-key)", err.Error())
+	err.KeySent = true
+	require.Equal(t, "KubeIntellect at http://x/v1/chat/completions answered HTTP 401: Invalid API key (the API key was rejected; check KUBE_Q_API_KEY or --api-key)", err.Error())
+}
+
+// A 401 to a request that carried a key says the key was rejected, not to
+// set one.
+func TestUnauthorizedWithKeySaysRejected(t *testing.T) {
+	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = w.Write([]byte(`{"detail":"Invalid API key"}`))
+	})
+	_, err := collect(testCtx(t), newClient(t, b.URL, WithAPIKey("wrong-key-1"), WithRetryDelays(shortDelays...)), Turn{Question: "q"})
+	require.ErrorContains(t, err, "the API key was rejected")
+	require.NotContains(t, err.Error(), "wrong-key-1")
 }
 
 func TestRetryAfterParsing(t *testing.T) {

@@ -33,6 +33,7 @@ func (c *Client) statusError(resp *http.Response) *StatusError {
 		StatusCode: resp.StatusCode,
 		Detail:     detail,
 		RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now()),
+		KeySent:    c.apiKey != "",
 	}
 }
 

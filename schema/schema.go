@@ -115,13 +115,22 @@ type QueryOutput struct {
 // HealthInput is the (empty) input of kube_health.
 type HealthInput struct{}
 
-// HealthOutput is the structured result of kube_health.
+// HealthOutput is the structured result of kube_health. The fields after
+// reason are optional: older backends do not report them.
 type HealthOutput struct {
-	Healthy    bool   `json:"healthy" jsonschema:"description=True when the backend answered its health check with HTTP 200."`
+	Healthy    bool   `json:"healthy" jsonschema:"description=True when kube_query can work: the backend answered its health check with HTTP 200; is not draining; and did not refuse the API key."`
 	URL        string `json:"url" jsonschema:"description=The health URL probed."`
-	StatusCode int    `json:"status_code" jsonschema:"description=The HTTP status received; 0 when no answer came."`
+	StatusCode int    `json:"status_code" jsonschema:"description=The HTTP status received (401 when the API key was refused); 0 when no answer came."`
 	LatencyMS  int64  `json:"latency_ms" jsonschema:"description=How long the probe took in milliseconds."`
 	Reason     string `json:"reason" jsonschema:"description=Empty when healthy; otherwise what is wrong and what to do about it."`
+
+	Version          string   `json:"version,omitempty" jsonschema:"description=The backend's version as its health check reports it."`
+	Era              string   `json:"era,omitempty" jsonschema:"description=The backend's generation: its arm (v4 on current KubeIntellect) or v2 for an older server that takes any reply but a denial as approval of a pending action."`
+	Ready            *bool    `json:"ready,omitempty" jsonschema:"description=From the backend's /readyz: false while it drains for shutdown. Absent when the backend has no readiness check."`
+	DegradedFeatures []string `json:"degraded_features,omitempty" jsonschema:"description=Experimental features switched on in the backend that are not running because the subsystem behind them is down."`
+	APIKey           string   `json:"api_key,omitempty" jsonschema:"enum=accepted,enum=rejected,enum=missing,enum=unchecked,description=What the backend said of the API key: accepted; rejected (a key was sent and refused); missing (none is set and the backend needs one); unchecked (the backend cannot be asked)."`
+	Role             string   `json:"role,omitempty" jsonschema:"description=The role the API key holds in KubeIntellect: readonly; operator; admin or superadmin."`
+	Notes            []string `json:"notes,omitempty" jsonschema:"description=What could not be checked and why."`
 }
 
 // For returns the JSON Schema of v's type, inlined (no $ref, no $defs) so

@@ -52,6 +52,14 @@
 // answer with the steps CutMidFrame, EndWithoutDone, Malformed, Huge, Raw
 // and Fatal.
 //
+// # Probes
+//
+// /healthz and /v1/healthz answer the V4 body (arm, version, flags, leader)
+// or, WithV2, the V2 one; SetHealth breaks them, SetDegradedFlags fills
+// degraded_experimental_flags. /readyz answers ready, or draining after
+// SetReady(false). GET /v1/auth/whoami needs a valid key in key mode and
+// reports WithRole's role. V2 has neither /readyz nor whoami.
+//
 // # What the fake saw
 //
 // Requests returns every request (headers and body raw, plus the decoded

@@ -41,9 +41,9 @@ func (s *Server) mux() http.Handler {
 			if s.method(w, r, req, http.MethodGet) {
 				s.serveHealth(w, r, req)
 			}
-		case path == "/readyz" || path == "/v1/readyz":
+		case (path == "/readyz" || path == "/v1/readyz") && !s.opts.v2Health:
 			if s.method(w, r, req, http.MethodGet) {
-				s.writeJSON(w, req, http.StatusOK, `{"status":"ready"}`)
+				s.serveReady(w, req)
 			}
 		case path == "/v1/namespaces":
 			if s.method(w, r, req, http.MethodGet) && s.authorizeV4(w, req) {
@@ -55,7 +55,7 @@ func (s *Server) mux() http.Handler {
 			}
 		case path == "/v1/auth/whoami" && !s.opts.v2Health:
 			if s.method(w, r, req, http.MethodGet) && s.authorizeV4(w, req) {
-				s.writeJSON(w, req, http.StatusOK, `{"role":"admin"}`)
+				s.writeJSON(w, req, http.StatusOK, compactJSON(Obj{{"role", s.opts.role}}))
 			}
 		default:
 			s.writeDetail(w, req, http.StatusNotFound, "Not Found")
@@ -89,6 +89,10 @@ func (s *Server) SetHealth(code int, hang bool) {
 func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request, req *Request) {
 	s.mu.Lock()
 	h := s.health
+	degraded := make([]any, 0, len(s.degraded))
+	for _, f := range s.degraded {
+		degraded = append(degraded, f)
+	}
 	s.mu.Unlock()
 	if h.hang {
 		select {
@@ -109,9 +113,37 @@ func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request, req *Reques
 	}
 	s.writeJSON(w, req, http.StatusOK, compactJSON(Obj{
 		{"status", "ok"}, {"arm", "v4"}, {"version", s.opts.version},
-		{"experimental_flags", []any{}}, {"set_but_unwired_flags", []any{}}, {"degraded_experimental_flags", []any{}},
+		{"experimental_flags", []any{}}, {"set_but_unwired_flags", []any{}}, {"degraded_experimental_flags", degraded},
 		{"leader", Obj{{"enabled", false}, {"is_leader", true}, {"reason", "kubeqtest"}}},
 	}))
+}
+
+// SetReady makes /readyz answer 200 {"status":"ready"} (true) or, as a
+// replica that has begun shutting down, 503 {"status":"draining"}.
+func (s *Server) SetReady(ready bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.draining = !ready
+}
+
+// SetDegradedFlags sets what /healthz lists under
+// degraded_experimental_flags: flags that are on but inert because the
+// subsystem behind them is down. V4 only.
+func (s *Server) SetDegradedFlags(flags ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.degraded = append([]string(nil), flags...)
+}
+
+func (s *Server) serveReady(w http.ResponseWriter, req *Request) {
+	s.mu.Lock()
+	draining := s.draining
+	s.mu.Unlock()
+	if draining {
+		s.writeJSON(w, req, http.StatusServiceUnavailable, `{"status":"draining"}`)
+		return
+	}
+	s.writeJSON(w, req, http.StatusOK, `{"status":"ready"}`)
 }
 
 // SetNamespacesError makes /v1/namespaces fail as when kubectl fails: V4

@@ -33,13 +33,35 @@ func TestHealth(t *testing.T) {
 	if r := do(t, v4, http.MethodGet, "/readyz", "", nil); r.body != `{"status":"ready"}` {
 		t.Errorf("readyz %s", r.body)
 	}
+	v4.SetReady(false)
+	if r := do(t, v4, http.MethodGet, "/v1/readyz", "", nil); r.status != 503 || r.body != `{"status":"draining"}` {
+		t.Errorf("draining readyz %d %s", r.status, r.body)
+	}
 	if r := do(t, v4, http.MethodGet, "/v1/auth/whoami", "", nil); r.body != `{"role":"admin"}` {
 		t.Errorf("whoami %s", r.body)
+	}
+	v4.SetHealth(200, false)
+	v4.SetDegradedFlags("MEMORY_HIERARCHY_ENABLED")
+	if r := do(t, v4, http.MethodGet, "/healthz", "", nil); !strings.Contains(r.body, `"degraded_experimental_flags":["MEMORY_HIERARCHY_ENABLED"]`) {
+		t.Errorf("degraded flags missing: %s", r.body)
+	}
+
+	keyed := newTestServer(t, WithAPIKeys("k1"), WithRole("operator"))
+	if r := do(t, keyed, http.MethodGet, "/v1/auth/whoami", "", nil); r.status != 401 {
+		t.Errorf("whoami without a key: %d %s", r.status, r.body)
+	}
+	if r := do(t, keyed, http.MethodGet, "/v1/auth/whoami", "", map[string]string{"Authorization": "Bearer k1"}); r.body != `{"role":"operator"}` {
+		t.Errorf("whoami with the key: %d %s", r.status, r.body)
 	}
 
 	v2 := newTestServer(t, WithV2())
 	if r := do(t, v2, http.MethodGet, "/healthz", "", nil); r.body != `{"status":"ok","version":"2.0.0"}` {
 		t.Errorf("V2 health %s", r.body)
+	}
+	for _, p := range []string{"/readyz", "/v1/auth/whoami"} {
+		if r := do(t, v2, http.MethodGet, p, "", nil); r.status != 404 {
+			t.Errorf("V2 %s: %d, want 404 (V2 has none)", p, r.status)
+		}
 	}
 }
 

@@ -35,6 +35,7 @@ type options struct {
 	v2Health       bool
 	version        string
 	namespaces     []string
+	role           string
 	v2Namespaces   bool
 	deterministic  bool
 	now            func() time.Time
@@ -50,6 +51,7 @@ func defaultOptions() options {
 		chunkSize:  16,
 		version:    "4.0.0",
 		namespaces: []string{"default", "kube-system", "shop"},
+		role:       "admin",
 		now:        time.Now,
 		health:     healthState{status: 200},
 	}
@@ -114,6 +116,10 @@ func WithLogLimit(n int) Option { return func(o *options) { o.logLimit = n } }
 // WithVersion sets the version reported by /healthz. Default "4.0.0".
 func WithVersion(v string) Option { return func(o *options) { o.version = v } }
 
+// WithRole sets the role GET /v1/auth/whoami reports for an accepted key.
+// Default "admin", which is what the real server says in open mode.
+func WithRole(role string) Option { return func(o *options) { o.role = role } }
+
 // WithNamespaces sets what GET /v1/namespaces lists.
 func WithNamespaces(ns ...string) Option {
 	return func(o *options) { o.namespaces = append([]string(nil), ns...) }
@@ -130,8 +136,9 @@ func WithDeterministicIDs() Option { return func(o *options) { o.deterministic =
 func WithNow(now func() time.Time) Option { return func(o *options) { o.now = now } }
 
 // WithV2 imitates the April 2026 V2 server: no usage frame, no fatal
-// ki_event, lax HITL, the V2 health body, auth on the chat endpoint only,
-// and namespaces answering 200 [] on failure.
+// ki_event, lax HITL, the V2 health body, no /readyz and no
+// /v1/auth/whoami, auth on the chat endpoint only, and namespaces
+// answering 200 [] on failure.
 func WithV2() Option {
 	return func(o *options) {
 		o.usageFrame = false

@@ -39,6 +39,8 @@ type Server struct {
 	decisions  []Decision
 	violations []Violation
 	health     healthState
+	draining   bool     // /readyz answers 503
+	degraded   []string // /healthz degraded_experimental_flags
 	nsError    string
 }
 
