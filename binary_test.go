@@ -196,9 +196,9 @@ func TestBinaryHTTPAndGracefulShutdown(t *testing.T) {
 	bin := kubeqMCPBinary(t)
 	backend := binaryBackend(t)
 	stderr := &syncBuffer{}
-	cmd, endpoint := startHTTPBinary(t, bin, stderr, "--url", backend.URL, "--http-token", "tok-123")
+	cmd, endpoint := startHTTPBinary(t, bin, stderr, "--url", backend.URL, "--http-token", "tok-123-binary-http-test")
 
-	hc := &httpClientWithToken{token: "tok-123"}
+	hc := &httpClientWithToken{token: "tok-123-binary-http-test"}
 	client := sdk.NewClient(&sdk.Implementation{Name: "binary-http", Version: "1"}, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -238,7 +238,7 @@ func TestBinaryHTTPAndGracefulShutdown(t *testing.T) {
 	defer wcancel()
 	_, err = backend.WaitForDisconnect(wctx, slow.Session)
 	require.NoError(t, err, "the in-flight backend request must be closed")
-	assert.NotContains(t, stderr.String(), "tok-123", "the HTTP token must never be logged")
+	assert.NotContains(t, stderr.String(), "tok-123-binary-http-test", "the HTTP token must never be logged")
 	_ = cs.Close()
 }
 
@@ -255,6 +255,11 @@ func TestBinaryRefusesBadConfiguration(t *testing.T) {
 		"bad state key":    {[]string{"--state-key", "short"}, "--state-key"},
 		"bad retry delays": {[]string{"--retry-delays", "1s,soon"}, "--retry-delays"},
 		"bad confirm mode": {[]string{"--confirm-high-risk", "maybe"}, "--confirm-high-risk"},
+		// Any web page could call the server and answer its approval form.
+		"every origin, no token": {[]string{"--transport", "http", "--allowed-origins", "*"}, "--allowed-origins '*' lets any web page call this server: set --http-token"},
+		"short token":            {[]string{"--transport", "http", "--http-token", "abc"}, "--http-token is 3 bytes: use at least 16"},
+		"url trailing space":     {[]string{"--url", "http://localhost:8000/ "}, `--url "http://localhost:8000/": contains white space`},
+		"url port too big":       {[]string{"--url", "http://localhost:80000"}, "--url: port 80000 is not a TCP port (1-65535)"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -34,6 +36,7 @@ type config struct {
 	StateKey        []byte
 	AuditLog        string
 	Demo            bool
+	URLSet          bool // --url or KUBE_Q_URL was given (--demo then ignores it)
 	LogLevel        string
 	Version         bool
 }
@@ -90,6 +93,7 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 			*secret = getenv(secretEnv[name])
 		}
 	}
+	c.URLSet = set["url"] || getenv("KUBE_Q_URL") != ""
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q (all options are flags; see --help)", fs.Arg(0))
 	}
@@ -129,9 +133,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("--transport %q: must be stdio or http", c.Transport)
 	}
 	if !c.Demo {
-		u, err := url.Parse(c.URL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("--url %q: must be an http:// or https:// URL with a host, e.g. http://localhost:8000 (KUBE_Q_URL)", c.URL)
+		if err := checkURL(c.URL); err != nil {
+			return err
 		}
 	}
 	if c.CACert != "" {
@@ -158,6 +161,43 @@ func (c *config) validate() error {
 		}
 		if !isLoopback(host) && c.HTTPToken == "" {
 			return fmt.Errorf("--addr %q is not a loopback address: set --http-token (KUBEQ_MCP_HTTP_TOKEN) so that only your clients can call the server", c.Addr)
+		}
+		// "*" turns off the Origin check, so any web page open in a browser
+		// on this machine could call the server and answer its approval
+		// form; only a token it cannot know keeps such a page out.
+		if c.HTTPToken == "" && slices.Contains(c.AllowedOrigins, "*") {
+			return errors.New("--allowed-origins '*' lets any web page call this server: set --http-token (KUBEQ_MCP_HTTP_TOKEN) too, or list the origins you need")
+		}
+		if c.HTTPToken != "" && len(c.HTTPToken) < minHTTPToken {
+			return fmt.Errorf("--http-token is %d bytes: use at least %d, e.g. `openssl rand -hex 32` (KUBEQ_MCP_HTTP_TOKEN)", len(c.HTTPToken), minHTTPToken)
+		}
+	}
+	return nil
+}
+
+// minHTTPToken is the shortest bearer token accepted: shorter ones can be
+// guessed by a page or a process that may try many.
+const minHTTPToken = 16
+
+// checkURL refuses a backend URL that is not http(s) with a host, and
+// what url.Parse lets through but a request would trip on later: white
+// space (a trailing space becomes "/%20" in every path) and a port outside
+// 1-65535. Messages quote the URL with any password masked.
+func checkURL(raw string) error {
+	if strings.ContainsAny(raw, " \t\r\n") {
+		shown := "(unparsable)"
+		if u, err := url.Parse(strings.TrimSpace(raw)); err == nil {
+			shown = u.Redacted()
+		}
+		return fmt.Errorf("--url %q: contains white space (a trailing space?); remove it (KUBE_Q_URL)", shown)
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("--url %q: must be an http:// or https:// URL with a host, e.g. http://localhost:8000 (KUBE_Q_URL)", raw)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("--url: port %s is not a TCP port (1-65535) (KUBE_Q_URL)", p)
 		}
 	}
 	return nil

@@ -16,6 +16,8 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -84,6 +86,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdin io.Reader, s
 		defer demo.Close()
 		backendURL = demo.URL
 		log.Warn("DEMO MODE: answers come from a simulated KubeIntellect, not a real cluster", "backend", backendURL)
+		if ignored := demoIgnores(cfg); len(ignored) > 0 {
+			log.Warn("--demo ignores "+strings.Join(ignored, " and ")+": the simulated backend is used instead", "ignored", ignored)
+		}
 	}
 	opts := []kubeq.Option{
 		kubeq.WithTimeout(cfg.Timeout),
@@ -131,9 +136,54 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdin io.Reader, s
 	log.Info("kubeq-mcp starting", "version", buildVersion(), "transport", cfg.Transport,
 		"backend", backend.URL(), "api_key_set", cfg.APIKey != "", "demo", cfg.Demo)
 	if cfg.Transport == "stdio" {
+		if isTerminal(stdin) {
+			log.Warn(terminalHint)
+		}
 		return srv.ServeStdio(ctx, stdin, stdout)
 	}
+	if slices.Contains(cfg.AllowedOrigins, "*") { // refused without a token in validate
+		log.Warn("--allowed-origins '*': the Origin check is off, so any web page that can reach this server may call it; only the bearer token keeps it out")
+	}
 	return serveHTTP(ctx, cfg, srv, log)
+}
+
+// demoIgnores names the backend settings that --demo overrides, so that a
+// user who set them learns they have no effect.
+func demoIgnores(cfg config) []string {
+	var ignored []string
+	if cfg.URLSet {
+		ignored = append(ignored, "--url/KUBE_Q_URL")
+	}
+	if cfg.APIKey != "" {
+		ignored = append(ignored, "--api-key/KUBE_Q_API_KEY")
+	}
+	if cfg.CACert != "" {
+		ignored = append(ignored, "--ca-cert/KUBE_Q_CA_CERT")
+	}
+	return ignored
+}
+
+// terminalHint is logged when a person starts the binary in a terminal:
+// it waits for JSON-RPC from a client, and typed text only earns a parse
+// error.
+const terminalHint = "stdin is a terminal: kubeq-mcp is an MCP server that an MCP client starts and talks to " +
+	"in JSON-RPC over stdin/stdout, so typed text gets a parse error. To try it, add it to a client with --demo " +
+	"(see docs/clients.md), or run: npx @modelcontextprotocol/inspector kubeq-mcp --demo. Ctrl-D or Ctrl-C exits."
+
+// isTerminal reports whether r is a character device other than the null
+// device: a terminal. (A test or a service may give /dev/null as stdin,
+// which is a character device too.)
+func isTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	if err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		return false
+	}
+	null, err := os.Stat(os.DevNull)
+	return err != nil || !os.SameFile(fi, null)
 }
 
 // serveHTTP serves until ctx ends, then cancels in-flight calls (which

@@ -7,9 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -334,6 +337,10 @@ func (s *Server) failure(ctx context.Context, run *queryRun, err error) (*mcp.Ca
 	if errors.As(err, &interrupted) {
 		msg.WriteString("\n\nThe answer was cut off; it was not retried, so nothing ran twice.")
 	}
+	if !s.cfg.Demo && refusedOnLoopback(err, s.cfg.Backend.URL()) {
+		msg.WriteString("\n\nNo KubeIntellect at " + s.cfg.Backend.URL() + "; to try kubeq-mcp without one, " +
+			"start it with --demo (a simulated backend).")
+	}
 	if a := run.answer(); a != "" {
 		msg.WriteString("\n\nPartial answer received before the failure:\n\n" + a)
 	}
@@ -346,6 +353,23 @@ func (s *Server) failure(ctx context.Context, run *queryRun, err error) (*mcp.Ca
 	msg.WriteString("\n\nconversation_id: " + run.conv)
 	s.log.Warn("kube_query failed", "conversation", run.conv, "err", err)
 	return mcp.NewToolResultError(msg.String()), nil
+}
+
+// refusedOnLoopback: the backend's port on this machine refused the
+// connection, which almost always means no KubeIntellect runs here (a
+// first-time user with the default URL).
+func refusedOnLoopback(err error, base string) bool {
+	var te *kubeq.TransportError
+	if !errors.As(err, &te) || !errors.Is(te.Err, syscall.ECONNREFUSED) {
+		return false
+	}
+	u, perr := url.Parse(base)
+	if perr != nil {
+		return false
+	}
+	host := u.Hostname()
+	ip := net.ParseIP(host)
+	return host == "localhost" || (ip != nil && ip.IsLoopback())
 }
 
 func approvalSentence(a schema.Approval) string {

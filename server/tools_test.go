@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -131,6 +132,18 @@ func TestHealthOfUnreachableBackend(t *testing.T) {
 	q := call(t, cs, map[string]any{"question": "anything"})
 	require.True(t, q.IsError)
 	assert.Contains(t, textOf(q), url)
+	// Refused on this machine: most likely no KubeIntellect at all.
+	assert.Contains(t, textOf(q), "No KubeIntellect at "+url+"; to try kubeq-mcp without one, start it with --demo")
+}
+
+// A refusal elsewhere, or another failure on this machine, gets no --demo
+// hint: something is there, or the URL names another machine.
+func TestNoDemoHintUnlessRefusedOnLoopback(t *testing.T) {
+	assert.True(t, refusedOnLoopback(&kubeq.TransportError{Err: syscall.ECONNREFUSED}, "http://localhost:8000"))
+	assert.True(t, refusedOnLoopback(&kubeq.TransportError{Err: syscall.ECONNREFUSED}, "http://[::1]:8000"))
+	assert.False(t, refusedOnLoopback(&kubeq.TransportError{Err: syscall.ECONNREFUSED}, "https://ki.example.com"))
+	assert.False(t, refusedOnLoopback(&kubeq.TransportError{Err: syscall.ETIMEDOUT}, "http://127.0.0.1:8000"))
+	assert.False(t, refusedOnLoopback(&kubeq.StatusError{StatusCode: 502}, "http://127.0.0.1:8000"))
 }
 
 func TestCancellationClosesTheBackendRequest(t *testing.T) {
