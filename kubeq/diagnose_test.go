@@ -98,14 +98,15 @@ func TestDiagnoseNotReady(t *testing.T) {
 	assert.Equal(t, `KubeIntellect is not ready (HTTP 503 "draining" from `+srv.URL+`/readyz): it is shutting down or starting; try again in a moment`, res.Reason)
 }
 
-func TestDiagnoseUnreachable(t *testing.T) {
-	srv := fake(t)
-	url := srv.URL
-	srv.Close()
-	c, err := kubeq.New(url)
-	require.NoError(t, err)
-	res := c.Diagnose(ctx(t))
+// When /healthz fails nothing else is asked: its reason is the answer.
+func TestDiagnoseStopsAtAFailedHealthCheck(t *testing.T) {
+	srv := fake(t, kubeqtest.WithAPIKeys("good-key-1"))
+	srv.SetHealth(http.StatusBadGateway, false)
+	res := client(t, srv, kubeq.WithAPIKey("wrong-key-2")).Diagnose(ctx(t))
 	require.False(t, res.OK)
-	assert.Contains(t, res.Reason, "connection refused")
+	assert.Equal(t, "HTTP 502 from "+srv.URL+"/healthz", res.Reason)
 	assert.Empty(t, string(res.Key))
+	for _, r := range srv.Requests() {
+		assert.Equal(t, "/healthz", r.Path)
+	}
 }
