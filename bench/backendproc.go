@@ -1,9 +1,14 @@
 package bench
 
 import (
+	"net/http/httptest"
+	"slices"
+
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/kubeq-mcp/kubeq-mcp/internal/fakebackend"
+	"github.com/kubeq-mcp/kubeq-mcp/kubeq/kubeqtest"
 	"io"
 	"os"
 	"os/exec"
@@ -16,7 +21,22 @@ import (
 // concurrent turns) in this process, prints its URL on stdout and serves
 // until ctx ends. The driver runs it as a separate process so that the
 // CPU time of the backend, kubeq-mcp and the clients can be told apart.
-func ServeBackend(ctx context.Context, out io.Writer) error {
+//
+// With --diagnostic it serves the e2e diagnostic turn instead (the
+// CPU-per-call scenario), with the request log at GET /_log.
+func ServeBackend(ctx context.Context, out io.Writer, args []string) error {
+	if slices.Contains(args, "--diagnostic") {
+		fake := kubeqtest.NewServer()
+		defer fake.Close()
+		fakebackend.Install(fake)
+		hs := httptest.NewServer(fakebackend.Handler(fake))
+		defer hs.Close()
+		if _, err := fmt.Fprintln(out, hs.URL); err != nil {
+			return fmt.Errorf("backend: %w", err)
+		}
+		<-ctx.Done()
+		return nil
+	}
 	be := concurrentBackend()
 	defer be.Close()
 	if _, err := fmt.Fprintln(out, be.URL); err != nil {
@@ -27,8 +47,8 @@ func ServeBackend(ctx context.Context, out io.Writer) error {
 }
 
 // startBackendProc starts "kubeq-bench backend" and reads its URL.
-func startBackendProc(ctx context.Context, env *Env) (*Proc, string, error) {
-	cmd := exec.Command(env.Self, "backend")
+func startBackendProc(ctx context.Context, env *Env, args ...string) (*Proc, string, error) {
+	cmd := exec.Command(env.Self, append([]string{"backend"}, args...)...)
 	cmd.Stderr = env.Stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

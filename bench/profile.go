@@ -115,20 +115,30 @@ func creatorDiff(before, after map[string]int) string {
 
 // saveHeapProfile writes the instrumented server's heap profile to path.
 func saveHeapProfile(ctx context.Context, p *Proc, path string) error {
+	return savePprof(ctx, p, "heap", path)
+}
+
+// saveAllocsProfile writes the instrumented server's allocation profile
+// (every allocation since it started) to path.
+func saveAllocsProfile(ctx context.Context, p *Proc, path string) error {
+	return savePprof(ctx, p, "allocs", path)
+}
+
+func savePprof(ctx context.Context, p *Proc, name, path string) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.Addr+"/debug/pprof/heap", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.Addr+"/debug/pprof/"+name, nil)
 	if err != nil {
 		return err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("heap profile: %w", err)
+		return fmt.Errorf("%s profile: %w", name, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return fmt.Errorf("heap profile: %w", err)
+		return fmt.Errorf("%s profile: %w", name, err)
 	}
 	return os.WriteFile(path, b, 0o644)
 }

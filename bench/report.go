@@ -153,3 +153,34 @@ func (r Report) Idle(res IdleResult) {
 	r.row(fmt.Sprintf("HTTP, %d idle sessions", res.Sessions), MiB(res.HTTPRSSOpen), "", "", "", true)
 	r.row("per idle HTTP session", fmt.Sprintf("%.1f KiB", float64(res.PerSession)/1024), "", "", "", true)
 }
+
+// CPU prints scenario 0: CPU per call against the bare mcp-go floor.
+func (r Report) CPU(res CPUResult) {
+	calls := res.Sessions * res.CallsPerSession
+	r.header(fmt.Sprintf("0. CPU per call (HTTP, %d sessions × %d kube_query calls with progress, follow-ups on one conversation; "+
+		"baseline: a bare mcp-go server sending the same 7 progress notifications and answer; %d interleaved rounds)",
+		res.Sessions, res.CallsPerSession, res.Rounds))
+	var ours, floor []time.Duration
+	for i := range res.Server {
+		s, f := res.Server[i], res.Floor[i]
+		ours, floor = append(ours, s.CPUPerCall), append(floor, f.CPUPerCall)
+		r.row(fmt.Sprintf("round %d: CPU per call (%d calls)", i+1, calls), ms(s.CPUPerCall), ms(f.CPUPerCall),
+			ratio(s.CPUPerCall, f.CPUPerCall), "", true)
+	}
+	mo, mf := Median(ours), Median(floor)
+	r.row("median CPU per call", ms(mo), ms(mf), ratio(mo, mf), "≤ 2× the floor", mf > 0 && mo <= 2*mf)
+	var ro, rf int64
+	for i := range res.Server {
+		ro, rf = max(ro, res.Server[i].PeakRSS), max(rf, res.Floor[i].PeakRSS)
+	}
+	r.row("peak RSS (VmHWM)", MiB(ro), MiB(rf), fmt.Sprintf("+%s", MiB(ro-rf)), "", true)
+	r.row("backend requests per question", fmt.Sprintf("%.2f chat + %.2f history reads", res.ChatPerQuestion, res.ReplayPerQuestion),
+		"", "", "1 where the ledger vouches", res.ChatPerQuestion+res.ReplayPerQuestion <= 1.0001)
+}
+
+func ratio(a, b time.Duration) string {
+	if b <= 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.2f×", float64(a)/float64(b))
+}

@@ -39,8 +39,15 @@ func main() {
 		}
 		return
 	}
+	if len(os.Args) > 1 && os.Args[1] == "floor" {
+		if err := bench.ServeFloor(ctx, os.Args[2:]); err != nil && !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "kubeq-bench floor:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if len(os.Args) > 1 && os.Args[1] == "backend" {
-		if err := bench.ServeBackend(ctx, os.Stdout); err != nil {
+		if err := bench.ServeBackend(ctx, os.Stdout, os.Args[2:]); err != nil {
 			fmt.Fprintln(os.Stderr, "kubeq-bench backend:", err)
 			os.Exit(1)
 		}
@@ -55,7 +62,7 @@ func main() {
 func run(ctx context.Context) error {
 	bin := flag.String("bin", "", "kubeq-mcp binary; built from the repository into a temporary directory when empty")
 	node := flag.String("node-server", nodeEntry, "entry point of @modelcontextprotocol/server-everything (npm ci --prefix bench/node); skipped when missing")
-	scenarios := flag.String("scenarios", "latency,throughput,concurrency,coldstart,idle", "comma-separated scenarios to run")
+	scenarios := flag.String("scenarios", "cpu,latency,throughput,concurrency,coldstart,idle", "comma-separated scenarios to run")
 	repeat := flag.Int("repeat", 1, "run each scenario this many times")
 	events := flag.Int("latency-events", 200, "latency: status events per path")
 	every := flag.Duration("latency-every", 50*time.Millisecond, "latency: interval between status events")
@@ -63,7 +70,10 @@ func run(ctx context.Context) error {
 	calls := flag.Int("calls", 1000, "concurrency: kube_query calls at once")
 	coldRuns := flag.Int("cold-runs", 20, "cold start: runs per server")
 	sessions := flag.Int("idle-sessions", 100, "idle: HTTP sessions to open")
-	profDir := flag.String("cpuprofile-dir", "", "write CPU profiles of the throughput (HTTP) and concurrency runs here, taken on the instrumented server")
+	cpuSessions := flag.Int("cpu-sessions", 20, "cpu: HTTP sessions, calling at once")
+	cpuCalls := flag.Int("cpu-calls", 25, "cpu: kube_query calls per session, one after another")
+	cpuRounds := flag.Int("cpu-rounds", 3, "cpu: interleaved rounds of kubeq-mcp and the floor")
+	profDir := flag.String("cpuprofile-dir", "", "write CPU profiles of the cpu (with an allocation profile), throughput (HTTP) and concurrency runs here, taken on the instrumented server")
 	flag.Parse()
 
 	env := &bench.Env{Stderr: os.Stderr, Logf: func(f string, a ...any) {
@@ -107,6 +117,13 @@ func run(ctx context.Context) error {
 	for i := range *repeat {
 		if *repeat > 1 {
 			fmt.Printf("\n## Run %d of %d\n", i+1, *repeat)
+		}
+		if slices.Contains(want, "cpu") {
+			res, err := bench.CPUPerCall(ctx, env, *cpuSessions, *cpuCalls, *cpuRounds, profile("cpu", i))
+			if err != nil {
+				return err
+			}
+			r.CPU(res)
 		}
 		if slices.Contains(want, "latency") {
 			res, err := bench.Latency(ctx, env, *events, *every)
