@@ -291,22 +291,22 @@ func (f *demoForms) answer(action string) func(context.Context, *sdk.ElicitReque
 		for _, r := range required {
 			name, _ := r.(string)
 			form.required = append(form.required, name)
-			switch name {
-			case "decision":
-				content[name] = "approve"
-			case "confirm":
-				field, _ := props[name].(map[string]any)
-				title, _ := field["title"].(string)
-				target, ok := strings.CutPrefix(title, "Type ")
-				target, ok2 := strings.CutSuffix(target, " to confirm")
-				if !ok || !ok2 {
-					return nil, fmt.Errorf("confirm field title %q does not say what to type", title)
-				}
-				form.confirm = target
-				content[name] = target
-			default:
+			if name != "decision" {
 				return nil, fmt.Errorf("unexpected required field %q in %v", name, schema)
 			}
+			content[name] = "approve"
+		}
+		// The confirmation is optional in the schema (needed only to
+		// approve): a human who approves types what its title asks for.
+		if field, ok := props["confirm"].(map[string]any); ok {
+			title, _ := field["title"].(string)
+			target, ok := strings.CutPrefix(title, "Type ")
+			target, ok2 := strings.CutSuffix(target, " to confirm")
+			if !ok || !ok2 {
+				return nil, fmt.Errorf("confirm field title %q does not say what to type", title)
+			}
+			form.confirm = target
+			content["confirm"] = target
 		}
 		f.mu.Lock()
 		f.forms = append(f.forms, form)

@@ -15,8 +15,10 @@ const (
 
 // ApprovalForm returns the elicitation schema for one gate. The MCP spec
 // allows only a flat object of primitive properties here, so it is written
-// out rather than reflected. confirmTarget, when not empty, adds a required
-// field in which the human must type it.
+// out rather than reflected. confirmTarget, when not empty, adds a field in
+// which the human types it to approve. That field is not required: a
+// client that enforces required fields would otherwise make the human type
+// the target's name just to deny. The server checks it only on approve.
 func ApprovalForm(confirmTarget string) map[string]any {
 	props := map[string]any{
 		"decision": map[string]any{
@@ -33,15 +35,13 @@ func ApprovalForm(confirmTarget string) map[string]any {
 			"maxLength":   500,
 		},
 	}
-	required := []string{"decision"}
 	if confirmTarget != "" {
 		props["confirm"] = map[string]any{
 			"type":        "string",
 			"title":       "Type " + confirmTarget + " to confirm",
-			"description": "High-risk action: type the target's name exactly to approve.",
+			"description": "High-risk action: to approve, type the target's name exactly. Not needed to deny.",
 			"maxLength":   253,
 		}
-		required = append(required, "confirm")
 	}
-	return map[string]any{"type": "object", "properties": props, "required": required}
+	return map[string]any{"type": "object", "properties": props, "required": []string{"decision"}}
 }

@@ -535,7 +535,8 @@ func (s *Server) form(gate kubeq.HitlRequest, confirm string) mcp.ElicitationPar
 	fmt.Fprintf(&b, "Approval id: %s\n\n", gate.ApprovalID)
 	b.WriteString("Approve: the command runs now, exactly as shown. Deny: it does not run.")
 	if confirm != "" {
-		fmt.Fprintf(&b, "\nThis is a high-risk action: to approve, type %q in the confirmation field.", confirm)
+		fmt.Fprintf(&b, "\nThis is a high-risk action: to approve, type %q in the confirmation field "+
+			"(not needed to deny).", confirm)
 	}
 	if s.cfg.Demo {
 		b.WriteString("\n\n" + demoLabel)

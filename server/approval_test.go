@@ -247,8 +247,9 @@ func assertForm(t *testing.T, p *sdk.ElicitParams, command, risk, id, yaml, conf
 		return
 	}
 	assert.Contains(t, props, "confirm")
-	assert.Contains(t, req, "confirm", "the confirmation is required for high risk")
+	assert.NotContains(t, req, "confirm", "a client that enforces required fields must not make the human type the name to deny")
 	assert.Contains(t, p.Message, `"`+confirm+`"`, "the form says what to type")
+	assert.Contains(t, p.Message, "not needed to deny", "the form says the name is needed only to approve")
 }
 
 // syncBuffer is an io.Writer safe for the concurrent audit writes.
@@ -341,6 +342,10 @@ func TestApprovalEveryOtherAnswerDenies(t *testing.T) {
 		{"decline", declineForm, "user_declined"},
 		{"cancel", cancelForm, "user_cancelled"},
 		{"deny", accept("deny", podTarget), "user_denied"},
+		// The confirmation is not required by the form: a deny without it is
+		// a plain deny, an approve without it is not an approval.
+		{"deny-without-confirm", accept("deny", ""), "user_denied"},
+		{"approve-without-confirm", accept("approve", ""), "confirmation_mismatch"},
 		{"wrong-confirm", accept("approve", "web-2"), "confirmation_mismatch"},
 		{"confirm-other-case", accept("approve", "WEB-1"), "confirmation_mismatch"},
 		{"confirm-approve-word", accept("approve", "approve"), "confirmation_mismatch"},

@@ -53,6 +53,7 @@ func (s *Server) HTTPHandler() http.Handler {
 	s.mu.Unlock()
 	mux := http.NewServeMux()
 	mux.Handle(MCPPath, s.checkOrigin(s.checkToken(s.tolerateLateAnswers(streamable))))
+	handleOAuthDiscovery(mux)
 	mux.HandleFunc("GET "+HealthPath, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}`))
@@ -72,8 +73,7 @@ func (s *Server) checkToken(next http.Handler) http.Handler {
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		sum := sha256.Sum256([]byte(got))
 		if !ok || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="kubeq-mcp"`)
-			writeJSONRPCError(w, http.StatusUnauthorized, "missing or invalid bearer token")
+			writeUnauthorized(w)
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -1,0 +1,44 @@
+package server
+
+import (
+	"encoding/json"
+	"net/http"
+)
+
+// tokenHelp is what a client that did not send the right bearer token is
+// told, in the 401 body and in the OAuth discovery 404s.
+const tokenHelp = "kubeq-mcp does not use OAuth: send the bearer token configured with --http-token " +
+	"(KUBEQ_MCP_HTTP_TOKEN) as the header Authorization: Bearer <token>"
+
+// writeUnauthorized answers a request without the right token. MCP
+// clients read a bare 401 as "start OAuth" and then report a failed
+// client registration; error="invalid_token" (RFC 6750) and the body say
+// what is really wanted.
+func writeUnauthorized(w http.ResponseWriter) {
+	w.Header().Set("WWW-Authenticate",
+		`Bearer realm="kubeq-mcp", error="invalid_token", error_description="send the token configured with --http-token"`)
+	writeJSONRPCError(w, http.StatusUnauthorized, "missing or invalid bearer token: "+tokenHelp)
+}
+
+// oauthDiscoveryPaths are where MCP clients look for OAuth metadata after
+// a 401 (RFC 9728 and RFC 8414, with and without the /mcp suffix).
+var oauthDiscoveryPaths = []string{
+	"/.well-known/oauth-protected-resource",
+	"/.well-known/oauth-authorization-server",
+	"/.well-known/openid-configuration",
+}
+
+// handleOAuthDiscovery answers OAuth discovery with a 404 that says why,
+// so a client that shows it shows the way out.
+func handleOAuthDiscovery(mux *http.ServeMux) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		b, _ := json.Marshal(map[string]string{"error": "not_found", "error_description": tokenHelp})
+		_, _ = w.Write(b)
+	})
+	for _, p := range oauthDiscoveryPaths {
+		mux.Handle(p, h)
+		mux.Handle(p+"/", h)
+	}
+}
