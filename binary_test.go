@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +21,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kubeq-mcp/kubeq-mcp/kubeq/kubeqtest"
+
+	"github.com/kubeq-mcp/kubeq-mcp/internal/testskip"
 )
 
 var (
@@ -279,19 +282,92 @@ func TestBinaryRefusesBadConfiguration(t *testing.T) {
 // A build without -X main.version reports the module version the go
 // command stamped (a pseudo-version with the commit inside a checkout), not
 // "dev", so `go install` and plain `docker build` users can say what they run.
+// Both paths are built every time, wherever the tests run: the stamped one
+// from a copy of the sources committed to a fresh git repository (a tarball
+// or a CI checkout without .git is no excuse), the unstamped one with
+// -buildvcs=false; -X main.version wins over both.
 func TestVersionFromBuildInfo(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds a binary")
+		testskip.Skip(t, "builds three binaries: skipped with -short")
 	}
-	if _, err := os.Stat(".git"); err != nil {
-		t.Skip("not a git checkout: the go command has no version to stamp")
+	version := func(t *testing.T, dir string, args ...string) string {
+		t.Helper()
+		bin := filepath.Join(t.TempDir(), "kubeq-mcp")
+		build := exec.Command("go", append(append([]string{"build"}, args...), "-o", bin, ".")...)
+		build.Dir = dir
+		build.Env = append(os.Environ(), "GOWORK=off")
+		out, err := build.CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		out, err = exec.Command(bin, "--version").Output()
+		require.NoError(t, err)
+		return string(out)
 	}
-	bin := filepath.Join(t.TempDir(), "kubeq-mcp")
-	out, err := exec.Command("go", "build", "-buildvcs=true", "-o", bin, ".").CombinedOutput()
-	require.NoError(t, err, "%s", out)
-	out, err = exec.Command(bin, "--version").Output()
-	require.NoError(t, err)
-	assert.Regexp(t, `^kubeq-mcp v0\.0\.0-\d{14}-[0-9a-f]{12}(\+dirty)?\n$`, string(out))
+	t.Run("git checkout", func(t *testing.T) {
+		dir, commit := committedCopy(t)
+		got := version(t, dir, "-buildvcs=true")
+		assert.Regexp(t, `^kubeq-mcp v0\.0\.0-\d{14}-`+commit[:12]+`\n$`, got)
+	})
+	t.Run("no vcs", func(t *testing.T) {
+		assert.Equal(t, "kubeq-mcp dev\n", version(t, ".", "-buildvcs=false"))
+	})
+	t.Run("ldflags", func(t *testing.T) {
+		assert.Equal(t, "kubeq-mcp v9.8.7\n", version(t, ".", "-buildvcs=false", "-ldflags", "-X main.version=v9.8.7"))
+	})
+}
+
+// committedCopy copies the module's files (tracked and untracked, not
+// ignored) into a fresh git repository with one commit, and returns its
+// directory and commit hash.
+func committedCopy(t *testing.T) (string, string) {
+	t.Helper()
+	git := func(dir string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command("git", append([]string{"-c", "user.name=kubeq-test", "-c", "user.email=test@kubeq.invalid",
+			"-c", "commit.gpgsign=false"}, args...)...)
+		cmd.Dir = dir
+		out, err := cmd.Output()
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			t.Fatalf("git %v: %v\n%s", args, err, exit.Stderr)
+		}
+		require.NoError(t, err, "git %v", args)
+		return string(out)
+	}
+	dst := t.TempDir()
+	var files []string
+	if _, err := os.Stat(".git"); err == nil {
+		files = strings.Split(strings.TrimRight(git(".", "ls-files", "-z", "--cached", "--others", "--exclude-standard"), "\x00"), "\x00")
+	} else {
+		// Not a checkout (a source tarball): take every file but build output.
+		require.NoError(t, filepath.WalkDir(".", func(p string, d os.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.IsDir() && (p == "dist" || strings.HasSuffix(p, "node_modules") || strings.HasPrefix(d.Name(), ".") && p != ".") {
+				return filepath.SkipDir
+			}
+			if d.Type().IsRegular() {
+				files = append(files, p)
+			}
+			return nil
+		}))
+	}
+	copied := 0
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if errors.Is(err, os.ErrNotExist) {
+			continue // deleted in the work tree, still in the index
+		}
+		require.NoError(t, err)
+		require.NoError(t, os.MkdirAll(filepath.Join(dst, filepath.Dir(f)), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(dst, f), data, 0o644))
+		copied++
+	}
+	require.Greater(t, copied, 10, "copied only %d files", copied)
+	git(dst, "init", "-q")
+	git(dst, "add", "-A")
+	git(dst, "commit", "-q", "-m", "snapshot")
+	return dst, strings.TrimSpace(git(dst, "rev-parse", "HEAD"))
 }
 
 // startHTTPBinary starts bin with --transport http on a free loopback port

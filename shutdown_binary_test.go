@@ -16,6 +16,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kubeq-mcp/kubeq-mcp/kubeq/kubeqtest"
+
+	"github.com/kubeq-mcp/kubeq-mcp/internal/testskip"
 )
 
 // A 2026-era gate waits for the client to come back with the human's
@@ -24,7 +26,7 @@ import (
 // it: the binary denies it on the way out, and audits it.
 func TestBinaryShutdownDeniesWaitingGate(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts the binary")
+		testskip.Skip(t, "starts the binary: skipped with -short")
 	}
 	for _, transport := range []string{"http", "stdio"} {
 		t.Run(transport, func(t *testing.T) {

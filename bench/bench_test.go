@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/kubeq-mcp/kubeq-mcp/internal/testskip"
 )
 
 func TestSummarizeNearestRank(t *testing.T) {
@@ -73,7 +75,7 @@ func TestBackendThroughDirectReader(t *testing.T) {
 // built kubeq-mcp. It takes several seconds: skipped with -short.
 func TestScenariosSmoke(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds and runs the binary")
+		testskip.Skip(t, "builds and runs the binary: skipped with -short")
 	}
 	bin := filepath.Join(t.TempDir(), "kubeq-mcp")
 	build := exec.Command("go", "build", "-o", bin, ".")

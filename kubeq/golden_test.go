@@ -15,6 +15,8 @@ import (
 	"testing/iotest"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/kubeq-mcp/kubeq-mcp/internal/testskip"
 )
 
 // The golden files hold, for each testdata/*.sse stream, the typed events it
@@ -92,6 +94,9 @@ func TestGoldenStreams(t *testing.T) {
 
 			goldenPath := filepath.Join("testdata", name+".golden.json")
 			if os.Getenv("UPDATE_GOLDEN") != "" {
+				if testskip.InCI() {
+					t.Fatal("CI=true: UPDATE_GOLDEN would rewrite the goldens it checks")
+				}
 				out, err := json.MarshalIndent(got, "", "  ")
 				require.NoError(t, err)
 				require.NoError(t, os.WriteFile(goldenPath, append(out, '\n'), 0o644))

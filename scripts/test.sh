@@ -3,16 +3,32 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Knobs that loosen or rewrite checks are for a developer at a terminal,
+# never for this script: each would let a broken build pass. Under CI=true
+# one that is set is an error; elsewhere it is dropped with a notice.
+for knob in KUBEQ_E2E_PROGRESS_XFAIL KUBEQ_E2E_XFAIL KUBEQ_E2E_SKIP_APPROVALS KUBEQ_E2E_CALLS UPDATE_GOLDEN; do
+	if [ -n "${!knob+set}" ]; then
+		if [ "${CI:-}" = "true" ]; then
+			echo "test.sh: $knob is set; CI refuses to run with it (it loosens or rewrites checks)" >&2
+			exit 1
+		fi
+		echo "test.sh: ignoring $knob (it loosens or rewrites checks)" >&2
+		unset "$knob"
+	fi
+done
+
 echo "== go vet"
 go vet ./...
 echo "== go test -race"
-go test -race -count=1 ./...
+# TestProgressBeforeResult (1,000 calls per transport and era) runs on its
+# own below, without -race; a skip reached under CI=true is a failure.
+go test -race -count=1 -skip '^TestProgressBeforeResult$' ./...
 
 # End-to-end checks by clients we did not write (e2e/README.md): the Go SDK
 # client over the built binary (progress before result, 1,000 calls per
 # transport and era), the MCP conformance suite, the TypeScript SDK.
 echo "== e2e: go-sdk progress before result"
-KUBEQ_E2E_PROGRESS=1 go test -count=1 -v -timeout 10m -run TestProgressBeforeResult ./internal/e2etest/
+KUBEQ_E2E_PROGRESS=1 go test -count=1 -v -timeout 10m -run '^TestProgressBeforeResult$' ./internal/e2etest/
 
 # The npm-based checks need Node.js and npm. On a machine with Go alone they
 # are skipped with a notice; in CI (CI=true) their absence is a failure.

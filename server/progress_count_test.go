@@ -8,6 +8,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kubeq-mcp/kubeq-mcp/kubeq/kubeqtest"
+
+	"github.com/kubeq-mcp/kubeq-mcp/internal/testskip"
 )
 
 // TestTenThousandTokenTurn measures how many progress notifications a
@@ -15,7 +17,7 @@ import (
 // result, over each transport and era.
 func TestTenThousandTokenTurn(t *testing.T) {
 	if testing.Short() {
-		t.Skip("long turn")
+		testskip.Skip(t, "long turn: skipped with -short")
 	}
 	answer := strings.Repeat("tok ", 10000) // 10,000 tokens of 4 bytes
 	for _, tr := range transports {

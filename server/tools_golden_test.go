@@ -9,6 +9,8 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/kubeq-mcp/kubeq-mcp/internal/testskip"
 )
 
 // TestToolDefinitionsMatchGolden pins what clients see of each tool. A
@@ -22,6 +24,9 @@ func TestToolDefinitionsMatchGolden(t *testing.T) {
 			got = append(got, '\n')
 			path := filepath.Join("testdata", tool.Name+".golden.json")
 			if os.Getenv("UPDATE_GOLDEN") != "" {
+				if testskip.InCI() {
+					t.Fatal("CI=true: UPDATE_GOLDEN would rewrite the goldens it checks")
+				}
 				require.NoError(t, os.WriteFile(path, got, 0o644))
 			}
 			want, err := os.ReadFile(path)

@@ -31,6 +31,11 @@ if (!args.backend || !['stdio', 'http'].includes(args.transport)) {
 // they print XFAIL and do not fail the run; when one passes it prints a
 // note to remove it from the list.
 const xfail = new Set((process.env.KUBEQ_E2E_XFAIL ?? '').split(',').map((s) => s.trim()).filter(Boolean));
+// In CI (CI=true) neither knob may loosen the run.
+if (process.env.CI === 'true' && (xfail.size > 0 || process.env.KUBEQ_E2E_SKIP_APPROVALS)) {
+  console.error('FAIL: CI=true refuses KUBEQ_E2E_XFAIL and KUBEQ_E2E_SKIP_APPROVALS');
+  process.exit(1);
+}
 const results = [];
 function check(name, ok, detail, id) {
   const known = id !== undefined && xfail.has(`${args.transport}:${id}`);
@@ -153,11 +158,18 @@ async function approval(sc, { question, pod, answer, accept }) {
     const want = accept ? 'approved' : 'denied';
     check(`${label}: result records ${want}`,
       out.approvals?.length === 1 && out.approvals[0].decision === want, JSON.stringify(out.approvals));
-    // What the backend was told, from the fake's own log.
+    // What the backend was told, from the fake's own log, on this call's own
+    // backend session: both transports share one fake and ask the same
+    // questions, so the session is the result's conversation_id, never the
+    // first log entry with this question.
     const log = await fetchJSON('/_log');
-    const session = log.find((e) => e.question === question)?.session;
-    const sent = log.filter((e) => e.session === session && e.path === '/v1/chat/completions')
-      .map((e) => e.message.trim().toLowerCase());
+    const session = out.conversation_id;
+    check(`${label}: result names its conversation`, typeof session === 'string' && session !== '',
+      JSON.stringify(out.conversation_id));
+    const turns = log.filter((e) => e.session === session && e.path === '/v1/chat/completions');
+    check(`${label}: the conversation's first turn is this question`, turns[0]?.question === question,
+      JSON.stringify(turns[0]?.question));
+    const sent = turns.map((e) => e.message.trim().toLowerCase());
     if (accept) {
       check(`${label}: backend got approve`, sent.includes('approve'), JSON.stringify(sent));
     } else {
