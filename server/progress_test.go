@@ -79,20 +79,39 @@ func TestTokensFlushAfterTheInterval(t *testing.T) {
 		"the first tokens must arrive on their own while the backend waits")
 }
 
+// While the backend only heartbeats, the client gets a keep-alive every
+// KeepAliveInterval, and none once the result is out. The bounds come from
+// the configured values: the backend is silent for 20 intervals, so at
+// least a quarter of those keep-alives must arrive even on a saturated
+// machine, and since they are spaced by the interval there can be no more
+// than the call's whole duration divided by it, plus one.
 func TestKeepAliveWhileTheBackendOnlyHeartbeats(t *testing.T) {
-	f := newFixture(t, func(c *Config) { c.KeepAliveInterval = 50 * time.Millisecond })
+	const interval = 50 * time.Millisecond
+	const silent = 20 * interval
+	f := newFixture(t, func(c *Config) { c.KeepAliveInterval = interval })
 	f.backend.Handle("long tool run", kubeqtest.Script{
 		kubeqtest.Status("investigating", "Running diagnostics…"),
-		kubeqtest.Sleep(400 * time.Millisecond), // heartbeats only
+		kubeqtest.Sleep(silent), // heartbeats only
 		kubeqtest.Tokens("done"),
 	})
 	for _, tr := range transports {
 		t.Run(tr, func(t *testing.T) {
 			cs, prog, wire := f.connectWire(tr, clientOpts{version: "2025-11-25"})
+			start := time.Now()
 			res := call(t, cs, map[string]any{"question": "long tool run"})
+			elapsed := time.Since(start)
 			require.False(t, res.IsError)
-			before, after, _ := wire.progressBeforeResult(tokenFor(t))
-			assert.Zero(t, after)
+
+			// Drain: give a keep-alive that outlived its call four intervals
+			// to be sent, then a ping round trip puts everything the server
+			// wrote before its answer on the wire ahead of it (one writer on
+			// stdio; on HTTP the call's own stream ended with its result).
+			time.Sleep(4 * interval)
+			require.NoError(t, cs.Ping(t.Context(), nil))
+			before, after, saw := wire.progressBeforeResult(tokenFor(t))
+			require.True(t, saw, "the result was never read off the wire")
+			assert.Zero(t, after, "progress after the result")
+
 			msgs := waitMessages(t, prog, before)
 			keepAlives := 0
 			for _, m := range msgs {
@@ -100,8 +119,9 @@ func TestKeepAliveWhileTheBackendOnlyHeartbeats(t *testing.T) {
 					keepAlives++
 				}
 			}
-			assert.GreaterOrEqual(t, keepAlives, 3, "messages: %q", msgs)
-			assert.LessOrEqual(t, keepAlives, 9, "keep-alives must be spaced by the interval")
+			assert.GreaterOrEqual(t, keepAlives, int(silent/interval)/4, "messages: %q", msgs)
+			assert.LessOrEqual(t, keepAlives, int(elapsed/interval)+1,
+				"keep-alives must be spaced by the interval (call took %s): %q", elapsed, msgs)
 		})
 	}
 }
