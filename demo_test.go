@@ -51,11 +51,17 @@ func TestDemoMode(t *testing.T) {
 				"[synthesizing] Composing answer…")
 			assert.GreaterOrEqual(t, len(msgs), 15, "a progress stream, not a single message")
 
-			elapsed, _ := out["elapsed_ms"].(float64)
+			// Bounds from the script itself: at pace 1 its pauses add up to
+			// full (seconds); pace 0 drops them, so even a loaded machine
+			// finishes well inside them; pace 0.1 sleeps a tenth of them.
+			elapsed := time.Duration(out["elapsed_ms"].(float64)) * time.Millisecond
+			full := demo.Pauses(demo.QuestionCrash, 1)
+			require.Greater(t, full, time.Second, "the crash script pauses for seconds at pace 1")
 			if pace == "0" {
-				assert.Less(t, elapsed, 2000.0)
+				assert.Zero(t, demo.Pauses(demo.QuestionCrash, 0))
+				assert.Less(t, elapsed, full, "pace 0 must not sleep the scripted pauses")
 			} else {
-				assert.GreaterOrEqual(t, elapsed, 300.0, "pace 0.1 keeps a tenth of the scripted pauses")
+				assert.GreaterOrEqual(t, elapsed, demo.Pauses(demo.QuestionCrash, 0.1), "pace 0.1 keeps a tenth of the scripted pauses")
 			}
 			assert.Contains(t, stderr.String(), "DEMO MODE")
 		})

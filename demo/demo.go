@@ -52,6 +52,15 @@ func Questions() []string {
 	}
 }
 
+// Pauses is how long the scripted pauses of question's investigation add up
+// to at pace: a run at that pace takes at least this long, whatever the
+// machine (tests derive their time bounds from it).
+func Pauses(question string, pace float64) time.Duration {
+	var total time.Duration
+	route(question, "", pacer{pace: pace, total: &total})
+	return total
+}
+
 // The example questions, one per scripted investigation.
 const (
 	QuestionCrash   = "Why is checkout crashing in namespace shop?"

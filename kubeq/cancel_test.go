@@ -89,11 +89,14 @@ func TestBreakingOutClosesBackendRequest(t *testing.T) {
 }
 
 func TestIdleTimeoutInterruptsSilentStream(t *testing.T) {
+	const idle = 100 * time.Millisecond
 	b, gone := hangingBackend(t, handshake)
-	c := newClient(t, b.URL, WithTimeout(100*time.Millisecond), WithRetryDelays(shortDelays...))
+	c := newClient(t, b.URL, WithTimeout(idle), WithRetryDelays(shortDelays...))
 	start := time.Now()
 	evs, err := collect(testCtx(t), c, Turn{Question: "q"})
-	require.Less(t, time.Since(start), 3*time.Second)
+	// The backend never ends the turn: the idle timeout did, within a
+	// generous multiple of itself (and well before testCtx's deadline).
+	require.Less(t, time.Since(start), 30*idle)
 	require.Len(t, evs, 1)
 	require.ErrorIs(t, err, ErrIdleTimeout)
 	var ie *InterruptedError
@@ -102,16 +105,23 @@ func TestIdleTimeoutInterruptsSilentStream(t *testing.T) {
 	requireDisconnect(t, gone)
 }
 
+// Heartbeats every sixth of the idle timeout, for four times the timeout:
+// a heartbeat may come late by most of a timeout on a loaded machine and
+// still keep the stream alive, but without heartbeats the stream would
+// have been cut four times over.
 func TestHeartbeatsKeepStreamAlive(t *testing.T) {
+	const idle = 300 * time.Millisecond
+	const every = idle / 6
+	const count = 4 * int(idle/every)
 	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
 		writeFlush(w, handshake)
-		for range 8 { // 400 ms of heartbeats, four times the idle timeout
-			time.Sleep(50 * time.Millisecond)
+		for range count {
+			time.Sleep(every)
 			writeFlush(w, ": heartbeat\n\n")
 		}
 		writeFlush(w, plainTurn[len(handshake):])
 	})
-	c := newClient(t, b.URL, WithTimeout(100*time.Millisecond))
+	c := newClient(t, b.URL, WithTimeout(idle))
 	evs, err := collect(testCtx(t), c, Turn{Question: "q"})
 	require.NoError(t, err)
 	heartbeats := 0
@@ -120,7 +130,7 @@ func TestHeartbeatsKeepStreamAlive(t *testing.T) {
 			heartbeats++
 		}
 	}
-	require.Equal(t, 8, heartbeats)
+	require.Equal(t, count, heartbeats)
 	require.IsType(t, End{}, evs[len(evs)-1])
 }
 

@@ -147,13 +147,14 @@ func TestNoDemoHintUnlessRefusedOnLoopback(t *testing.T) {
 }
 
 func TestCancellationClosesTheBackendRequest(t *testing.T) {
+	const turnLength = time.Minute
 	for _, tr := range transports {
 		for _, era := range eras {
 			t.Run(tr+"/"+era.name, func(t *testing.T) {
 				f := newFixture(t, nil)
 				f.backend.Handle("slow question", kubeqtest.Script{
 					kubeqtest.Status("investigating", "Gathering evidence…"),
-					kubeqtest.Sleep(time.Minute),
+					kubeqtest.Sleep(turnLength),
 					kubeqtest.Tokens("never"),
 				})
 				cs, prog := f.connect(tr, clientOpts{version: era.version})
@@ -168,15 +169,17 @@ func TestCancellationClosesTheBackendRequest(t *testing.T) {
 				require.NotEmpty(t, waitMessages(t, prog, 1), "the turn must have started")
 				cancel()
 				require.Error(t, <-errc)
+				// The turn would run for turnLength, kept alive by heartbeats
+				// (no idle timeout ends it): a disconnect well inside that can
+				// only be the cancellation's doing.
 				start := time.Now()
-				wctx, wcancel := context.WithTimeout(context.Background(), 3*time.Second)
+				wctx, wcancel := context.WithTimeout(context.Background(), turnLength/6)
 				defer wcancel()
 				reqs := f.backend.ChatRequests()
 				require.Len(t, reqs, 1)
 				_, err := f.backend.WaitForDisconnect(wctx, reqs[0].Session)
-				require.NoError(t, err, "the backend request must be closed after cancellation")
+				require.NoError(t, err, "the backend request must be closed after cancellation, well before the turn ends")
 				t.Logf("backend saw the disconnect %v after the client cancelled", time.Since(start))
-				assert.Less(t, time.Since(start), time.Second)
 			})
 		}
 	}
