@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -33,7 +34,17 @@ func TestTurnsOnOneConversationAreSerialised(t *testing.T) {
 	wg.Wait()
 	assert.Empty(t, f.backend.ConcurrentTurnViolations())
 	assert.Len(t, f.backend.MessagesFor("shared-conv"), calls)
-	assert.Zero(t, f.srv.convs.size(), "conversation bookkeeping must not leak")
+
+	// Every turn gave the conversation back: one more question on it goes
+	// straight through, within a fraction of the call's own time limit.
+	cs, _ := f.connect("stdio", clientOpts{version: "2025-11-25"})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: "kube_query",
+		Arguments: map[string]any{"question": "one more", "conversation_id": "shared-conv"}})
+	require.NoError(t, err, "the conversation is still held")
+	assert.False(t, res.IsError, textOf(res))
+	assert.Len(t, f.backend.MessagesFor("shared-conv"), calls+1)
 }
 
 func TestAcquireHonoursContext(t *testing.T) {
@@ -45,6 +56,18 @@ func TestAcquireHonoursContext(t *testing.T) {
 	_, err = c.acquire(ctx, "x")
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	release()
-	release() // idempotent
-	assert.Zero(t, c.size())
+
+	// Released: the next turn gets it at once. A second call of the first
+	// release must not free it under that next turn.
+	next, err := c.acquire(context.Background(), "x")
+	require.NoError(t, err)
+	release()
+	ctx, cancel = context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	_, err = c.acquire(ctx, "x")
+	require.ErrorIs(t, err, context.DeadlineExceeded, "a repeated release freed someone else's turn")
+	next()
+	again, err := c.acquire(context.Background(), "x")
+	require.NoError(t, err)
+	again()
 }

@@ -44,7 +44,14 @@ func TestExpiredApprovalIsDeniedWithoutANewQuestion(t *testing.T) {
 	assert.Equal(t, "denied", approvals[0].(map[string]any)["decision"])
 	assertNeverApproved(t, f.backend)
 	assert.Equal(t, []string{podQuestion, "deny"}, f.backend.MessagesFor(leg.conv))
-	assert.Zero(t, f.srv.convs.size(), "nothing left pending")
+
+	// Nothing is left pending: a new question on the conversation goes out
+	// as it is, with no second deny in front of it.
+	f.backend.Handle("and now?", kubeqtest.Script{kubeqtest.Tokens("all quiet")})
+	res = call(t, cs, map[string]any{"question": "and now?", "conversation_id": leg.conv})
+	require.False(t, res.IsError, textOf(res))
+	assert.Equal(t, []string{podQuestion, "deny", "and now?"}, f.backend.MessagesFor(leg.conv))
+	assert.Equal(t, 1, f.backend.Received("deny"))
 }
 
 // After a restart of both sides, an older (V2) backend keeps a gate but not
