@@ -39,14 +39,16 @@ func TestUnauthorizedSaysSendTheToken(t *testing.T) {
 			}
 			require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
 			assert.Equal(t, "2.0", body.JSONRPC)
-			assert.Contains(t, body.Error.Message, "send the bearer token configured with --http-token (KUBEQ_MCP_HTTP_TOKEN)")
+			assert.Equal(t, "missing or wrong bearer token; send the token configured with --http-token (KUBEQ_MCP_HTTP_TOKEN) "+
+				"in the Authorization header with the Bearer scheme; kubeq-mcp does not use OAuth", body.Error.Message)
 			assert.NotContains(t, body.Error.Message, token)
 		})
 	}
 }
 
-// OAuth discovery gets a 404 that says this server uses a bearer token,
-// with or without a token configured, on every path clients try.
+// OAuth discovery and registration get a 404 that says this server uses a
+// bearer token, with or without a token configured, on every path clients
+// try.
 func TestOAuthDiscoveryIsANotFoundThatSaysSo(t *testing.T) {
 	for _, token := range []string{"", "s3cret-token-value-0123"} {
 		f := newFixture(t, func(c *Config) { c.HTTPToken = token })
@@ -58,6 +60,9 @@ func TestOAuthDiscoveryIsANotFoundThatSaysSo(t *testing.T) {
 			"/.well-known/oauth-authorization-server",
 			"/.well-known/oauth-authorization-server/mcp",
 			"/.well-known/openid-configuration",
+			"/register", // where a client without metadata registers
+			"/authorize",
+			"/token",
 		} {
 			for _, method := range []string{http.MethodGet, http.MethodPost} {
 				req, err := http.NewRequest(method, hs.URL+p, nil)
@@ -71,7 +76,8 @@ func TestOAuthDiscoveryIsANotFoundThatSaysSo(t *testing.T) {
 				var body map[string]string
 				require.NoError(t, json.Unmarshal(b, &body), "%s", b)
 				assert.Equal(t, "not_found", body["error"])
-				assert.Contains(t, body["error_description"], "does not use OAuth: send the bearer token configured with --http-token")
+				assert.Contains(t, body["error_description"], "send the token configured with --http-token")
+				assert.Contains(t, body["error_description"], "kubeq-mcp does not use OAuth")
 			}
 		}
 	}

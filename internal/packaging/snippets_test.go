@@ -179,16 +179,20 @@ func claudeCodeCommands(t *testing.T, rel string) ([]launch, []remote) {
 	return launches, remotes
 }
 
-// shellWords splits a command line on spaces, keeping double-quoted words together.
+// shellWords splits a command line on spaces, keeping single- and double-quoted words together
+// (without the quotes; nothing is expanded).
 func shellWords(line string) []string {
 	var words []string
 	var cur strings.Builder
-	inQuote, inWord := false, false
+	var quote rune // the open quote, or 0
+	inWord := false
 	for _, r := range line {
 		switch {
-		case r == '"':
-			inQuote, inWord = !inQuote, true
-		case r == ' ' && !inQuote:
+		case quote == 0 && (r == '"' || r == '\''):
+			quote, inWord = r, true
+		case r == quote:
+			quote = 0
+		case r == ' ' && quote == 0:
 			if inWord {
 				words = append(words, cur.String())
 				cur.Reset()
