@@ -5,9 +5,11 @@ package main
 import (
 	"os"
 	"testing"
+
+	"github.com/kubeq-mcp/kubeq-mcp/internal/testskip"
 )
 
 func openPTY(t *testing.T) *os.File {
-	t.Skip("the pseudo-terminal helper is Linux only")
+	testskip.Skip(t, "the pseudo-terminal helper is Linux only")
 	return nil
 }
