@@ -125,17 +125,24 @@ func (p *Pages) gone(w http.ResponseWriter, e *entry) {
 }
 
 // sameOrigin reports whether a POST came from the page's own origin, or
-// from no browser page at all (no Origin and no Sec-Fetch-Site).
+// from no browser page at all. A browser that sends Sec-Fetch-Site (a
+// header no page can set) is believed about it; with the page's
+// no-referrer policy such a browser sends "Origin: null" for the page's own
+// form. Without Sec-Fetch-Site, Origin must be absent or the page's own.
 func sameOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
 	switch r.Header.Get("Sec-Fetch-Site") {
-	case "", "same-origin", "none":
+	case "same-origin", "none":
+		return origin == "" || origin == "null" || originIs(origin, r)
+	case "":
+		return origin == "" || originIs(origin, r)
 	default:
 		return false
 	}
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return true
-	}
+}
+
+// originIs reports whether origin is the origin r was sent to.
+func originIs(origin string, r *http.Request) bool {
 	u, err := url.Parse(origin)
 	if err != nil {
 		return false

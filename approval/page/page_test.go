@@ -286,6 +286,7 @@ func TestForgedDecisionsChangeNothing(t *testing.T) {
 		"https origin":   {good(), map[string]string{"Origin": strings.Replace(s.srv.URL, "http:", "https:", 1)}, http.StatusForbidden},
 		"cross-site":     {good(), map[string]string{"Sec-Fetch-Site": "cross-site"}, http.StatusForbidden},
 		"same-site":      {good(), map[string]string{"Sec-Fetch-Site": "same-site"}, http.StatusForbidden},
+		"null origin":    {good(), map[string]string{"Origin": "null"}, http.StatusForbidden},
 		"bad decision":   {badDecision, nil, http.StatusBadRequest},
 		"two decisions":  {twoDecisions, nil, http.StatusBadRequest},
 	} {

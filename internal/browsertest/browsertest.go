@@ -51,10 +51,10 @@ func New(t testing.TB) context.Context {
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
 	t.Cleanup(func() { cancel(); cancelAlloc() })
-	// Start the browser now, so a failure to start is reported here.
-	startCtx, stop := context.WithTimeout(ctx, 60*time.Second)
-	defer stop()
-	if err := chromedp.Do(startCtx); err != nil {
+	// Start the browser now, so a failure to start is reported here. (On
+	// this first context, not a child with a timeout: chromedp closes the
+	// browser with the context its first run was given.)
+	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("starting chromium %s: %v", path, err)
 	}
 	return ctx
@@ -89,9 +89,9 @@ func Screenshot(t testing.TB, ctx context.Context, dir, name string) string {
 	return abs
 }
 
-// ArtifactDir is where tests save artifacts: $KUBEQ_TEST_ARTIFACTS, or
-// testdata/artifacts is avoided (it would dirty the tree): the system
-// temporary directory's kubeq-mcp-artifacts.
+// ArtifactDir is where tests save artifacts: $KUBEQ_TEST_ARTIFACTS, else
+// kubeq-mcp-artifacts in the system's temporary directory (not in the
+// tree, which tests must leave clean).
 func ArtifactDir() string {
 	if d := os.Getenv("KUBEQ_TEST_ARTIFACTS"); d != "" {
 		return d
