@@ -219,6 +219,7 @@ func (s *Server) turn(ctx context.Context, run *queryRun, t kubeq.Turn) (*kubeq.
 		hitl   *kubeq.HitlRequest
 		fatal  *kubeq.Error
 	)
+	s.log.Debug("sending a turn to KubeIntellect", "conversation", t.Conversation)
 	for ev, err := range s.cfg.Backend.Stream(ctx, t) {
 		if err != nil {
 			if answer.Len() > 0 {
