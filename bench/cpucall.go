@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -123,7 +121,7 @@ func cpuRoundWith(ctx context.Context, env *Env, argv []string, sessions, perSes
 		}
 	}
 	defer closeAll(css)
-	cpu0, err := ProcessCPU(p.Cmd.Process.Pid)
+	cpu0, err := CPUTime(p.Cmd.Process.Pid)
 	if err != nil {
 		return round, err
 	}
@@ -158,7 +156,7 @@ func cpuRoundWith(ctx context.Context, env *Env, argv []string, sessions, perSes
 	if len(errs) > 0 {
 		return round, errs[0]
 	}
-	cpu1, err := ProcessCPU(p.Cmd.Process.Pid)
+	cpu1, err := CPUTime(p.Cmd.Process.Pid)
 	if err != nil {
 		return round, err
 	}
@@ -199,32 +197,6 @@ func followUps(ctx context.Context, cs *sdk.ClientSession, session, calls int) e
 		conv = out.ConversationID
 	}
 	return nil
-}
-
-// ProcessCPU reads the user+system CPU time a process has used so far
-// from /proc/<pid>/stat.
-func ProcessCPU(pid int) (time.Duration, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, fmt.Errorf("read cpu of %d: %w", pid, err)
-	}
-	// The command name (field 2) may hold spaces; fields after its ')'
-	// start at field 3, so utime and stime (14, 15) are at 11 and 12.
-	rest := string(b)
-	if i := strings.LastIndexByte(rest, ')'); i >= 0 {
-		rest = rest[i+1:]
-	}
-	f := strings.Fields(rest)
-	if len(f) < 13 {
-		return 0, fmt.Errorf("read cpu of %d: short /proc stat", pid)
-	}
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("read cpu of %d: bad /proc stat", pid)
-	}
-	// USER_HZ is 100 on Linux.
-	return time.Duration(ut+st) * 10 * time.Millisecond, nil
 }
 
 type counts struct{ chat, replay int }

@@ -184,3 +184,25 @@ func ratio(a, b time.Duration) string {
 	}
 	return fmt.Sprintf("%.2f×", float64(a)/float64(b))
 }
+
+// Sessions prints scenario 6.
+func (r Report) Sessions(res SessionsResult) {
+	r.header(fmt.Sprintf("6. Many sessions (%d initialized 2025-era HTTP sessions open, %d kube_query calls at once among them; instrumented server)",
+		res.Sessions, res.Calls))
+	correct := fmt.Sprintf("%d/%d byte-exact, progress first", res.OK, res.Calls)
+	if res.FirstError != "" {
+		correct += "; first failure: " + res.FirstError
+	}
+	r.row("correct answers", correct, "", "", "100%", res.OK == res.Calls)
+	r.row("progress notifications before / after their result (on the wire)", fmt.Sprintf("%d / %d", res.ProgressBefore, res.After), "", "", "0 after", res.After == 0)
+	r.row("wall time of the calls", res.Wall.Round(time.Millisecond).String(), "", "", "", true)
+	r.row("CPU per call", ms(res.CPUPerCall), "", "", "", true)
+	perSession := int64(0)
+	if res.Sessions > 0 {
+		perSession = (res.RSSOpen - res.RSSIdle) / int64(res.Sessions)
+	}
+	r.row("RSS idle → sessions open → peak (VmHWM)", fmt.Sprintf("%s → %s → %s (%.1f KiB per open session)",
+		MiB(res.RSSIdle), MiB(res.RSSOpen), MiB(res.Peak), float64(perSession)/1024), "", "", "peak ≤ 1 GB", res.Peak <= 1e9)
+	r.row("goroutines idle → after closing", fmt.Sprintf("%d → %d", res.GoroutinesIdle, res.GoroutinesAfter), "", "", "back to idle", res.GoroutinesAfter <= res.GoroutinesIdle)
+	r.row("file descriptors idle → after closing", fmt.Sprintf("%d → %d", res.FDsIdle, res.FDsAfter), "", "", "back to idle", res.FDsAfter <= res.FDsIdle)
+}

@@ -62,7 +62,7 @@ func main() {
 func run(ctx context.Context) error {
 	bin := flag.String("bin", "", "kubeq-mcp binary; built from the repository into a temporary directory when empty")
 	node := flag.String("node-server", nodeEntry, "entry point of @modelcontextprotocol/server-everything (npm ci --prefix bench/node); skipped when missing")
-	scenarios := flag.String("scenarios", "cpu,latency,throughput,concurrency,coldstart,idle", "comma-separated scenarios to run")
+	scenarios := flag.String("scenarios", "cpu,latency,throughput,concurrency,coldstart,idle,sessions", "comma-separated scenarios to run")
 	repeat := flag.Int("repeat", 1, "run each scenario this many times")
 	events := flag.Int("latency-events", 200, "latency: status events per path")
 	every := flag.Duration("latency-every", 50*time.Millisecond, "latency: interval between status events")
@@ -70,6 +70,8 @@ func run(ctx context.Context) error {
 	calls := flag.Int("calls", 1000, "concurrency: kube_query calls at once")
 	coldRuns := flag.Int("cold-runs", 20, "cold start: runs per server")
 	sessions := flag.Int("idle-sessions", 100, "idle: HTTP sessions to open")
+	manySessions := flag.Int("sessions", 10000, "sessions: HTTP sessions to hold open")
+	manyCalls := flag.Int("sessions-calls", 1000, "sessions: kube_query calls at once among them")
 	cpuSessions := flag.Int("cpu-sessions", 20, "cpu: HTTP sessions, calling at once")
 	cpuCalls := flag.Int("cpu-calls", 25, "cpu: kube_query calls per session, one after another")
 	cpuRounds := flag.Int("cpu-rounds", 3, "cpu: interleaved rounds of kubeq-mcp and the floor")
@@ -152,6 +154,13 @@ func run(ctx context.Context) error {
 				return err
 			}
 			r.ColdStart(res)
+		}
+		if slices.Contains(want, "sessions") {
+			res, err := bench.ManySessions(ctx, env, *manySessions, *manyCalls)
+			if err != nil {
+				return err
+			}
+			r.Sessions(res)
 		}
 		if slices.Contains(want, "idle") {
 			res, err := bench.Idle(ctx, env, *sessions)
