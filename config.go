@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kubeq-mcp/kubeq-mcp/kubeq"
 )
 
 // config is the whole configuration: flags override the environment, which
@@ -182,18 +184,16 @@ const minHTTPToken = 16
 // checkURL refuses a backend URL that is not http(s) with a host, and
 // what url.Parse lets through but a request would trip on later: white
 // space (a trailing space becomes "/%20" in every path) and a port outside
-// 1-65535. Messages quote the URL with any password masked.
+// 1-65535. Messages quote the URL masked as the backend client masks it
+// (user info and query values).
 func checkURL(raw string) error {
 	if strings.ContainsAny(raw, " \t\r\n") {
-		shown := "(unparsable)"
-		if u, err := url.Parse(strings.TrimSpace(raw)); err == nil {
-			shown = u.Redacted()
-		}
-		return fmt.Errorf("--url %q: contains white space (a trailing space?); remove it (KUBE_Q_URL)", shown)
+		return fmt.Errorf("--url %q: contains white space (a trailing space?); remove it (KUBE_Q_URL)",
+			kubeq.RedactURL(strings.TrimSpace(raw)))
 	}
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("--url %q: must be an http:// or https:// URL with a host, e.g. http://localhost:8000 (KUBE_Q_URL)", raw)
+		return fmt.Errorf("--url %q: must be an http:// or https:// URL with a host, e.g. http://localhost:8000 (KUBE_Q_URL)", kubeq.RedactURL(raw))
 	}
 	if p := u.Port(); p != "" {
 		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {

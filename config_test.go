@@ -65,3 +65,22 @@ func TestHelpDoesNotPrintSecrets(t *testing.T) {
 	}
 	assert.Contains(t, out.String(), "KUBE_Q_API_KEY", "the help still names the variable")
 }
+
+// A refused --url is quoted with what may be a secret in it masked: a
+// password or a user name alone (often a token) and query values, as the
+// backend client masks them. url.Parse takes "u:pw@host" as a scheme and
+// an opaque part, so a mistyped URL holds its password there.
+func TestBadURLMessagesMaskSecrets(t *testing.T) {
+	for _, raw := range []string{
+		"ftp://user:s3cret@kubeintellect.example/",
+		"user:s3cret@kubeintellect.example:8000",
+		"kubeintellect.example?api_key=s3cret",
+		"http://s3cret@kubeintellect.example:8000 ",
+		"http://kubeintellect.example:8000/?token=s3cret ",
+	} {
+		_, err := parseConfig([]string{"--url", raw}, envOf(nil), &bytes.Buffer{})
+		require.Error(t, err, raw)
+		assert.Contains(t, err.Error(), "--url", raw)
+		assert.NotContains(t, err.Error(), "s3cret", raw)
+	}
+}

@@ -196,6 +196,11 @@ func badURL(raw, why string) error {
 	return fmt.Errorf("kubeq: invalid URL %q: %s", masked, why)
 }
 
+// RedactURL is raw, a URL that may not parse, with what may be a secret
+// in it masked as maskPassword does: for messages about a URL outside this
+// package (the start-up checks).
+func RedactURL(raw string) string { return maskPassword(raw) }
+
 // maskPassword masks what may be a secret in raw, a URL that may not
 // parse: the user info from the scheme's "//" (or the start) up to the
 // last "@" (the password, or the whole of a user name alone, which is
