@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 # Knobs that loosen or rewrite checks are for a developer at a terminal,
 # never for this script: each would let a broken build pass. Under CI=true
 # one that is set is an error; elsewhere it is dropped with a notice.
-for knob in KUBEQ_E2E_PROGRESS_XFAIL KUBEQ_E2E_XFAIL KUBEQ_E2E_SKIP_APPROVALS KUBEQ_E2E_CALLS UPDATE_GOLDEN; do
+for knob in KUBEQ_E2E_PROGRESS_XFAIL KUBEQ_E2E_XFAIL KUBEQ_E2E_SKIP_APPROVALS KUBEQ_E2E_CALLS UPDATE_GOLDEN \
+	KUBEQ_RANDOM_GATES KUBEQ_E2E_REPEAT; do
 	if [ -n "${!knob+set}" ]; then
 		if [ "${CI:-}" = "true" ]; then
 			echo "test.sh: $knob is set; CI refuses to run with it (it loosens or rewrites checks)" >&2
@@ -16,6 +17,28 @@ for knob in KUBEQ_E2E_PROGRESS_XFAIL KUBEQ_E2E_XFAIL KUBEQ_E2E_SKIP_APPROVALS KU
 		unset "$knob"
 	fi
 done
+
+# The real parts the tests drive are Debian packages: install the missing
+# ones (a fresh CI machine has Go, Node.js, npm and apt-get). A test that
+# finds one missing skips at a terminal and fails under CI=true.
+missing=()
+if [ -z "${KUBEQ_CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1 &&
+	! command -v chromium-browser >/dev/null 2>&1 && ! command -v google-chrome >/dev/null 2>&1; then
+	missing+=(chromium) # approval/page's browser tests
+fi
+if [ "${#missing[@]}" -gt 0 ]; then
+	echo "== installing ${missing[*]} with apt-get"
+	sudo=()
+	if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi
+	if ! { "${sudo[@]}" apt-get update -qq &&
+		DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}"; }; then
+		if [ "${CI:-}" = "true" ]; then
+			echo "test.sh: could not install ${missing[*]}; CI needs them" >&2
+			exit 1
+		fi
+		echo "test.sh: could not install ${missing[*]}; the tests that need them will skip" >&2
+	fi
+fi
 
 echo "== go vet"
 go vet ./...
