@@ -61,6 +61,11 @@ type wirePayload struct {
 	StdinYAML  string `json:"stdin_yaml"`
 	Diff       string `json:"diff"`
 
+	// Data is the payload of the typed-view shape (ki_protocol.events:
+	// {"type": .., "data": {..}}), which kube-q's SDK also accepts inside
+	// ki_event. At the top level wireFrame.Data shadows it.
+	Data json.RawMessage `json:"data"`
+
 	wireUsage
 	Usage *wireUsage `json:"usage"` // ki_event.usage, the kube-q CLI's other place
 }
@@ -125,23 +130,20 @@ func (d *decoder) decodeFrame(data []byte, evs []Event, fast bool) ([]Event, out
 	case f.Object == "stream.start":
 		evs = append(evs, Handshake{ProtocolVersion: f.ProtocolVersion, SessionID: f.SessionID})
 	case f.KIEvent != nil:
-		var ok bool
-		if evs, ok = payloadEvents(f.KIEvent, evs); !ok {
+		p, ok := typedPayload(f.KIEvent, f.KIEvent.Data)
+		if !ok {
+			return evs, frameUnknown
+		}
+		if evs, ok = payloadEvents(p, evs); !ok {
 			return evs[:n], frameUnknown
 		}
 	case len(f.Choices) > 0:
 		evs = choiceEvents(&f.Choices[0], evs)
 	case f.Type != "":
-		p := &f.wirePayload
-		if len(f.Data) > 0 && f.Data[0] == '{' {
-			var nested wirePayload
-			if json.Unmarshal(f.Data, &nested) != nil {
-				return evs, frameBad
-			}
-			nested.Type = f.Type
-			p = &nested
+		p, ok := typedPayload(&f.wirePayload, f.Data)
+		if !ok {
+			return evs, frameUnknown
 		}
-		var ok bool
 		if evs, ok = payloadEvents(p, evs); !ok {
 			return evs[:n], frameUnknown
 		}
@@ -178,20 +180,41 @@ func choiceEvents(c *wireChoice, evs []Event) []Event {
 	return evs
 }
 
+// typedPayload returns the payload of a typed dict: flat (the wire.py
+// shape, data empty) or nested under "data". Like the SDK's parse_event it
+// refuses a "data" that is not an object (a string, null, broken JSON):
+// such a frame is of no known kind.
+func typedPayload(flat *wirePayload, data json.RawMessage) (*wirePayload, bool) {
+	if len(data) == 0 {
+		return flat, true
+	}
+	if data[0] != '{' {
+		return nil, false
+	}
+	var nested wirePayload
+	if json.Unmarshal(data, &nested) != nil {
+		return nil, false
+	}
+	nested.Type = flat.Type
+	return &nested, true
+}
+
 // payloadEvents maps a typed payload (ki_event, flat or nested). It reports
-// false for an unknown type.
+// false for an unknown type. Where a payload names a field twice, the
+// client's name (ki_protocol.events) wins over the wire.py one, as in the
+// SDK, whose aliases only fill an empty field.
 func payloadEvents(p *wirePayload, evs []Event) ([]Event, bool) {
 	switch p.Type {
 	case "status":
 		evs = append(evs, Status{Phase: p.Phase, Message: p.Message})
 	case "tool_call":
 		evs = append(evs, ToolCall{
-			Tool:    first(p.Tool, p.ToolName),
+			Tool:    first(p.ToolName, p.Tool),
 			Command: first(p.Command, commandOf(p.Message)),
 			Message: p.Message,
 		})
 	case "tool_result":
-		evs = append(evs, ToolResult{Tool: first(p.Tool, p.ToolName), Output: first(p.Output, p.Summary)})
+		evs = append(evs, ToolResult{Tool: first(p.Tool, p.ToolName), Output: first(p.Summary, p.Output)})
 	case "token":
 		if p.Content != "" {
 			evs = append(evs, Token{Content: p.Content})
@@ -200,13 +223,13 @@ func payloadEvents(p *wirePayload, evs []Event) ([]Event, bool) {
 		evs = append(evs, Plan{Steps: p.Steps})
 	case "hitl_request":
 		evs = append(evs, HitlRequest{
-			ApprovalID: first(p.ActionID, p.ApprovalID),
-			Action:     first(p.Command, p.Action),
-			Risk:       first(p.RiskLevel, p.Risk),
-			YAML:       first(p.StdinYAML, p.Diff),
+			ApprovalID: first(p.ApprovalID, p.ActionID),
+			Action:     first(p.Action, p.Command),
+			Risk:       first(p.Risk, p.RiskLevel),
+			YAML:       first(p.Diff, p.StdinYAML),
 		})
 	case "error":
-		evs = append(evs, Error{Message: first(errorText(p.Error), p.Message), Fatal: p.Fatal})
+		evs = append(evs, Error{Message: first(p.Message, errorText(p.Error)), Fatal: p.Fatal})
 	case "usage":
 		u := &p.wireUsage
 		if p.Usage != nil {
