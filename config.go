@@ -116,7 +116,9 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 		return c, err
 	}
 	for _, o := range strings.Split(*origins, ",") {
-		if o = strings.TrimSpace(o); o != "" {
+		// Without trailing slashes, as the Origin check reads them: "*/"
+		// is "*", and must meet the same refusal.
+		if o = strings.TrimRight(strings.TrimSpace(o), "/"); o != "" {
 			c.AllowedOrigins = append(c.AllowedOrigins, o)
 		}
 	}

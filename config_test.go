@@ -84,3 +84,17 @@ func TestBadURLMessagesMaskSecrets(t *testing.T) {
 		assert.NotContains(t, err.Error(), "s3cret", raw)
 	}
 }
+
+// The Origin check reads an allowed origin without its trailing slashes,
+// so "*/" allows every origin as "*" does: it must be refused without a
+// token as "*" is, not start with every page let in.
+func TestEveryOriginSpelledWithASlashNeedsAToken(t *testing.T) {
+	for _, o := range []string{"*", "*/", " */ ", "https://a.example,*//"} {
+		_, err := parseConfig([]string{"--transport", "http", "--allowed-origins", o}, envOf(nil), &bytes.Buffer{})
+		require.Error(t, err, o)
+		assert.Contains(t, err.Error(), "--allowed-origins '*' lets any web page call this server", o)
+	}
+	c, err := parseConfig([]string{"--transport", "http", "--allowed-origins", "https://a.example/"}, envOf(nil), &bytes.Buffer{})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"https://a.example"}, c.AllowedOrigins)
+}
