@@ -34,7 +34,8 @@ const (
 // misses. mcp-go's (on by default since v1.6.0) refuses a request that came
 // in on a loopback address with a Host header that is neither loopback nor
 // in Config.AllowedHosts: a DNS-rebinding page, even one whose browser sent
-// no Origin. Ours refuses a browser Origin that is neither localhost nor in
+// no Origin. Once Config.AllowedHosts is set, it checks Host on every
+// listener, loopback or not. Ours refuses a browser Origin that is neither localhost nor in
 // Config.AllowedOrigins, which the Host check lets through when a foreign
 // page posts straight to 127.0.0.1, and which also holds off loopback.
 func (s *Server) HTTPHandler() http.Handler {

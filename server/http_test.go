@@ -1,6 +1,8 @@
 package server
 
 import (
+	"context"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -121,4 +123,28 @@ func TestBearerToken(t *testing.T) {
 	require.NoError(t, err)
 	_ = hr.Body.Close()
 	assert.Equal(t, http.StatusOK, hr.StatusCode)
+}
+
+// mcp-go checks Host on a loopback listener only, until --allowed-hosts is
+// set: from then on it checks every request, whatever address it came in
+// on, so every name clients use must be listed (README, --allowed-hosts).
+func TestAllowedHostsApplyOnEveryListener(t *testing.T) {
+	onLAN := func(h http.Handler, host string) int {
+		req := httptest.NewRequest(http.MethodPost, "http://"+host+MCPPath, strings.NewReader(initializeBody))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		lan := &net.TCPAddr{IP: net.IPv4(10, 0, 0, 5), Port: 8080}
+		req = req.WithContext(context.WithValue(req.Context(), http.LocalAddrContextKey, lan))
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	open := newFixture(t, nil).srv.HTTPHandler()
+	assert.Equal(t, http.StatusOK, onLAN(open, "10.0.0.5:8080"), "no list: Host is not checked off loopback")
+	assert.Equal(t, http.StatusOK, onLAN(open, "anything.example"), "no list: Host is not checked off loopback")
+
+	listed := newFixture(t, func(c *Config) { c.AllowedHosts = []string{"mcp.example.com"} }).srv.HTTPHandler()
+	assert.Equal(t, http.StatusOK, onLAN(listed, "mcp.example.com"))
+	assert.Equal(t, http.StatusOK, onLAN(listed, "127.0.0.1:8080"), "loopback names always pass")
+	assert.Equal(t, http.StatusForbidden, onLAN(listed, "10.0.0.5:8080"), "with a list, an unlisted address is refused off loopback too")
 }
