@@ -18,9 +18,10 @@ if [ "${CHECK_PACKAGING_TOOLS:-1}" = "0" ]; then
 	exit 0
 fi
 
-echo "== mcpb validate"
+echo "== mcpb validate (template), and the six bundles packed, unpacked and started"
 if command -v npx >/dev/null 2>&1; then
 	npx --yes @anthropic-ai/mcpb@2.1.2 validate mcpb/manifest.json
+	e2e/run-bundles.sh
 else
 	echo "npx not found: skipped"
 fi

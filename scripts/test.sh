@@ -50,7 +50,7 @@ go test -race -count=1 -skip '^TestProgressBeforeResult$' ./...
 # End-to-end checks by clients we did not write (e2e/README.md): the Go SDK
 # client over the built binary (progress before result, 1,000 calls per
 # transport and era), the MCP conformance suite, the TypeScript SDK, the
-# Claude Code CLI.
+# Claude Code CLI, the MCPB bundler.
 echo "== e2e: go-sdk progress before result"
 KUBEQ_E2E_PROGRESS=1 go test -count=1 -v -timeout 10m -run '^TestProgressBeforeResult$' ./internal/e2etest/
 
@@ -70,3 +70,5 @@ echo "== e2e: TypeScript SDK"
 ./e2e/run-ts.sh
 echo "== e2e: Claude Code CLI takes the docs/clients.md snippets"
 ./e2e/run-claude-code.sh
+echo "== e2e: Claude Desktop bundles packed with mcpb, unpacked and started"
+./e2e/run-bundles.sh

@@ -10,7 +10,11 @@ type mcpbManifest struct {
 	ManifestVersion string `json:"manifest_version"`
 	Name            string `json:"name"`
 	Version         string `json:"version"`
-	Server          struct {
+	LongDescription string `json:"long_description"`
+	Compatibility   struct {
+		Platforms []string `json:"platforms"`
+	} `json:"compatibility"`
+	Server struct {
 		Type       string `json:"type"`
 		EntryPoint string `json:"entry_point"`
 		MCPConfig  struct {
