@@ -172,6 +172,11 @@ func (c *config) validate() error {
 		if c.HTTPToken == "" && slices.Contains(c.AllowedOrigins, "*") {
 			return errors.New("--allowed-origins '*' lets any web page call this server: set --http-token (KUBEQ_MCP_HTTP_TOKEN) too, or list the origins you need")
 		}
+		// "null" is the Origin of a sandboxed frame, which any web page
+		// can open: allowing it lets every page in, as "*" does.
+		if c.HTTPToken == "" && slices.ContainsFunc(c.AllowedOrigins, func(o string) bool { return strings.EqualFold(o, "null") }) {
+			return errors.New("--allowed-origins 'null' lets any web page call this server (from a sandboxed frame): set --http-token (KUBEQ_MCP_HTTP_TOKEN) too, or list the origins you need")
+		}
 		if c.HTTPToken != "" && len(c.HTTPToken) < minHTTPToken {
 			return fmt.Errorf("--http-token is %d bytes: use at least %d, e.g. `openssl rand -hex 32` (KUBEQ_MCP_HTTP_TOKEN)", len(c.HTTPToken), minHTTPToken)
 		}

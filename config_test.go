@@ -98,3 +98,18 @@ func TestEveryOriginSpelledWithASlashNeedsAToken(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"https://a.example"}, c.AllowedOrigins)
 }
+
+// Browsers send "Origin: null" from sandboxed frames and opaque origins,
+// which any web site can make, so allowing "null" lets every page in as
+// "*" does: it needs the token too.
+func TestNullOriginNeedsAToken(t *testing.T) {
+	for _, o := range []string{"null", "NULL", "https://a.example,null"} {
+		_, err := parseConfig([]string{"--transport", "http", "--allowed-origins", o}, envOf(nil), &bytes.Buffer{})
+		require.Error(t, err, o)
+		assert.Contains(t, err.Error(), "--allowed-origins 'null' lets any web page call this server", o)
+		assert.Contains(t, err.Error(), "--http-token", o)
+	}
+	_, err := parseConfig([]string{"--transport", "http", "--allowed-origins", "null", "--http-token", "a-long-enough-token-123"},
+		envOf(nil), &bytes.Buffer{})
+	require.NoError(t, err)
+}
