@@ -77,12 +77,19 @@ func (c *Client) Health(ctx context.Context) HealthResult {
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
 		res.OK = true
 		var v struct {
-			Version  string   `json:"version"`
-			Arm      string   `json:"arm"`
-			Degraded []string `json:"degraded_experimental_flags"`
+			Version string `json:"version"`
+			Arm     string `json:"arm"`
 		}
 		if json.Unmarshal(body, &v) == nil {
-			res.Version, res.Arm, res.Degraded = v.Version, v.Arm, v.Degraded
+			res.Version, res.Arm = v.Version, v.Arm
+		}
+		// Read on its own: the era above decides how approvals are
+		// answered, and must not be lost to a list in another shape.
+		var d struct {
+			Degraded []string `json:"degraded_experimental_flags"`
+		}
+		if json.Unmarshal(body, &d) == nil {
+			res.Degraded = d.Degraded
 		}
 	case resp.StatusCode == http.StatusUnauthorized:
 		res.Reason = c.unauthorized(res.URL)

@@ -90,3 +90,19 @@ func TestHealthHTTPStatus(t *testing.T) {
 		require.Equal(t, fmt.Sprintf(want, b.URL), res.Reason)
 	}
 }
+
+// The era (arm, version) decides how approvals are answered, so it must not
+// hang on the shape of a field that is there for people to read: a
+// degraded-features list this client cannot read costs that list only.
+func TestHealthEraSurvivesAnUnreadableDegradedList(t *testing.T) {
+	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, `{"status":"ok","arm":"v4","version":"4.9.0",`+
+			`"degraded_experimental_flags":[{"flag":"MEMORY_HIERARCHY_ENABLED","reason":"pool down"}]}`)
+	})
+	res := newClient(t, b.URL).Health(testCtx(t))
+	require.True(t, res.OK)
+	require.Equal(t, "v4", res.Arm)
+	require.Equal(t, "4.9.0", res.Version)
+	require.Equal(t, "v4", res.Era())
+	require.Empty(t, res.Degraded)
+}
