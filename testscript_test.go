@@ -22,7 +22,7 @@ import (
 func testScriptEnv(t *testing.T, extra ...string) (dir, aptLog string) {
 	t.Helper()
 	dir = t.TempDir()
-	for _, tool := range append([]string{"bash", "dirname", "id"}, extra...) {
+	for _, tool := range append([]string{"bash", "dirname", "id", "env"}, extra...) {
 		p, err := exec.LookPath(tool)
 		require.NoError(t, err, tool)
 		require.NoError(t, os.Symlink(p, filepath.Join(dir, tool)))

@@ -28,10 +28,10 @@ if [ -z "${KUBEQ_CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1 &&
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
 	echo "== installing ${missing[*]} with apt-get"
-	sudo=()
-	if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi
-	if ! { "${sudo[@]}" apt-get update -qq &&
-		DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}"; }; then
+	sudo=""
+	if [ "$(id -u)" -ne 0 ]; then sudo=sudo; fi
+	if ! { $sudo apt-get update -qq &&
+		$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; }; then
 		if [ "${CI:-}" = "true" ]; then
 			echo "test.sh: could not install ${missing[*]}; CI needs them" >&2
 			exit 1
