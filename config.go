@@ -70,6 +70,8 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	origins := fs.String("allowed-origins", env("KUBEQ_MCP_ALLOWED_ORIGINS", ""), "comma-separated browser Origins allowed besides localhost (env KUBEQ_MCP_ALLOWED_ORIGINS)")
 	hosts := fs.String("allowed-hosts", env("KUBEQ_MCP_ALLOWED_HOSTS", ""), "comma-separated Host header values accepted besides loopback ones, e.g. a reverse proxy's name (env KUBEQ_MCP_ALLOWED_HOSTS)")
 	fs.StringVar(&c.URL, "url", env("KUBE_Q_URL", "http://localhost:8000"), "KubeIntellect base URL (env KUBE_Q_URL)")
+	// The URL may carry a password: --help prints the default masked.
+	fs.Lookup("url").DefValue = kubeq.RedactURL(fs.Lookup("url").DefValue)
 	fs.StringVar(&c.APIKey, "api-key", "", "KubeIntellect API key (env KUBE_Q_API_KEY)")
 	fs.StringVar(&c.CACert, "ca-cert", env("KUBE_Q_CA_CERT", ""), "PEM CA bundle for the backend's TLS; system roots when empty (env KUBE_Q_CA_CERT)")
 	timeout := fs.String("timeout", env("KUBE_Q_TIMEOUT", "120s"), "backend timeout: longest silence in a stream, and the bound on connecting (env KUBE_Q_TIMEOUT)")
@@ -141,6 +143,14 @@ func (c *config) validate() error {
 			return err
 		}
 	}
+	for _, s := range []struct{ flag, env, value string }{
+		{"--http-token", "KUBEQ_MCP_HTTP_TOKEN", c.HTTPToken},
+		{"--api-key", "KUBE_Q_API_KEY", c.APIKey},
+	} {
+		if isPlaceholder(s.value) {
+			return fmt.Errorf("%s (%s) is still a placeholder from the examples: set a real secret, e.g. `openssl rand -base64 32` for the HTTP token", s.flag, s.env)
+		}
+	}
 	if c.CACert != "" {
 		f, err := os.Open(c.CACert)
 		if err != nil {
@@ -208,6 +218,28 @@ func checkURL(raw string) error {
 		}
 	}
 	return nil
+}
+
+// isPlaceholder recognises the stand-in secrets of our examples and
+// manifests (deploy/kubernetes/secret.yaml, docs/examples), and the usual
+// others: a server started with one would accept a token anyone can read.
+// An unexpanded "${VAR}" or "<token>" counts too.
+func isPlaceholder(v string) bool {
+	v = strings.ToLower(strings.TrimSpace(v))
+	if v == "" {
+		return false
+	}
+	for _, p := range []string{"replace-with", "replace_with", "replaceme", "replace-me", "replace_me",
+		"changeme", "change-me", "change_me", "your-", "your_", "${", "$(", "<"} {
+		if strings.HasPrefix(v, p) {
+			return true
+		}
+	}
+	switch v {
+	case "token", "secret", "password", "api-key", "apikey", "xxx", "xxxx", "xxxxx", "todo":
+		return true
+	}
+	return false
 }
 
 func isLoopback(host string) bool {

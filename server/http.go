@@ -5,9 +5,11 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -53,7 +55,9 @@ func (s *Server) HTTPHandler() http.Handler {
 	s.streamables = append(s.streamables, streamable)
 	s.mu.Unlock()
 	mux := http.NewServeMux()
-	mux.Handle(MCPPath, s.checkOrigin(s.checkToken(s.tolerateLateAnswers(streamable))))
+	// The token is checked first: nothing an unauthenticated client sends
+	// is read further, logged or echoed.
+	mux.Handle(MCPPath, s.checkToken(s.checkOrigin(s.tolerateLateAnswers(streamable))))
 	handleOAuthDiscovery(mux)
 	mux.HandleFunc("GET "+HealthPath, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -62,16 +66,16 @@ func (s *Server) HTTPHandler() http.Handler {
 	return mux
 }
 
-// checkToken requires "Authorization: Bearer <token>" when a token is set.
-// Both sides are hashed first so the comparison takes the same time
-// whatever the length of the guess.
+// checkToken requires "Authorization: Bearer <token>" when a token is set,
+// the scheme in any case (RFC 7235). Both sides are hashed first so the
+// comparison takes the same time whatever the length of the guess.
 func (s *Server) checkToken(next http.Handler) http.Handler {
 	if s.cfg.HTTPToken == "" {
 		return next
 	}
 	want := sha256.Sum256([]byte(s.cfg.HTTPToken))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		got, ok := bearerToken(r.Header.Get("Authorization"))
 		sum := sha256.Sum256([]byte(got))
 		if !ok || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
 			writeUnauthorized(w)
@@ -79,6 +83,31 @@ func (s *Server) checkToken(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// bearerToken reads the credentials of a Bearer authorization: the scheme
+// is case-insensitive and is followed by one or more spaces.
+func bearerToken(h string) (string, bool) {
+	scheme, rest, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	return strings.TrimLeft(rest, " "), true
+}
+
+// maxLoggedHeader caps a client's header value in a log line or an answer.
+const maxLoggedHeader = 200
+
+// headerForLog makes a client's header value safe to log or echo: at most
+// maxLoggedHeader bytes, Go-quoted so that control characters and invalid
+// UTF-8 show as escapes, and the length of what was cut.
+func headerForLog(v string) string {
+	cut := ""
+	if len(v) > maxLoggedHeader {
+		cut = fmt.Sprintf("… (%d bytes in all)", len(v))
+		v = v[:maxLoggedHeader]
+	}
+	return strconv.QuoteToASCII(v) + cut
 }
 
 // checkOrigin answers 403 to a browser request from a page that is not
@@ -93,8 +122,9 @@ func (s *Server) checkOrigin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		origin := r.Header.Get("Origin")
 		if origin != "" && !originAllowed(origin, allowed) {
-			s.log.Warn("refused request from a foreign Origin", "origin", origin)
-			writeJSONRPCError(w, http.StatusForbidden, "origin not allowed: "+origin)
+			shown := headerForLog(origin)
+			s.log.Warn("refused request from a foreign Origin: " + shown)
+			writeJSONRPCError(w, http.StatusForbidden, "origin not allowed: "+shown)
 			return
 		}
 		next.ServeHTTP(w, r)

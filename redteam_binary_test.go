@@ -1,0 +1,157 @@
+package main
+
+// Findings of the red-team run on the built binary (issue 19), each
+// checked from outside the process.
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// postRaw POSTs an initialize to endpoint with the given headers and
+// returns the status and body.
+func postRaw(t *testing.T, endpoint string, header map[string]string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, endpoint, strings.NewReader(rawInitialize))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	require.NoError(t, err)
+	return resp.StatusCode, string(body)
+}
+
+// Issue 19 item 3: on a token-protected server, a client without the token
+// gets 401 before anything else looks at its request, so a foreign Origin
+// is neither logged nor echoed; with the token, a huge Origin is refused
+// with a capped, escaped value in both the log and the answer.
+func TestBinaryTokenBeforeOriginAndCappedHeaders(t *testing.T) {
+	bin := kubeqMCPBinary(t)
+	backend := binaryBackend(t)
+	stderr := &syncBuffer{}
+	_, endpoint := startHTTPBinary(t, bin, stderr, "--url", backend.URL, "--http-token", "tok-red-19-0123456789")
+
+	huge := "https://evil.example/" + strings.Repeat("A", 900<<10)
+	before := len(stderr.String())
+	for range 5 {
+		code, body := postRaw(t, endpoint, map[string]string{"Origin": huge})
+		assert.Equal(t, http.StatusUnauthorized, code, "no token: 401, whatever the Origin")
+		assert.Less(t, len(body), 1024)
+		assert.NotContains(t, body, "evil.example")
+	}
+	logged := stderr.String()[before:]
+	assert.NotContains(t, logged, "evil.example", "nothing of an unauthenticated request is logged")
+	assert.Less(t, len(logged), 4096)
+
+	// Authenticated but foreign, with a byte that is not UTF-8: refused,
+	// the value capped and escaped.
+	before = len(stderr.String())
+	code, body := postRaw(t, endpoint, map[string]string{"Origin": "https://evil.example/\xff" + huge, "Authorization": "Bearer tok-red-19-0123456789"})
+	assert.Equal(t, http.StatusForbidden, code)
+	assert.Contains(t, body, "evil.example")
+	assert.Less(t, len(body), 2048, "the 403 echoes at most a capped Origin")
+	require.Eventually(t, func() bool { return strings.Contains(stderr.String()[before:], "foreign Origin") },
+		10*time.Second, 10*time.Millisecond, "the refusal is logged")
+	logged = stderr.String()[before:]
+	assert.Less(t, len(logged), 4096, "the log line holds at most a capped Origin")
+	// The stderr pipe keeps order: had the unauthenticated requests been
+	// logged, they would show before this one.
+	assert.Equal(t, 1, strings.Count(stderr.String(), "foreign Origin"), "only the authenticated refusal is logged: %s", stderr.String())
+	assert.NotContains(t, logged, "\xff")
+	assert.NotContains(t, body, "\xff")
+}
+
+// Issue 19 item 9: "Authorization: bearer <token>" is accepted (RFC 7235
+// schemes are case-insensitive); a wrong token still is not.
+func TestBinaryBearerSchemeAnyCase(t *testing.T) {
+	bin := kubeqMCPBinary(t)
+	backend := binaryBackend(t)
+	_, endpoint := startHTTPBinary(t, bin, &syncBuffer{}, "--url", backend.URL, "--http-token", "tok-red-19-0123456789")
+	for _, scheme := range []string{"Bearer", "bearer", "BEARER", "bEaReR"} {
+		code, body := postRaw(t, endpoint, map[string]string{"Authorization": scheme + " tok-red-19-0123456789"})
+		assert.Equal(t, http.StatusOK, code, "%s: %s", scheme, body)
+	}
+	for _, auth := range []string{"bearer tok-red-19-012345678", "Basic tok-red-19-0123456789", "bearertok-red-19-0123456789", "tok-red-19-0123456789"} {
+		code, _ := postRaw(t, endpoint, map[string]string{"Authorization": auth})
+		assert.Equal(t, http.StatusUnauthorized, code, auth)
+	}
+}
+
+// Issue 19 item 9: the placeholders of our manifests and examples are
+// refused at start-up, as an unusable state key already is.
+func TestBinaryRefusesPlaceholderSecrets(t *testing.T) {
+	bin := kubeqMCPBinary(t)
+	manifest, err := os.ReadFile("deploy/kubernetes/secret.yaml")
+	require.NoError(t, err)
+	require.Contains(t, string(manifest), "replace-with-a-long-random-token")
+	cases := map[string]struct {
+		env  []string
+		args []string
+		want string
+	}{
+		"token from the manifest": {env: []string{"KUBEQ_MCP_HTTP_TOKEN=replace-with-a-long-random-token"},
+			args: []string{"--transport", "http"}, want: "--http-token"},
+		"token from the client examples": {args: []string{"--transport", "http", "--http-token", "your-kubeq-mcp-http-token"},
+			want: "--http-token"},
+		"unexpanded variable": {args: []string{"--http-token", "${KUBEQ_MCP_HTTP_TOKEN}"}, want: "--http-token"},
+		"api key from the manifest": {env: []string{"KUBE_Q_API_KEY=replace-with-the-kubeintellect-api-key"},
+			want: "--api-key"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			// A server that accepts the secret would serve: bound the run.
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, bin, append(c.args, "--addr", "127.0.0.1:0")...)
+			cmd.Env = append(os.Environ(), c.env...)
+			out, err := cmd.CombinedOutput()
+			var exit *exec.ExitError
+			require.ErrorAs(t, err, &exit, "%s", out)
+			require.NoError(t, ctx.Err(), "the server started with a placeholder secret: %s", out)
+			assert.Equal(t, 2, exit.ExitCode())
+			assert.Contains(t, string(out), c.want)
+			assert.Contains(t, string(out), "placeholder")
+		})
+	}
+}
+
+// Issue 19 item 6: a URL password never reaches the output, whether the
+// URL is refused at start-up or shown by --help as the default from
+// KUBE_Q_URL.
+func TestBinaryMasksURLPassword(t *testing.T) {
+	bin := kubeqMCPBinary(t)
+	for _, u := range []string{
+		"http://admin:S3cret%zzPW@host",      // not parseable: the start-up check
+		"ftp://admin:S3cret-zzPW@host",       // wrong scheme
+		"http://admin:S3cret-zzPW@host?x#y",  // refused by the client
+		"http://admin:S3cret-zzPW@host:port", // bad port
+	} {
+		t.Run(u, func(t *testing.T) {
+			out, err := exec.Command(bin, "--url", u).CombinedOutput()
+			var exit *exec.ExitError
+			require.ErrorAs(t, err, &exit, "%s", out)
+			assert.Contains(t, strings.ToLower(string(out)), "url")
+			assert.NotContains(t, string(out), "S3cret")
+		})
+	}
+	cmd := exec.Command(bin, "--help")
+	cmd.Env = append(os.Environ(), "KUBE_Q_URL=http://admin:S3cret-zzPW@host:8000")
+	out, _ := cmd.CombinedOutput()
+	assert.Contains(t, string(out), "host:8000")
+	assert.NotContains(t, string(out), "S3cret")
+}
