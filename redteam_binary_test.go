@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -154,4 +155,24 @@ func TestBinaryMasksURLPassword(t *testing.T) {
 	out, _ := cmd.CombinedOutput()
 	assert.Contains(t, string(out), "host:8000")
 	assert.NotContains(t, string(out), "S3cret")
+}
+
+// Issue 19 item 7: a question of Python whitespace only (U+001C–U+001F
+// included, which Go's TrimSpace keeps) is refused as empty, and nothing
+// reaches the backend, whose strip() would make it empty.
+func TestBinaryRefusesPythonWhitespaceQuestion(t *testing.T) {
+	backend := binaryBackend(t)
+	bin := startBinaryFor(t, "stdio", backend)
+	cs := bin.connect("", nil)
+	for _, q := range []string{"\x1c\x1d\x1e\x1f", " \x1f\t", "\u3000\x1c\u2029", "\u0085\x1e"} {
+		res, err := binQuery(cs, map[string]any{"question": q})
+		require.NoError(t, err)
+		require.True(t, res.IsError, "%q must be refused", q)
+		assert.Contains(t, res.Content[0].(*sdk.TextContent).Text, "question: must not be empty", "%q", q)
+	}
+	assert.Empty(t, backend.ChatRequests(), "nothing is sent for a blank question")
+	// A question that only starts with a separator still goes.
+	res, err := binQuery(cs, map[string]any{"question": "\x1cwhy is checkout crashing?"})
+	require.NoError(t, err)
+	assert.False(t, res.IsError, "%v", res.Content)
 }

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strings"
 )
 
 // Turn is one question on one conversation.
@@ -77,7 +76,7 @@ type preparedTurn struct {
 }
 
 func (c *Client) prepare(t Turn) (preparedTurn, error) {
-	if strings.TrimSpace(t.Question) == "" {
+	if Blank(t.Question) {
 		return preparedTurn{}, fmt.Errorf("kubeq: %w: the question is empty", ErrInvalidTurn)
 	}
 	conv := t.Conversation

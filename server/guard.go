@@ -2,7 +2,8 @@ package server
 
 import (
 	"strings"
-	"unicode"
+
+	"github.com/kubeq-mcp/kubeq-mcp/kubeq"
 )
 
 // The backend's HITL phrase sets (app/agent/hitl.py): exact matches after
@@ -22,8 +23,8 @@ var (
 // Trailing punctuation and inner runs of spaces are folded too: stricter
 // than the backend, which is the safe side.
 func phraseKind(question string) string {
-	q := strings.ToLower(strings.TrimFunc(question, pyIsSpace))
-	q = strings.Join(strings.FieldsFunc(q, pyIsSpace), " ")
+	q := strings.ToLower(strings.TrimFunc(question, kubeq.IsPySpace))
+	q = strings.Join(strings.FieldsFunc(q, kubeq.IsPySpace), " ")
 	folded := strings.TrimRight(q, ".!?")
 	for _, set := range []struct {
 		kind    string
@@ -36,10 +37,4 @@ func phraseKind(question string) string {
 		}
 	}
 	return ""
-}
-
-// pyIsSpace is Python's str.isspace, which the backend's strip() uses: Go's
-// unicode.IsSpace plus the information separators U+001C to U+001F.
-func pyIsSpace(r rune) bool {
-	return unicode.IsSpace(r) || (r >= 0x1c && r <= 0x1f)
 }

@@ -128,8 +128,10 @@ func decodeQueryInput(args any) (schema.QueryInput, error) {
 		return in, errors.New("invalid arguments: question: required")
 	}
 	in = schema.QueryInput{Question: q, ConversationID: m["conversation_id"], Namespace: m["namespace"], UserID: m["user_id"]}
-	if strings.TrimSpace(in.Question) == "" {
-		return in, errors.New("invalid arguments: question: must not be empty")
+	// Blank as the backend's strip() sees it, U+001C–U+001F included: on an
+	// older backend an empty message approves a pending gate.
+	if kubeq.Blank(in.Question) {
+		return in, errors.New("invalid arguments: question: must not be empty or only whitespace")
 	}
 	// Characters, as JSON Schema's maxLength counts them.
 	if n := utf8.RuneCountInString(in.Question); n > schema.MaxQuestionLength {
