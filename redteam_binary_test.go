@@ -7,9 +7,12 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -175,4 +178,61 @@ func TestBinaryRefusesPythonWhitespaceQuestion(t *testing.T) {
 	res, err := binQuery(cs, map[string]any{"question": "\x1cwhy is checkout crashing?"})
 	require.NoError(t, err)
 	assert.False(t, res.IsError, "%v", res.Content)
+}
+
+// Issue 19 item 4: a backend that redirects (302 or 307, to another port
+// on the same host) gets no request followed: the API key never reaches
+// the target, kube_health does not call it healthy, and kube_query fails
+// with a message naming the target.
+func TestBinaryDoesNotFollowBackendRedirects(t *testing.T) {
+	const apiKey = "kq-red19-redirect-key"
+	var mu sync.Mutex
+	var reached []string // requests the redirect target received
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		reached = append(reached, r.Method+" "+r.URL.Path+" auth="+r.Header.Get("Authorization"))
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"status":"ok","arm":"v4"}`)
+	}))
+	t.Cleanup(target.Close)
+	for _, code := range []int{http.StatusFound, http.StatusTemporaryRedirect} {
+		t.Run(strconv.Itoa(code), func(t *testing.T) {
+			redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				http.Redirect(w, r, target.URL+r.URL.Path, code)
+			}))
+			t.Cleanup(redirector.Close)
+			stderr := &syncBuffer{}
+			cmd := exec.Command(kubeqMCPBinary(t), "--url", redirector.URL, "--api-key", apiKey, "--retry-delays", "10ms")
+			cmd.Stderr = stderr
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			cs, err := sdk.NewClient(&sdk.Implementation{Name: "redirect-test", Version: "1"}, nil).
+				Connect(ctx, &sdk.CommandTransport{Command: cmd}, nil)
+			require.NoError(t, err, stderr.String())
+			defer cs.Close()
+
+			res, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: "kube_health", Arguments: map[string]any{}})
+			require.NoError(t, err)
+			out := res.StructuredContent.(map[string]any)
+			assert.Equal(t, false, out["healthy"], "a redirected service is not healthy: %v", out)
+			assert.Contains(t, out["reason"], target.URL+"/healthz", "the reason names the target")
+
+			// A known conversation: the history read and the denial sent
+			// first go to the backend too.
+			res, err = cs.CallTool(ctx, &sdk.CallToolParams{Name: "kube_query",
+				Arguments: map[string]any{"question": "what is running?", "conversation_id": "conv-redirect-1"}})
+			require.NoError(t, err)
+			require.True(t, res.IsError)
+			text := res.Content[0].(*sdk.TextContent).Text
+			assert.Contains(t, text, "redirect")
+			assert.Contains(t, text, target.URL+"/v1/chat/completions")
+			assert.NotContains(t, text, apiKey)
+
+			mu.Lock()
+			defer mu.Unlock()
+			assert.Empty(t, reached, "the redirect target received nothing")
+			assert.NotContains(t, stderr.String(), apiKey)
+		})
+	}
 }

@@ -117,7 +117,8 @@ func WithRetryDelays(delays ...time.Duration) Option {
 }
 
 // WithHTTPClient replaces the HTTP client (tests, proxies). Its Timeout, if
-// any, bounds whole turns, so leave it zero and use WithTimeout.
+// any, bounds whole turns, so leave it zero and use WithTimeout. Its
+// CheckRedirect is replaced: the client never follows redirects.
 func WithHTTPClient(hc *http.Client) Option {
 	return func(c *Client) error {
 		if hc == nil {
@@ -173,6 +174,12 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	if c.hc == nil {
 		c.hc = &http.Client{Transport: newTransport()}
 	}
+	// Never follow a redirect: it would carry the API key to wherever the
+	// Location points, and a health probe would call that place healthy.
+	// A redirect is answered to the caller as an error naming its target.
+	hc := *c.hc
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	c.hc = &hc
 	return c, nil
 }
 

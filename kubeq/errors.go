@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 )
 
@@ -25,14 +26,29 @@ type StatusError struct {
 	Detail     string        // the server's "detail", flattened
 	RetryAfter time.Duration // from Retry-After, 0 when absent
 	KeySent    bool          // the request carried an API key (a 401 then means it was refused)
+	// Redirect is the Location of a 3xx answer (masked, capped): redirects
+	// are never followed, since they would carry the API key elsewhere.
+	Redirect string
 }
 
 func (e *StatusError) Error() string {
+	if e.StatusCode >= 300 && e.StatusCode < 400 {
+		return fmt.Sprintf("KubeIntellect at %s answered HTTP %d, a redirect to %s: redirects are not followed, "+
+			"so the API key is never sent elsewhere (set KUBE_Q_URL / --url to the URL that answers)",
+			e.URL, e.StatusCode, e.redirectTarget())
+	}
 	detail := e.Detail
 	if detail == "" {
 		detail = http.StatusText(e.StatusCode)
 	}
 	return fmt.Sprintf("KubeIntellect at %s answered HTTP %d: %s (%s)", e.URL, e.StatusCode, detail, e.hint())
+}
+
+func (e *StatusError) redirectTarget() string {
+	if e.Redirect == "" {
+		return "nowhere (no Location)"
+	}
+	return strconv.Quote(e.Redirect)
 }
 
 func (e *StatusError) hint() string {

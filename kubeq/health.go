@@ -91,6 +91,9 @@ func (c *Client) Health(ctx context.Context) HealthResult {
 		if json.Unmarshal(body, &d) == nil {
 			res.Degraded = d.Degraded
 		}
+	case resp.StatusCode >= 300 && resp.StatusCode < 400:
+		// Not followed: the service it points to is not the one configured.
+		res.Reason = (&StatusError{URL: res.URL, StatusCode: resp.StatusCode, Redirect: redirectTarget(resp)}).Error()
 	case resp.StatusCode == http.StatusUnauthorized:
 		res.Reason = c.unauthorized(res.URL)
 	default:
