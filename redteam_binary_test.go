@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -19,6 +20,8 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/kubeq-mcp/kubeq-mcp/kubeq/kubeqtest"
 )
 
 // postRaw POSTs an initialize to endpoint with the given headers and
@@ -234,5 +237,90 @@ func TestBinaryDoesNotFollowBackendRedirects(t *testing.T) {
 			assert.Empty(t, reached, "the redirect target received nothing")
 			assert.NotContains(t, stderr.String(), apiKey)
 		})
+	}
+}
+
+// Issue 19 item 5: a backend (or a gateway) that echoes the API key or the
+// URL's password in a 200 answer — status, tool call and result, answer
+// tokens (split across chunks), a fatal error event, a V2 "[Error: …]"
+// chunk, a gate's command, a non-SSE Content-Type, an error body — never
+// gets it into a result, a progress message, a form or a log line.
+func TestBinaryRedactsSecretsFromBackendText(t *testing.T) {
+	const key, password = "kq-RED19-echoed-api-key", "pw-RED19-echoed"
+	backend := kubeqtest.NewServer(kubeqtest.WithHeartbeat(20*time.Millisecond), kubeqtest.WithTokenChunkSize(5))
+	t.Cleanup(backend.Close)
+	backend.Handle("echo everywhere", kubeqtest.Script{
+		kubeqtest.Status("analyzing", "auth with "+key),
+		kubeqtest.ToolCall("run_kubectl", "kubectl get pods --token="+key),
+		kubeqtest.ToolResult("run_kubectl", "password was "+password),
+		kubeqtest.Plan(kubeqtest.PlanStep{Description: "rotate " + key, Status: "pending"}),
+		kubeqtest.Tokens("Your key is " + key + " and the password " + password + ", split in chunks."),
+	})
+	backend.Handle("fatal echo", kubeqtest.Script{kubeqtest.Tokens("partial "), kubeqtest.Fatal("upstream refused key " + key)})
+	backend.Handle("v2 echo", kubeqtest.Script{kubeqtest.Token("\n\n[Error: bad password " + password + "]")})
+	backend.Handle("gate echo", kubeqtest.Script{kubeqtest.Gate{ActionID: "gate-red19",
+		Command: "kubectl create secret generic k -n shop --from-literal=key=" + key,
+		OnDeny:  kubeqtest.Script{kubeqtest.Tokens("Not created.")}}})
+	backend.Handle("content type echo", kubeqtest.Script{kubeqtest.Tokens("never read")})
+	backend.Handle("error body echo", kubeqtest.Script{kubeqtest.Tokens("never read")})
+
+	withPassword := strings.Replace(backend.URL, "http://", "http://admin:"+password+"@", 1)
+	stderr := &syncBuffer{}
+	cmd := exec.Command(kubeqMCPBinary(t), "--url", withPassword, "--api-key", key, "--log-level", "debug",
+		"--retry-delays", "10ms")
+	cmd.Stderr = stderr
+	var mu sync.Mutex
+	var seen []string // every progress message and form
+	client := sdk.NewClient(&sdk.Implementation{Name: "redact-test", Version: "1"}, &sdk.ClientOptions{
+		ProgressNotificationHandler: func(_ context.Context, r *sdk.ProgressNotificationClientRequest) {
+			mu.Lock()
+			seen = append(seen, "progress: "+r.Params.Message)
+			mu.Unlock()
+		},
+		ElicitationHandler: func(_ context.Context, r *sdk.ElicitRequest) (*sdk.ElicitResult, error) {
+			mu.Lock()
+			seen = append(seen, "form: "+r.Params.Message)
+			mu.Unlock()
+			return &sdk.ElicitResult{Action: "decline"}, nil
+		},
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cs, err := client.Connect(ctx, &sdk.CommandTransport{Command: cmd}, &sdk.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+	require.NoError(t, err, stderr.String())
+	defer cs.Close()
+
+	var results []string
+	call := func(question string, wantError bool) string {
+		p := &sdk.CallToolParams{Name: "kube_query", Arguments: map[string]any{"question": question}}
+		p.SetProgressToken(question)
+		res, err := cs.CallTool(ctx, p)
+		require.NoError(t, err, question)
+		require.Equal(t, wantError, res.IsError, "%s: %v", question, res.Content)
+		raw, err := json.Marshal(res)
+		require.NoError(t, err)
+		results = append(results, string(raw))
+		return res.Content[0].(*sdk.TextContent).Text
+	}
+	text := call("echo everywhere", false)
+	assert.Contains(t, text, "Your key is [redacted] and the password [redacted], split in chunks.")
+	assert.Contains(t, call("fatal echo", true), "[redacted]")
+	assert.Contains(t, call("v2 echo", true), "[redacted]")
+	assert.Contains(t, call("gate echo", false), "--from-literal=key=[redacted]")
+	backend.Fault(kubeqtest.RespondWith(200, "<html>"+key+"</html>", http.Header{"Content-Type": {"text/html; token=" + key}}))
+	assert.Contains(t, call("content type echo", true), "[redacted]")
+	backend.Fault(kubeqtest.RespondWith(500, "gateway saw "+password+" and "+key, http.Header{"Content-Type": {"text/plain"}}))
+	assert.Contains(t, call("error body echo", true), "[redacted]")
+
+	mu.Lock()
+	all := strings.Join(seen, "\n")
+	mu.Unlock()
+	assert.Contains(t, all, "form: ", "the gate's form was shown")
+	assert.Contains(t, all, "[analyzing] auth with [redacted]")
+	all += "\n" + strings.Join(results, "\n") + "\n" + stderr.String()
+	for _, secret := range []string{key, password} {
+		assert.NotContains(t, all, secret)
+		// Nor a piece long enough to rebuild it from chunks.
+		assert.NotContains(t, all, secret[:len(secret)-3])
 	}
 }

@@ -43,6 +43,7 @@ type Client struct {
 	hc            *http.Client
 	healthTimeout time.Duration
 	log           *slog.Logger // nil: discard
+	redact        *redactor    // our secrets, out of everything the backend says
 }
 
 // Option configures a Client.
@@ -174,6 +175,7 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	if c.hc == nil {
 		c.hc = &http.Client{Transport: newTransport()}
 	}
+	c.redact = newRedactor(c.apiKey, u)
 	// Never follow a redirect: it would carry the API key to wherever the
 	// Location points, and a health probe would call that place healthy.
 	// A redirect is answered to the caller as an error naming its target.

@@ -45,7 +45,7 @@ func (c *Client) Diagnose(ctx context.Context) HealthResult {
 	code, body, err := c.probe(ctx, readyPath)
 	switch {
 	case err != nil:
-		res.Checks = append(res.Checks, fmt.Sprintf("readiness not checked: %v", innerError(err)))
+		res.Checks = append(res.Checks, fmt.Sprintf("readiness not checked: %v", innerError(c.redactErr(err))))
 	case code == http.StatusOK:
 		res.Ready = ptr(true)
 	case code == http.StatusServiceUnavailable:
@@ -54,6 +54,7 @@ func (c *Client) Diagnose(ctx context.Context) HealthResult {
 			Status string `json:"status"`
 		}
 		_ = json.Unmarshal(body, &v)
+		v.Status = c.redact.str(v.Status)
 		if v.Status == "" {
 			v.Status = "not ready"
 		}
@@ -69,14 +70,14 @@ func (c *Client) Diagnose(ctx context.Context) HealthResult {
 	switch {
 	case err != nil:
 		res.Key = KeyUnchecked
-		res.Checks = append(res.Checks, fmt.Sprintf("API key not checked: %v", innerError(err)))
+		res.Checks = append(res.Checks, fmt.Sprintf("API key not checked: %v", innerError(c.redactErr(err))))
 	case code == http.StatusOK:
 		res.Key = KeyAccepted
 		var v struct {
 			Role string `json:"role"`
 		}
 		_ = json.Unmarshal(body, &v)
-		res.Role = v.Role
+		res.Role = c.redact.str(v.Role)
 	case code == http.StatusUnauthorized:
 		res.Key = c.refusedKey()
 		res.OK = false

@@ -115,6 +115,9 @@ func transportHint(err error) string {
 // innerError drops net/http's `Post "<url>": ` prefix, since our messages
 // already name the URL.
 func innerError(err error) error {
+	if re, ok := err.(redactedError); ok {
+		return redactedError{innerError(re.err), re.r}
+	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		return ue.Err

@@ -81,7 +81,7 @@ func (c *Client) Health(ctx context.Context) HealthResult {
 			Arm     string `json:"arm"`
 		}
 		if json.Unmarshal(body, &v) == nil {
-			res.Version, res.Arm = v.Version, v.Arm
+			res.Version, res.Arm = c.redact.str(v.Version), c.redact.str(v.Arm)
 		}
 		// Read on its own: the era above decides how approvals are
 		// answered, and must not be lost to a list in another shape.
@@ -89,11 +89,13 @@ func (c *Client) Health(ctx context.Context) HealthResult {
 			Degraded []string `json:"degraded_experimental_flags"`
 		}
 		if json.Unmarshal(body, &d) == nil {
-			res.Degraded = d.Degraded
+			for _, f := range d.Degraded {
+				res.Degraded = append(res.Degraded, c.redact.str(f))
+			}
 		}
 	case resp.StatusCode >= 300 && resp.StatusCode < 400:
 		// Not followed: the service it points to is not the one configured.
-		res.Reason = (&StatusError{URL: res.URL, StatusCode: resp.StatusCode, Redirect: redirectTarget(resp)}).Error()
+		res.Reason = (&StatusError{URL: res.URL, StatusCode: resp.StatusCode, Redirect: c.redact.str(redirectTarget(resp))}).Error()
 	case resp.StatusCode == http.StatusUnauthorized:
 		res.Reason = c.unauthorized(res.URL)
 	default:
@@ -115,6 +117,6 @@ func (c *Client) healthFailure(ctx context.Context, err error, waited time.Durat
 	case errors.Is(ctx.Err(), context.Canceled):
 		return "health check cancelled"
 	default:
-		return fmt.Sprintf("cannot reach %s: %v (%s)", c.redactedBase(), innerError(err), transportHint(err))
+		return fmt.Sprintf("cannot reach %s: %v (%s)", c.redactedBase(), innerError(c.redactErr(err)), transportHint(err))
 	}
 }

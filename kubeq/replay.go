@@ -50,14 +50,15 @@ func (c *Client) GateState(ctx context.Context, conversation string) (GateState,
 	c.authorize(req)
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return GateUnknown, HitlRequest{}, fmt.Errorf("gate state from %s: %w", c.redactedBase()+replayPath, innerError(err))
+		return GateUnknown, HitlRequest{}, fmt.Errorf("gate state from %s: %w", c.redactedBase()+replayPath, innerError(c.redactErr(err)))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
 		return GateUnknown, HitlRequest{}, nil
 	}
-	return replayGateState(io.LimitReader(resp.Body, maxReplay))
+	state, gate, err := replayGateState(io.LimitReader(resp.Body, maxReplay))
+	return state, c.redact.event(gate).(HitlRequest), c.redactErr(err)
 }
 
 // replayGateState scans a replay stream. History is a series of turns, each

@@ -23,18 +23,14 @@ const maxDetail = 500
 // nil (a caller's RoundTripper) and its path repeats the base's prefix.
 func (c *Client) statusError(resp *http.Response) *StatusError {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	detail := flattenDetail(body)
-	if c.apiKey != "" {
-		detail = strings.ReplaceAll(detail, c.apiKey, "[redacted]")
-	}
-	detail = truncate(detail, maxDetail)
+	detail := truncate(c.redact.str(flattenDetail(body)), maxDetail)
 	return &StatusError{
 		URL:        c.redactedBase() + chatPath,
 		StatusCode: resp.StatusCode,
 		Detail:     detail,
 		RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now()),
 		KeySent:    c.apiKey != "",
-		Redirect:   redirectTarget(resp),
+		Redirect:   c.redact.str(redirectTarget(resp)),
 	}
 }
 
@@ -72,7 +68,7 @@ func (c *Client) notAStreamError(resp *http.Response) *StatusError {
 	return &StatusError{
 		URL:        c.redactedBase() + chatPath,
 		StatusCode: resp.StatusCode,
-		Detail:     "expected an event stream, got " + truncate(resp.Header.Get("Content-Type"), 100),
+		Detail:     "expected an event stream, got " + truncate(c.redact.str(resp.Header.Get("Content-Type")), 100),
 	}
 }
 

@@ -55,11 +55,11 @@ func (c *Client) Stream(ctx context.Context, t Turn) iter.Seq2[Event, error] {
 				err = md.error
 			}
 			if attempt == len(c.retryDelays) || !worthRetrying(err) || sent {
-				yield(nil, &TransportError{URL: c.redactedBase(), Attempts: attempt + 1, Err: err, MaybeDelivered: sent})
+				yield(nil, &TransportError{URL: c.redactedBase(), Attempts: attempt + 1, Err: c.redactErr(err), MaybeDelivered: sent})
 				return
 			}
 			c.logger().Warn("kubeq: backend unreachable, retrying",
-				"url", c.redactedBase(), "attempt", attempt+1, "delay", c.retryDelays[attempt], "err", innerError(err))
+				"url", c.redactedBase(), "attempt", attempt+1, "delay", c.retryDelays[attempt], "err", innerError(c.redactErr(err)))
 		}
 	}
 }
@@ -115,15 +115,37 @@ func (c *Client) attempt(ctx context.Context, p preparedTurn, yield func(Event, 
 
 	body := &idleReader{r: resp.Body, timer: idle, d: c.timeout}
 	end := End{Conversation: p.conversation, RequestID: reqID}
+	// Our secrets go out of every event; answer text is held back while it
+	// may be the start of one.
+	tokens := &tokenRedactor{r: c.redact}
+	emit := func(e Event) bool {
+		switch ev := e.(type) {
+		case Token:
+			if ev.Content = tokens.token(ev.Content); ev.Content == "" {
+				return true
+			}
+			return yield(ev, nil)
+		case Heartbeat:
+		default:
+			if held := tokens.flush(); held != "" && !yield(Token{Content: held}, nil) {
+				return false
+			}
+		}
+		return yield(c.redact.event(e), nil)
+	}
 	// The timer measures the backend's silence, not the consumer's time:
 	// it is paused while an event is handed over.
 	st, err := readTurn(body, end, func(e Event) bool {
 		idle.Stop()
 		defer idle.Reset(c.timeout)
-		return yield(e, nil)
+		return emit(e)
 	})
 	if err == nil {
 		return false, nil // [DONE], or the consumer stopped
+	}
+	// The answer so far, for the partial answer the caller keeps.
+	if held := tokens.flush(); held != "" && !yield(Token{Content: held}, nil) {
+		return false, nil
 	}
 	if ctx.Err() != nil {
 		err = context.Cause(ctx)
@@ -135,7 +157,7 @@ func (c *Client) attempt(ctx context.Context, p preparedTurn, yield func(Event, 
 	}
 	// The backend answered 200: it has the turn, so a break is never
 	// retried, even before the first frame.
-	return false, &InterruptedError{URL: c.redactedBase() + chatPath, Events: st.Events, DroppedFrames: st.Dropped, Err: err}
+	return false, &InterruptedError{URL: c.redactedBase() + chatPath, Events: st.Events, DroppedFrames: st.Dropped, Err: c.redactErr(err)}
 }
 
 // worthRetrying: a certificate the client rejects will be rejected again.
