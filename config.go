@@ -21,26 +21,27 @@ import (
 // config is the whole configuration: flags override the environment, which
 // overrides the defaults (DESIGN.md, "Configuration").
 type config struct {
-	Transport       string
-	Addr            string
-	HTTPToken       string
-	AllowedOrigins  []string
-	AllowedHosts    []string
-	URL             string
-	APIKey          string
-	CACert          string
-	Timeout         time.Duration
-	Model           string
-	UserID          string
-	RetryDelays     []time.Duration
-	ApprovalTimeout time.Duration
-	ConfirmHighRisk string
-	StateKey        []byte
-	AuditLog        string
-	Demo            bool
-	URLSet          bool // --url or KUBE_Q_URL was given (--demo then ignores it)
-	LogLevel        string
-	Version         bool
+	Transport         string
+	Addr              string
+	HTTPToken         string
+	AllowedOrigins    []string
+	AllowedHosts      []string
+	URL               string
+	APIKey            string
+	CACert            string
+	Timeout           time.Duration
+	Model             string
+	UserID            string
+	AllowUserOverride bool
+	RetryDelays       []time.Duration
+	ApprovalTimeout   time.Duration
+	ConfirmHighRisk   string
+	StateKey          []byte
+	AuditLog          string
+	Demo              bool
+	URLSet            bool // --url or KUBE_Q_URL was given (--demo then ignores it)
+	LogLevel          string
+	Version           bool
 }
 
 // secretEnv names the environment variable of each secret flag.
@@ -77,6 +78,7 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	timeout := fs.String("timeout", env("KUBE_Q_TIMEOUT", "120s"), "backend timeout: longest silence in a stream, and the bound on connecting (env KUBE_Q_TIMEOUT)")
 	fs.StringVar(&c.Model, "model", env("KUBE_Q_MODEL", "kubeintellect-v2"), "model name sent to the backend (env KUBE_Q_MODEL)")
 	fs.StringVar(&c.UserID, "user-id", env("KUBE_Q_USER_ID", "mcp-user"), "default user id sent to the backend (env KUBE_Q_USER_ID)")
+	fs.BoolVar(&c.AllowUserOverride, "allow-user-override", envBool(getenv("KUBEQ_MCP_ALLOW_USER_OVERRIDE")), "let the model choose the backend user with kube_query's user_id (audited as model-supplied); off: --user-id is always sent (env KUBEQ_MCP_ALLOW_USER_OVERRIDE)")
 	retries := fs.String("retry-delays", env("KUBE_Q_RETRY_DELAYS", "1s,3s,5s"), "waits between retries of transport errors; empty for none (env KUBE_Q_RETRY_DELAYS)")
 	approval := fs.String("approval-timeout", env("KUBEQ_MCP_APPROVAL_TIMEOUT", "10m"), "how long a human has to answer an approval before it is denied (env KUBEQ_MCP_APPROVAL_TIMEOUT)")
 	fs.StringVar(&c.ConfirmHighRisk, "confirm-high-risk", env("KUBEQ_MCP_CONFIRM_HIGH_RISK", "name"), "name: high-risk approvals need the target's name typed; none: they do not (env KUBEQ_MCP_CONFIRM_HIGH_RISK)")
@@ -132,6 +134,15 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	return c, c.validate()
 }
 
+// envBool reads a boolean environment variable: 1, true, yes or on.
+func envBool(v string) bool {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "1", "true", "yes", "on":
+		return true
+	}
+	return false
+}
+
 func (c *config) validate() error {
 	switch c.Transport {
 	case "stdio", "http":
@@ -143,13 +154,11 @@ func (c *config) validate() error {
 			return err
 		}
 	}
-	for _, s := range []struct{ flag, env, value string }{
-		{"--http-token", "KUBEQ_MCP_HTTP_TOKEN", c.HTTPToken},
-		{"--api-key", "KUBE_Q_API_KEY", c.APIKey},
-	} {
-		if isPlaceholder(s.value) {
-			return fmt.Errorf("%s (%s) is still a placeholder from the examples: set a real secret, e.g. `openssl rand -base64 32` for the HTTP token", s.flag, s.env)
-		}
+	// Only the token guards this server; a placeholder API key is the
+	// backend's to refuse (and the client snippets carry one on purpose).
+	if isPlaceholder(c.HTTPToken) {
+		return errors.New("--http-token (KUBEQ_MCP_HTTP_TOKEN) is still a placeholder from the examples, " +
+			"which anyone can read: set a random one, e.g. `openssl rand -base64 32`")
 	}
 	if c.CACert != "" {
 		f, err := os.Open(c.CACert)

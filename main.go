@@ -128,13 +128,16 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdin io.Reader, s
 		HTTPToken:       cfg.HTTPToken,
 		AllowedOrigins:  cfg.AllowedOrigins,
 		AllowedHosts:    cfg.AllowedHosts,
+
+		AllowUserOverride: cfg.AllowUserOverride,
 	})
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
 	log.Info("kubeq-mcp starting", "version", buildVersion(), "transport", cfg.Transport,
-		"backend", backend.URL(), "api_key_set", cfg.APIKey != "", "demo", cfg.Demo)
+		"backend", backend.URL(), "api_key_set", cfg.APIKey != "", "demo", cfg.Demo,
+		"user", cfg.UserID, "allow_user_override", cfg.AllowUserOverride)
 	if cfg.Transport == "stdio" {
 		if isTerminal(stdin) {
 			log.Warn(terminalHint)

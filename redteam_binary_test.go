@@ -116,8 +116,6 @@ func TestBinaryRefusesPlaceholderSecrets(t *testing.T) {
 		"token from the client examples": {args: []string{"--transport", "http", "--http-token", "your-kubeq-mcp-http-token"},
 			want: "--http-token"},
 		"unexpanded variable": {args: []string{"--http-token", "${KUBEQ_MCP_HTTP_TOKEN}"}, want: "--http-token"},
-		"api key from the manifest": {env: []string{"KUBE_Q_API_KEY=replace-with-the-kubeintellect-api-key"},
-			want: "--api-key"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -322,5 +320,89 @@ func TestBinaryRedactsSecretsFromBackendText(t *testing.T) {
 		assert.NotContains(t, all, secret)
 		// Nor a piece long enough to rebuild it from chunks.
 		assert.NotContains(t, all, secret[:len(secret)-3])
+	}
+}
+
+// Issue 19 item 8: by default the model cannot choose the backend user:
+// kube_query's schema has no user_id, a user_id argument is refused
+// clearly and nothing is sent, and turns carry --user-id, which the audit
+// line names as configured. With --allow-user-override the model's user_id
+// is sent and the audit line says it was model-supplied.
+func TestBinaryUserOverride(t *testing.T) {
+	for _, allow := range []bool{false, true} {
+		t.Run("allow="+strconv.FormatBool(allow), func(t *testing.T) {
+			backend := kubeqtest.NewServer(kubeqtest.WithHeartbeat(20 * time.Millisecond))
+			t.Cleanup(backend.Close)
+			backend.Handle("who am i?", kubeqtest.Script{kubeqtest.Tokens("You are who the server says.")})
+			backend.Handle("restart it", binScript(scaleGate("api-user", "deny")))
+			bin := startBinaryFor(t, "stdio", backend)
+			bin.args = append(bin.args, "--user-id", "ops-bot")
+			if allow {
+				bin.args = append(bin.args, "--allow-user-override")
+			}
+			h := &binHuman{backend: backend, gates: map[string]binGate{}, forms: map[string]*sdk.ElicitParams{}}
+			h.plan(scaleGate("api-user", "deny"))
+			cs := bin.connect("2025-11-25", &sdk.ClientOptions{ElicitationHandler: h.elicit})
+
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			tools, err := cs.ListTools(ctx, nil)
+			require.NoError(t, err)
+			var props map[string]any
+			for _, tool := range tools.Tools {
+				if tool.Name == "kube_query" {
+					props = tool.InputSchema.(map[string]any)["properties"].(map[string]any)
+				}
+			}
+			require.Contains(t, props, "question")
+			if allow {
+				assert.Contains(t, props, "user_id")
+			} else {
+				assert.NotContains(t, props, "user_id", "the model is not offered user_id")
+			}
+
+			res, err := binQuery(cs, map[string]any{"question": "who am i?", "user_id": "alice@corp.com"})
+			require.NoError(t, err)
+			if !allow {
+				require.True(t, res.IsError)
+				text := res.Content[0].(*sdk.TextContent).Text
+				assert.Contains(t, text, "user_id")
+				assert.Contains(t, text, "--allow-user-override")
+				assert.Empty(t, backend.ChatRequests(), "nothing is sent")
+				res, err = binQuery(cs, map[string]any{"question": "who am i?"})
+				require.NoError(t, err)
+			}
+			require.False(t, res.IsError, "%v", res.Content)
+			want := "ops-bot"
+			args := map[string]any{"question": "restart it"}
+			if allow {
+				want = "alice@corp.com"
+				args["user_id"] = want
+			}
+			res, err = binQuery(cs, args)
+			require.NoError(t, err)
+			require.False(t, res.IsError, "%v", res.Content)
+			require.NotEmpty(t, backend.ChatRequests())
+			for _, r := range backend.ChatRequests() {
+				if r.Question == "who am i?" && allow {
+					assert.Equal(t, "alice@corp.com", r.User)
+				} else {
+					assert.Equal(t, want, r.User, "%s", r.Message)
+				}
+			}
+
+			var rec map[string]any
+			require.Eventually(t, func() bool {
+				raw, _ := os.ReadFile(bin.audit)
+				return len(raw) > 0 && json.Unmarshal(raw, &rec) == nil
+			}, 5*time.Second, 20*time.Millisecond)
+			assert.Equal(t, "api-user", rec["approval_id"])
+			assert.Equal(t, want, rec["user_id"])
+			source := "configured"
+			if allow {
+				source = "model"
+			}
+			assert.Equal(t, source, rec["user_source"])
+		})
 	}
 }

@@ -264,6 +264,9 @@ func newTransport() *http.Transport {
 	return tr
 }
 
+// User is the body "user" sent for turns that name none.
+func (c *Client) User() string { return c.user }
+
 // URL is the backend base URL, without trailing slash, and with any
 // password in it masked, so it is safe to log and show.
 func (c *Client) URL() string { return c.redactedBase() }

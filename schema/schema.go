@@ -136,10 +136,29 @@ type HealthOutput struct {
 // For returns the JSON Schema of v's type, inlined (no $ref, no $defs) so
 // every client can read it, and without a $schema or $id of its own.
 func For(v any) (json.RawMessage, error) {
+	return marshal(reflect(v), v)
+}
+
+// QueryInputFor is kube_query's input schema. Without allowUser it has no
+// user_id: the server then sends its configured user, and a model cannot
+// attribute a turn to someone else in the backend's audit log.
+func QueryInputFor(allowUser bool) (json.RawMessage, error) {
+	s := reflect(&QueryInput{})
+	if !allowUser {
+		s.Properties.Delete("user_id")
+	}
+	return marshal(s, &QueryInput{})
+}
+
+func reflect(v any) *jsonschema.Schema {
 	r := &jsonschema.Reflector{DoNotReference: true, ExpandedStruct: true}
 	s := r.Reflect(v)
 	s.Version = ""
 	s.ID = ""
+	return s
+}
+
+func marshal(s *jsonschema.Schema, v any) (json.RawMessage, error) {
 	b, err := json.Marshal(s)
 	if err != nil {
 		return nil, fmt.Errorf("marshal schema of %T: %w", v, err)

@@ -279,7 +279,7 @@ func (s *Server) decide(ctx context.Context, run *queryRun, gate kubeq.HitlReque
 		a.Decision, answer = schema.Approved, schema.FormApprove
 	}
 	run.approvals = append(run.approvals, a)
-	s.audit.record(ctx, run.conv, a, v.comment)
+	s.audit.record(ctx, run.conv, run.user, a, v.comment)
 	run.fw.note(strings.TrimSuffix(approvalSentence(a), " Nothing was run.") + " ")
 
 	tctx := ctx
@@ -352,7 +352,7 @@ func (s *Server) approveFailed(ctx context.Context, run *queryRun, gate kubeq.Hi
 		a := run.approvals[n-1]
 		a.Decision, a.Reason = schema.Denied, schema.ReasonError
 		run.approvals[n-1] = a
-		s.audit.record(ctx, run.conv, a, "")
+		s.audit.record(ctx, run.conv, run.user, a, "")
 	}
 	parts := run.parts
 	hitl, err := s.sendDeny(ctx, run)

@@ -832,8 +832,11 @@ func TestApprovalAuditRecords(t *testing.T) {
 			ts, err := time.Parse(time.RFC3339Nano, rec["time"].(string))
 			require.NoError(t, err)
 			assert.False(t, ts.Before(before.Add(-time.Second)))
-			// want's fields plus time, conversation, client name and version, transport.
-			assert.Len(t, rec, len(want[i])+5, "the fields of the audit record: %s", line)
+			// want's fields plus time, conversation, client name and version,
+			// transport, user and its source.
+			assert.Equal(t, "mcp-user", rec["user_id"])
+			assert.Equal(t, "configured", rec["user_source"])
+			assert.Len(t, rec, len(want[i])+7, "the fields of the audit record: %s", line)
 		}
 	})
 }

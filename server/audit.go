@@ -11,6 +11,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	mcpserver "github.com/mark3labs/mcp-go/server"
 
+	"github.com/kubeq-mcp/kubeq-mcp/kubeq"
 	"github.com/kubeq-mcp/kubeq-mcp/schema"
 )
 
@@ -27,6 +28,11 @@ type auditRecord struct {
 	ClientVersion string          `json:"client_version"`
 	Transport     string          `json:"transport"`
 	Comment       string          `json:"comment,omitempty"` // the human's reason, as typed in the form
+	// UserID is the backend user the turns were sent as; UserSource says who
+	// chose it: "configured" (--user-id) or "model" (a user_id argument,
+	// with --allow-user-override), which a prompt-injected model may forge.
+	UserID     string `json:"user_id"`
+	UserSource string `json:"user_source"`
 }
 
 // maxAuditComment bounds the human's reason in an audit record, in runes.
@@ -34,21 +40,36 @@ const maxAuditComment = 500
 
 // auditor writes decisions to the log and to an optional audit file.
 type auditor struct {
-	log  *slog.Logger
-	mu   sync.Mutex
-	sink io.Writer
+	log         *slog.Logger
+	defaultUser string // the backend client's configured user
+	mu          sync.Mutex
+	sink        io.Writer
 }
 
-func newAuditor(log *slog.Logger, sink io.Writer) *auditor {
-	return &auditor{log: log, sink: sink}
+func newAuditor(log *slog.Logger, sink io.Writer, defaultUser string) *auditor {
+	return &auditor{log: log, sink: sink, defaultUser: defaultUser}
 }
 
-func (a *auditor) record(ctx context.Context, conv string, a2 schema.Approval, comment string) {
+// configuredUser is the user the backend client sends when a turn names none.
+func configuredUser(c *kubeq.Client) string {
+	if c == nil {
+		return ""
+	}
+	return c.User()
+}
+
+// record writes one decision. user is the user_id the caller chose, "" for
+// the configured one.
+func (a *auditor) record(ctx context.Context, conv, user string, a2 schema.Approval, comment string) {
 	name, version := clientInfo(ctx)
 	rec := auditRecord{
 		Time: time.Now().UTC(), Conversation: conv, ApprovalID: a2.ApprovalID, Action: a2.Action,
 		Risk: a2.Risk, Decision: a2.Decision, Reason: a2.Reason,
 		ClientName: name, ClientVersion: version, Transport: transportFrom(ctx), Comment: comment,
+		UserID: a.defaultUser, UserSource: "configured",
+	}
+	if user != "" {
+		rec.UserID, rec.UserSource = user, "model"
 	}
 	line, err := json.Marshal(rec)
 	if err != nil { // cannot happen: the record is plain data

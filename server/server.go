@@ -36,6 +36,9 @@ type Config struct {
 	StateKey        []byte        // 32-byte AES key for sealed request state; random when nil
 	AuditLog        io.Writer     // optional extra sink for audit records (one JSON line each)
 	Demo            bool          // the backend is simulated: say so in every answer
+	// AllowUserOverride lets kube_query's caller (the model) choose the
+	// backend user with user_id; off, the client's configured user is sent.
+	AllowUserOverride bool
 
 	// HTTP only.
 	HTTPToken      string   // bearer token required on /mcp when set
@@ -133,7 +136,7 @@ func New(cfg Config) (*Server, error) {
 		sealer:  seal,
 		convs:   newConversations(),
 		replays: newReplayGuard(),
-		audit:   newAuditor(cfg.Logger, cfg.AuditLog),
+		audit:   newAuditor(cfg.Logger, cfg.AuditLog, configuredUser(cfg.Backend)),
 		stop:    make(chan struct{}),
 
 		denyTimeout:    denyTimeout,

@@ -21,7 +21,7 @@ func TestQueryBadArgumentsRefusedClearly(t *testing.T) {
 		want string
 	}{
 		{"unknown argument", map[string]any{"question": "q", "bogus": 1},
-			`unknown argument "bogus"; kube_query takes question, conversation_id, namespace, user_id`},
+			`unknown argument "bogus"; kube_query takes question, conversation_id, namespace`},
 		{"missing question", map[string]any{"namespace": "shop"}, "question: required"},
 		{"blank question", map[string]any{"question": " \t"}, "question: must not be empty"},
 		{"question not a string", map[string]any{"question": 5}, "question must be a string, not number"},
@@ -32,7 +32,8 @@ func TestQueryBadArgumentsRefusedClearly(t *testing.T) {
 			`conversation_id "a b": must be a conversation_id returned by kube_query`},
 		{"bad namespace", map[string]any{"question": "q", "namespace": "Shop_1"},
 			`namespace "Shop_1": must be a Kubernetes namespace name`},
-		{"bad user id", map[string]any{"question": "q", "user_id": "-x\n"}, "user_id"},
+		{"user id not offered", map[string]any{"question": "q", "user_id": "alice@corp.com"},
+			"user_id: this server sends its configured user"},
 	}
 	f := newFixture(t, nil)
 	cs, _ := f.connect("http", clientOpts{version: "2025-11-25"})

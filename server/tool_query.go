@@ -22,8 +22,13 @@ import (
 	"github.com/kubeq-mcp/kubeq-mcp/schema"
 )
 
-// queryTool is kube_query's definition.
-func queryTool() mcp.Tool {
+// queryTool is kube_query's definition. Its input has user_id only when
+// the operator lets the model choose the user (--allow-user-override).
+func queryTool(allowUser bool) mcp.Tool {
+	input, err := schema.QueryInputFor(allowUser)
+	if err != nil {
+		panic(err) // plain data: a programming error
+	}
 	return newTool("kube_query", "Ask KubeIntellect about the cluster",
 		"Ask KubeIntellect, an AI SRE for Kubernetes, a question about the cluster: "+
 			"why something is failing, what is running, logs, events, metrics, or a change to make. "+
@@ -31,7 +36,7 @@ func queryTool() mcp.Tool {
 			"with a conversation_id for follow-ups. Changes (delete, scale, patch, drain, ...) are "+
 			"proposed by the agent and run only if the human approves them in a form; the result "+
 			"lists every approval and its outcome. Investigations can take a minute or more.",
-		schema.MustFor(&schema.QueryInput{}),
+		input,
 		schema.MustFor(&schema.QueryOutput{}),
 		mcp.WithReadOnlyHintAnnotation(false),
 		mcp.WithDestructiveHintAnnotation(true),
@@ -41,7 +46,7 @@ func queryTool() mcp.Tool {
 }
 
 func (s *Server) addQueryTool() {
-	s.mcp.AddTool(queryTool(), s.handleQuery)
+	s.mcp.AddTool(queryTool(s.cfg.AllowUserOverride), s.handleQuery)
 }
 
 // queryRun is the state of one kube_query call across its turns (the
@@ -61,7 +66,7 @@ func (s *Server) handleQuery(ctx context.Context, req mcp.CallToolRequest) (*mcp
 	if req.Params.RequestState != "" || len(req.Params.InputResponses) > 0 {
 		return s.resumeQuery(ctx, req)
 	}
-	in, err := decodeQueryInput(req.Params.Arguments)
+	in, err := decodeQueryInput(req.Params.Arguments, s.cfg.AllowUserOverride)
 	if err != nil {
 		return mcp.NewToolResultError(err.Error()), nil
 	}
@@ -115,12 +120,25 @@ var (
 	userIDRe         = regexp.MustCompile(schema.UserIDPattern)
 )
 
+// errUserFixed refuses a user_id the server does not let the model choose.
+var errUserFixed = errors.New("invalid arguments: user_id: this server sends its configured user " +
+	"(--user-id) to KubeIntellect and does not let the caller choose another; omit user_id " +
+	"(the operator can allow it with --allow-user-override)")
+
 // decodeQueryInput checks kube_query's arguments as its input schema states
-// them, saying plainly which one is wrong and what is allowed.
-func decodeQueryInput(args any) (schema.QueryInput, error) {
+// them, saying plainly which one is wrong and what is allowed. user_id is
+// one of them only when allowUser is set.
+func decodeQueryInput(args any, allowUser bool) (schema.QueryInput, error) {
 	var in schema.QueryInput
-	m, err := stringArgs(args, "kube_query", "question", "conversation_id", "namespace", "user_id")
+	names := []string{"question", "conversation_id", "namespace"}
+	if allowUser {
+		names = append(names, "user_id")
+	}
+	m, err := stringArgs(args, "kube_query", names...)
 	if err != nil {
+		if !allowUser && hasArg(args, "user_id") {
+			return in, errUserFixed
+		}
 		return in, err
 	}
 	q, ok := m["question"]
@@ -191,6 +209,24 @@ func stringArgs(args any, tool string, names ...string) (map[string]string, erro
 		out[k] = v
 	}
 	return out, nil
+}
+
+// hasArg reports whether args, an object, has a member called name.
+func hasArg(args any, name string) bool {
+	if raw, ok := args.(json.RawMessage); ok {
+		var m map[string]json.RawMessage
+		if json.Unmarshal(raw, &m) != nil {
+			return false
+		}
+		_, ok := m[name]
+		return ok
+	}
+	m, ok := args.(map[string]any)
+	if !ok {
+		return false
+	}
+	_, ok = m[name]
+	return ok
 }
 
 // jsonType names the JSON type of a decoded value.

@@ -16,13 +16,16 @@ import (
 // TestToolDefinitionsMatchGolden pins what clients see of each tool. A
 // change to a name, description, schema or annotation must show up in
 // review as a change to testdata/. Regenerate with UPDATE_GOLDEN=1.
+// kube_query has two: the default, and with --allow-user-override (user_id).
 func TestToolDefinitionsMatchGolden(t *testing.T) {
-	for _, tool := range []mcp.Tool{queryTool(), healthTool()} {
-		t.Run(tool.Name, func(t *testing.T) {
+	for name, tool := range map[string]mcp.Tool{
+		"kube_query": queryTool(false), "kube_query.user-override": queryTool(true), "kube_health": healthTool(),
+	} {
+		t.Run(name, func(t *testing.T) {
 			got, err := json.MarshalIndent(tool, "", "  ")
 			require.NoError(t, err)
 			got = append(got, '\n')
-			path := filepath.Join("testdata", tool.Name+".golden.json")
+			path := filepath.Join("testdata", name+".golden.json")
 			if os.Getenv("UPDATE_GOLDEN") != "" {
 				if testskip.InCI() {
 					t.Fatal("CI=true: UPDATE_GOLDEN would rewrite the goldens it checks")
@@ -38,7 +41,7 @@ func TestToolDefinitionsMatchGolden(t *testing.T) {
 }
 
 func TestToolAnnotationsAreExplicit(t *testing.T) {
-	q, h := queryTool().Annotations, healthTool().Annotations
+	q, h := queryTool(false).Annotations, healthTool().Annotations
 	require.NotNil(t, q.ReadOnlyHint)
 	assert.False(t, *q.ReadOnlyHint)
 	assert.True(t, *q.DestructiveHint)

@@ -60,7 +60,7 @@ func modulePath(t *testing.T) string {
 var knownFlags = map[string]bool{
 	"transport": false, "addr": false, "http-token": false, "allowed-origins": false,
 	"url": false, "api-key": false, "ca-cert": false, "timeout": false, "model": false,
-	"user-id": false, "retry-delays": false, "approval-timeout": false,
+	"user-id": false, "allow-user-override": true, "retry-delays": false, "approval-timeout": false,
 	"confirm-high-risk": false, "state-key": false, "audit-log": false,
 	"demo": true, "version": true,
 }
@@ -70,7 +70,7 @@ var knownEnv = map[string]bool{
 	"KUBEQ_MCP_TRANSPORT": true, "KUBEQ_MCP_ADDR": true, "KUBEQ_MCP_HTTP_TOKEN": true,
 	"KUBEQ_MCP_ALLOWED_ORIGINS": true, "KUBE_Q_URL": true, "KUBE_Q_API_KEY": true,
 	"KUBE_Q_CA_CERT": true, "KUBE_Q_TIMEOUT": true, "KUBE_Q_MODEL": true,
-	"KUBE_Q_USER_ID": true, "KUBE_Q_RETRY_DELAYS": true, "KUBEQ_MCP_APPROVAL_TIMEOUT": true,
+	"KUBE_Q_USER_ID": true, "KUBEQ_MCP_ALLOW_USER_OVERRIDE": true, "KUBE_Q_RETRY_DELAYS": true, "KUBEQ_MCP_APPROVAL_TIMEOUT": true,
 	"KUBEQ_MCP_CONFIRM_HIGH_RISK": true, "KUBEQ_MCP_STATE_KEY": true, "KUBEQ_MCP_AUDIT_LOG": true,
 }
 
