@@ -406,3 +406,100 @@ func TestBinaryUserOverride(t *testing.T) {
 		})
 	}
 }
+
+// Issue 19 item 2: two 2026-era clients over HTTP number their requests
+// alike, so their calls share a request id. One client cancelling its call
+// ends that call and its backend request, and never the other client's.
+func TestBinaryModernCancelReachesOnlyItsOwnCall(t *testing.T) {
+	backend := kubeqtest.NewServer(kubeqtest.WithHeartbeat(20 * time.Millisecond))
+	t.Cleanup(backend.Close)
+	releaseY := make(chan struct{})
+	backend.Handle("slow x", kubeqtest.Script{kubeqtest.Status("investigating", "x"), kubeqtest.Sleep(time.Minute)})
+	backend.Handle("slow y", kubeqtest.Script{kubeqtest.Status("investigating", "y"), kubeqtest.WaitFor(releaseY),
+		kubeqtest.Tokens("y finished")})
+	stderr := &syncBuffer{}
+	_, endpoint := startHTTPBinary(t, kubeqMCPBinary(t), stderr, "--url", backend.URL, "--log-level", "debug")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	connect := func(name string) *sdk.ClientSession {
+		cs, err := sdk.NewClient(&sdk.Implementation{Name: name, Version: "1"}, nil).
+			Connect(ctx, &sdk.StreamableClientTransport{Endpoint: endpoint, MaxRetries: -1}, nil)
+		require.NoError(t, err, stderr.String())
+		t.Cleanup(func() { _ = cs.Close() })
+		return cs
+	}
+	x, y := connect("client-x"), connect("client-y")
+	asked := func(question string) func([]kubeqtest.Request) bool {
+		return func(log []kubeqtest.Request) bool {
+			for _, r := range log {
+				if r.Question == question {
+					return true
+				}
+			}
+			return false
+		}
+	}
+
+	// X's call first, then Y's: the same request id, Y registered last.
+	xctx, xcancel := context.WithCancel(ctx)
+	xdone := make(chan error, 1)
+	go func() {
+		_, err := x.CallTool(xctx, &sdk.CallToolParams{Name: "kube_query", Arguments: map[string]any{"question": "slow x"}})
+		xdone <- err
+	}()
+	require.NoError(t, backend.Wait(ctx, asked("slow x")))
+	type outcome struct {
+		res *sdk.CallToolResult
+		err error
+	}
+	ydone := make(chan outcome, 1)
+	go func() {
+		res, err := y.CallTool(ctx, &sdk.CallToolParams{Name: "kube_query", Arguments: map[string]any{"question": "slow y"}})
+		ydone <- outcome{res, err}
+	}()
+	require.NoError(t, backend.Wait(ctx, asked("slow y")))
+
+	// A well-formed 2026-era notifications/cancelled for that id, as X
+	// would send it: it must not reach Y's call. (The go-sdk client sends
+	// one without _meta, which mcp-go refuses with 400.)
+	const cancelBody = `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":2,"reason":"x gave up",` +
+		`"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}`
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(cancelBody))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Mcp-Protocol-Version", "2026-07-28")
+	req.Header.Set("Mcp-Method", "notifications/cancelled")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	assert.Equal(t, http.StatusAccepted, resp.StatusCode)
+
+	// X cancels its own call the 2026 way: the go-sdk closes the response
+	// stream. That ends X's call and its backend request.
+	xcancel()
+	require.ErrorIs(t, <-xdone, context.Canceled)
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer wcancel()
+	_, err = backend.WaitForDisconnect(wctx, sessionOf(backend, "slow x"))
+	require.NoError(t, err, "X's backend request is closed")
+
+	// Y's call is untouched: its backend request is still open, and it
+	// ends with its answer once the backend goes on.
+	for _, r := range backend.ChatRequests() {
+		if r.Question == "slow y" {
+			assert.False(t, r.Disconnected, "X's cancellation must not reach Y's call")
+		}
+	}
+	select {
+	case o := <-ydone:
+		t.Fatalf("Y's call ended when X cancelled: %v %v", o.err, o.res)
+	case <-time.After(300 * time.Millisecond):
+	}
+	close(releaseY)
+	o := <-ydone
+	require.NoError(t, o.err)
+	require.False(t, o.res.IsError, "%v", o.res.Content)
+	assert.Equal(t, "y finished", o.res.StructuredContent.(map[string]any)["answer"])
+}
