@@ -104,11 +104,25 @@ func (p *Pages) serve(w http.ResponseWriter, r *http.Request) {
 		p.gone(w, e)
 		return
 	}
-	e.decision = Decision{Submission: sub, Outcome: e.judge(sub)}
+	e.decision = Decision{Submission: sub, Outcome: p.judge(e.judge, sub)}
 	p.finishLocked(e, stateDecided, now)
 	out := e.decision.Outcome
 	p.mu.Unlock()
 	p.render(w, http.StatusOK, resultView{Outcome: out, Command: e.req.Command})
+}
+
+// judge runs j under the pages' lock. A judge that panics denies (denial
+// is the default for every failure) rather than leave the lock held, which
+// would hang every page and every Wait.
+func (p *Pages) judge(j Judge, sub Submission) (out Outcome) {
+	defer func() {
+		if r := recover(); r != nil {
+			p.log.Error("approval page: judging the decision failed; it is a denial", "panic", r)
+			out = Outcome{Reason: "error", Text: "kubeq-mcp could not judge this decision, so it is a denial. " +
+				"The command did not run."}
+		}
+	}()
+	return j(sub)
 }
 
 // gone answers for a token that is unknown (404) or no longer open (410),

@@ -427,3 +427,37 @@ func TestParseOpener(t *testing.T) {
 	assert.NotContains(t, err.Error(), "SECRET")
 	assert.False(t, errors.Is(err, ErrNoOpener))
 }
+
+// A judge that panics must not leave the pages locked: the post is a
+// denial (denial is the default for every failure), the waiter gets it
+// without waiting past the deadline, and other pages keep answering.
+func TestAPanickingJudgeDenies(t *testing.T) {
+	s := serve(t, Options{})
+	tk, err := s.pages.Open(podRequest, time.Now().Add(2*time.Second), func(Submission) Outcome { panic("judge bug") })
+	require.NoError(t, err)
+	t.Cleanup(tk.Close)
+	_, body := get(t, s.srv.URL+tk.Path())
+	status, body := post(t, s.srv.URL+tk.Path(), url.Values{"csrf": {csrfOf(t, body)}, "decision": {"approve"},
+		"confirm": {"web-1"}}, nil)
+	assert.Equal(t, http.StatusOK, status)
+	assert.Contains(t, body, "Denied")
+
+	got := make(chan error, 1)
+	var d Decision
+	go func() {
+		var err error
+		d, err = tk.Wait(context.Background())
+		got <- err
+	}()
+	select {
+	case err := <-got:
+		require.NoError(t, err)
+		assert.False(t, d.Approved)
+		assert.Equal(t, "error", d.Reason)
+	case <-time.After(30 * time.Second):
+		t.Fatal("Wait did not return: the pages are still locked")
+	}
+	other := s.open(t, podRequest, time.Minute)
+	resp, _ := get(t, s.srv.URL+other.Path())
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+}
