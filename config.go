@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -42,6 +43,15 @@ type config struct {
 	URLSet            bool // --url or KUBE_Q_URL was given (--demo then ignores it)
 	LogLevel          string
 	Version           bool
+
+	// Limits against runaway clients and backends (README, "Limits").
+	MaxRequestBytes    int64
+	MaxSessions        int
+	MaxCallsPerSession int
+	MaxCalls           int
+	MaxAnswerBytes     int64
+	RequestReadTimeout time.Duration
+	IdleTimeout        time.Duration
 }
 
 // secretEnv names the environment variable of each secret flag.
@@ -87,6 +97,13 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	fs.BoolVar(&c.Demo, "demo", false, "serve a simulated KubeIntellect in-process (no backend needed); every answer is labelled simulated")
 	fs.StringVar(&c.LogLevel, "log-level", env("KUBEQ_MCP_LOG_LEVEL", "info"), "debug, info, warn or error; logs go to stderr (env KUBEQ_MCP_LOG_LEVEL)")
 	fs.BoolVar(&c.Version, "version", false, "print the version and exit")
+	maxRequest := fs.String("max-request-bytes", env("KUBEQ_MCP_MAX_REQUEST_BYTES", "1MiB"), "largest HTTP request body accepted on /mcp; larger ones get 413 (env KUBEQ_MCP_MAX_REQUEST_BYTES)")
+	maxSessions := fs.String("max-sessions", env("KUBEQ_MCP_MAX_SESSIONS", "10000"), "most live HTTP sessions; a new initialize beyond them gets 503 (env KUBEQ_MCP_MAX_SESSIONS)")
+	maxPerSession := fs.String("max-calls-per-session", env("KUBEQ_MCP_MAX_CALLS_PER_SESSION", "8"), "most tool calls in flight on one session; beyond them a call gets a busy error (env KUBEQ_MCP_MAX_CALLS_PER_SESSION)")
+	maxCalls := fs.String("max-calls", env("KUBEQ_MCP_MAX_CALLS", "1000"), "most tool calls in flight in the process; beyond them a call gets a busy error (env KUBEQ_MCP_MAX_CALLS)")
+	maxAnswer := fs.String("max-answer-bytes", env("KUBEQ_MCP_MAX_ANSWER_BYTES", "8MiB"), "answer text kept per call; the rest is read and dropped, and the result says where it was cut (env KUBEQ_MCP_MAX_ANSWER_BYTES)")
+	readTimeout := fs.String("request-read-timeout", env("KUBEQ_MCP_REQUEST_READ_TIMEOUT", "30s"), "longest time to read an HTTP request's headers and body; response streams are not bound by it (env KUBEQ_MCP_REQUEST_READ_TIMEOUT)")
+	idleTimeout := fs.String("idle-timeout", env("KUBEQ_MCP_IDLE_TIMEOUT", "60s"), "how long an idle keep-alive HTTP connection is kept open (env KUBEQ_MCP_IDLE_TIMEOUT)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -117,6 +134,9 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 		return c, err
 	}
 	if c.StateKey, err = parseStateKey(*stateKey); err != nil {
+		return c, err
+	}
+	if err := c.parseLimits(*maxRequest, *maxSessions, *maxPerSession, *maxCalls, *maxAnswer, *readTimeout, *idleTimeout); err != nil {
 		return c, err
 	}
 	for _, o := range strings.Split(*origins, ",") {
@@ -280,6 +300,60 @@ func parseDelays(v string) ([]time.Duration, error) {
 		delays = append(delays, d)
 	}
 	return delays, nil
+}
+
+// parseLimits reads the limits of README's "Limits" table.
+func (c *config) parseLimits(request, sessions, perSession, calls, answer, readTimeout, idleTimeout string) error {
+	var err error
+	if c.MaxRequestBytes, err = positiveBytes("max-request-bytes", request); err != nil {
+		return err
+	}
+	if c.MaxAnswerBytes, err = positiveBytes("max-answer-bytes", answer); err != nil {
+		return err
+	}
+	for _, n := range []struct {
+		name, v string
+		dst     *int
+	}{
+		{"max-sessions", sessions, &c.MaxSessions},
+		{"max-calls-per-session", perSession, &c.MaxCallsPerSession},
+		{"max-calls", calls, &c.MaxCalls},
+	} {
+		if *n.dst, err = positiveInt(n.name, n.v); err != nil {
+			return err
+		}
+	}
+	if c.RequestReadTimeout, err = positiveDuration("request-read-timeout", readTimeout); err != nil {
+		return err
+	}
+	c.IdleTimeout, err = positiveDuration("idle-timeout", idleTimeout)
+	return err
+}
+
+func positiveInt(name, v string) (int, error) {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("--%s %q: must be a positive whole number", name, v)
+	}
+	return n, nil
+}
+
+// positiveBytes reads a size: a number of bytes, or one with a KiB, MiB or
+// GiB suffix (1MiB = 1048576).
+func positiveBytes(name, v string) (int64, error) {
+	s := strings.TrimSpace(v)
+	unit := int64(1)
+	for suffix, u := range map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30} {
+		if rest, ok := strings.CutSuffix(s, suffix); ok {
+			s, unit = strings.TrimSpace(rest), u
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 || n > math.MaxInt64/unit {
+		return 0, fmt.Errorf("--%s %q: must be a positive size in bytes, e.g. 1048576 or 1MiB", name, v)
+	}
+	return n * unit, nil
 }
 
 // parseStateKey accepts 32 bytes as standard base64 or hex.

@@ -129,7 +129,13 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdin io.Reader, s
 		AllowedOrigins:  cfg.AllowedOrigins,
 		AllowedHosts:    cfg.AllowedHosts,
 
-		AllowUserOverride: cfg.AllowUserOverride,
+		AllowUserOverride:  cfg.AllowUserOverride,
+		MaxRequestBytes:    cfg.MaxRequestBytes,
+		MaxSessions:        cfg.MaxSessions,
+		MaxCallsPerSession: cfg.MaxCallsPerSession,
+		MaxCalls:           cfg.MaxCalls,
+		MaxAnswerBytes:     cfg.MaxAnswerBytes,
+		RequestReadTimeout: cfg.RequestReadTimeout,
 	})
 	if err != nil {
 		return err
@@ -197,10 +203,15 @@ func serveHTTP(ctx context.Context, cfg config, srv *server.Server, log *slog.Lo
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	hs := &http.Server{
-		Handler:           srv.HTTPHandler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return ctx },
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		Handler: srv.HTTPHandler(),
+		// Headers within the request read timeout (at most 10s); the body
+		// gets its own deadline in the handler, so that the long-lived
+		// response streams are bound by neither.
+		ReadHeaderTimeout: min(10*time.Second, cfg.RequestReadTimeout),
+		// Idle keep-alive connections cost memory: close them.
+		IdleTimeout: cfg.IdleTimeout,
+		BaseContext: func(net.Listener) context.Context { return ctx },
+		ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	log.Info("serving streamable HTTP", "mcp", "http://"+ln.Addr().String()+server.MCPPath,
 		"healthz", "http://"+ln.Addr().String()+server.HealthPath, "token_required", cfg.HTTPToken != "")

@@ -135,10 +135,10 @@ func (s *Server) askLater(ctx context.Context, run *queryRun, gate kubeq.HitlReq
 	st := approvalState{
 		Nonce: hex.EncodeToString(nonce), Conversation: run.conv, User: run.user,
 		ApprovalID: gate.ApprovalID, Action: gate.Action, Risk: gate.Risk, Confirm: confirm,
-		Parts: run.parts, Approvals: run.approvals, Usage: run.usage,
+		Parts: run.parts, Approvals: run.approvals, Usage: run.usage, Book: run.book,
 		Started: run.started, Expires: time.Now().Add(s.cfg.ApprovalTimeout),
 	}
-	token, err := s.sealer.seal(st)
+	token, err := s.sealFitting(st)
 	if err != nil {
 		return s.failAndDeny(ctx, run, gate, err)
 	}
@@ -203,7 +203,7 @@ func (s *Server) resumeQuery(ctx context.Context, req mcp.CallToolRequest) (*mcp
 	}
 	run := &queryRun{
 		conv: st.Conversation, user: st.User, started: st.Started,
-		parts: st.Parts, approvals: st.Approvals, usage: st.Usage,
+		parts: st.Parts, approvals: st.Approvals, usage: st.Usage, book: st.Book,
 	}
 	run.fw = s.newForwarder(ctx, req)
 	defer run.fw.close()
@@ -220,7 +220,7 @@ func (s *Server) resumeQuery(ctx context.Context, req mcp.CallToolRequest) (*mcp
 // denied for running out of time: what the call had, and that denial.
 func (s *Server) lateAnswer(st approvalState) *mcp.CallToolResult {
 	run := &queryRun{conv: st.Conversation, user: st.User, started: st.Started,
-		parts: st.Parts, approvals: st.Approvals, usage: st.Usage}
+		parts: st.Parts, approvals: st.Approvals, usage: st.Usage, book: st.Book}
 	run.approvals = append(run.approvals, schema.Approval{ApprovalID: st.ApprovalID, Action: st.Action,
 		Risk: st.Risk, Decision: schema.Denied, Reason: schema.ReasonTimedOut})
 	run.notices = append(run.notices, "The answer came after the approval timeout; the action had "+

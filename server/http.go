@@ -57,7 +57,7 @@ func (s *Server) HTTPHandler() http.Handler {
 	mux := http.NewServeMux()
 	// The token is checked first: nothing an unauthenticated client sends
 	// is read further, logged or echoed.
-	mux.Handle(MCPPath, s.checkToken(s.checkOrigin(s.dropModernCancels(s.tolerateLateAnswers(streamable)))))
+	mux.Handle(MCPPath, s.checkToken(s.checkOrigin(s.limitBody(s.dropModernCancels(s.tolerateLateAnswers(streamable))))))
 	handleOAuthDiscovery(mux)
 	mux.HandleFunc("GET "+HealthPath, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

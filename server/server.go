@@ -57,7 +57,26 @@ type Config struct {
 	// FlushTimeout bounds how long a call waits for its last notification
 	// to be written before returning; 2s when zero.
 	FlushTimeout time.Duration
+
+	// Limits against runaway clients and backends (README, "Limits"); the
+	// Default* values when zero.
+	MaxRequestBytes    int64         // an HTTP request body on /mcp
+	MaxSessions        int           // live HTTP sessions
+	MaxCallsPerSession int           // tool calls in flight on one session
+	MaxCalls           int           // tool calls in flight in the process
+	MaxAnswerBytes     int64         // answer text kept by one call
+	RequestReadTimeout time.Duration // reading an HTTP request body
 }
+
+// The default limits.
+const (
+	DefaultMaxRequestBytes    = 1 << 20
+	DefaultMaxSessions        = 10000
+	DefaultMaxCallsPerSession = 8
+	DefaultMaxCalls           = 1000
+	DefaultMaxAnswerBytes     = 8 << 20
+	DefaultRequestReadTimeout = 30 * time.Second
+)
 
 // Server is one kubeq-mcp MCP server. It can serve stdio or HTTP.
 type Server struct {
@@ -70,6 +89,8 @@ type Server struct {
 	replays  *replayGuard
 	audit    *auditor
 	counters counters
+	calls    callSlots
+	busyLog  rateLog
 
 	mu          sync.Mutex
 	streamables []*mcpserver.StreamableHTTPServer // to shut down in Close
@@ -118,6 +139,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.FlushTimeout <= 0 {
 		cfg.FlushTimeout = 2 * time.Second
 	}
+	cfg.setLimitDefaults()
 	key := cfg.StateKey
 	if key == nil {
 		key = make([]byte, 32)
@@ -148,6 +170,7 @@ func New(cfg Config) (*Server, error) {
 		mcpserver.WithToolCapabilities(false),
 		mcpserver.WithLogging(),
 		mcpserver.WithRecovery(),
+		mcpserver.WithToolHandlerMiddleware(s.limitCalls), // outermost: a busy call starts nothing
 		mcpserver.WithToolHandlerMiddleware(s.notifierMiddleware),
 		mcpserver.WithInstructions(instructions),
 	)
@@ -156,6 +179,27 @@ func New(cfg Config) (*Server, error) {
 		s.addHealthTool()
 	}
 	return s, nil
+}
+
+func (c *Config) setLimitDefaults() {
+	if c.MaxRequestBytes <= 0 {
+		c.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	if c.MaxSessions <= 0 {
+		c.MaxSessions = DefaultMaxSessions
+	}
+	if c.MaxCallsPerSession <= 0 {
+		c.MaxCallsPerSession = DefaultMaxCallsPerSession
+	}
+	if c.MaxCalls <= 0 {
+		c.MaxCalls = DefaultMaxCalls
+	}
+	if c.MaxAnswerBytes <= 0 {
+		c.MaxAnswerBytes = DefaultMaxAnswerBytes
+	}
+	if c.RequestReadTimeout <= 0 {
+		c.RequestReadTimeout = DefaultRequestReadTimeout
+	}
 }
 
 // MCPServer is the underlying mcp-go server, for adding test fixtures.

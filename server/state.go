@@ -29,6 +29,7 @@ type approvalState struct {
 	Parts        []string          `json:"ans,omitempty"` // the answer so far, one part per turn
 	Approvals    []schema.Approval `json:"ap,omitempty"`  // gates decided so far in this call
 	Usage        *schema.Usage     `json:"us,omitempty"`
+	Book         answerBook        `json:"ab"` // the answer's size against the answer cap
 	Started      time.Time         `json:"st"`
 	Expires      time.Time         `json:"exp"`
 }

@@ -59,6 +59,7 @@ type queryRun struct {
 	approvals []schema.Approval
 	usage     *schema.Usage
 	notices   []string // things the result must say besides the answer
+	book      answerBook
 	fw        *forwarder
 }
 
@@ -265,10 +266,11 @@ func (s *Server) turn(ctx context.Context, run *queryRun, t kubeq.Turn) (*kubeq.
 			}
 			return nil, err
 		}
-		run.fw.event(ev)
+		tok, isToken := ev.(kubeq.Token)
+		if !isToken || s.keepToken(run, &answer, tok.Content) {
+			run.fw.event(ev)
+		}
 		switch e := ev.(type) {
-		case kubeq.Token:
-			answer.WriteString(e.Content)
 		case kubeq.HitlRequest:
 			hitl = &e
 			// The backend's prompt tells a chat user to type yes or /approve;
@@ -315,13 +317,13 @@ func (r *queryRun) addUsage(u kubeq.Usage) {
 }
 
 func (r *queryRun) answer() string {
-	parts := make([]string, 0, len(r.parts))
+	parts := make([]string, 0, len(r.parts)+2)
 	for _, p := range r.parts {
 		if p != "" {
 			parts = append(parts, p)
 		}
 	}
-	return strings.Join(parts, "\n\n")
+	return strings.Join(append(parts, r.book.notes()...), "\n\n")
 }
 
 // result is the successful end of a call.

@@ -1,0 +1,94 @@
+package server
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+)
+
+// limitBody reads a request's body before the transport does, within
+// Config.MaxRequestBytes and Config.RequestReadTimeout, and hands it on
+// from memory.
+//
+// A body over the limit gets 413 and is never buffered past the limit: a
+// declared Content-Length over it is refused unread, and a chunked body is
+// read to one byte past it. A body that does not arrive within the timeout
+// gets 408 and its connection is closed. The deadline is set on the
+// connection for the read of the body only and cleared after it, so the
+// response streams that follow are not bound by it (http.Server's
+// ReadTimeout would also cancel them).
+func (s *Server) limitBody(next http.Handler) http.Handler {
+	limit := s.cfg.MaxRequestBytes
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body == nil || r.Body == http.NoBody {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if r.ContentLength > limit {
+			s.refuseLargeBody(w, r)
+			return
+		}
+		rc := http.NewResponseController(w)
+		// Not every ResponseWriter has a connection (in-process tests).
+		deadline := rc.SetReadDeadline(time.Now().Add(s.cfg.RequestReadTimeout)) == nil
+		body, err := readAtMost(r.Body, limit)
+		if deadline {
+			_ = rc.SetReadDeadline(time.Time{})
+		}
+		switch {
+		case errors.Is(err, errBodyTooLarge):
+			s.refuseLargeBody(w, r)
+			return
+		case isTimeout(err):
+			s.log.Info("closed a connection whose request body did not arrive in time",
+				"timeout", s.cfg.RequestReadTimeout, "remote", r.RemoteAddr)
+			w.Header().Set("Connection", "close")
+			writeJSONRPCError(w, http.StatusRequestTimeout, fmt.Sprintf(
+				"request body not received within %s (--request-read-timeout)", s.cfg.RequestReadTimeout))
+			return
+		case err != nil:
+			w.Header().Set("Connection", "close")
+			writeJSONRPCError(w, http.StatusBadRequest, "cannot read the request body")
+			return
+		}
+		_ = r.Body.Close()
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) refuseLargeBody(w http.ResponseWriter, r *http.Request) {
+	s.counters.refusedBodies.Add(1)
+	s.log.Debug("refused a request body over the limit", "limit", s.cfg.MaxRequestBytes,
+		"content_length", r.ContentLength, "remote", r.RemoteAddr)
+	// The rest of the body is not read: the connection cannot be reused.
+	w.Header().Set("Connection", "close")
+	writeJSONRPCError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf(
+		"request body too large: the limit is %d bytes (--max-request-bytes)", s.cfg.MaxRequestBytes))
+}
+
+var errBodyTooLarge = errors.New("request body too large")
+
+// readAtMost reads r whole when it holds at most limit bytes, and fails
+// with errBodyTooLarge after reading limit+1 bytes otherwise.
+func readAtMost(r io.Reader, limit int64) ([]byte, error) {
+	var buf bytes.Buffer
+	n, err := buf.ReadFrom(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if n > limit {
+		return nil, errBodyTooLarge
+	}
+	return buf.Bytes(), nil
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
