@@ -1,6 +1,7 @@
 package kubeqtest
 
 import (
+	"fmt"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -145,6 +146,39 @@ func Raw(b []byte) Step {
 // Huge writes one token frame whose content is n bytes long.
 func Huge(n int) Step {
 	return stepFunc(func(t *turn) error { return t.token(hugeText(n)) })
+}
+
+// Flood writes n content chunks of token each, cheaply: the frame is
+// built once, the stream is flushed every 64 KiB rather than per frame, and
+// the chunks are not recorded one by one in the replay history (one token
+// event stands for them). It stands for a backend that streams without end
+// (a model stuck in a loop, a proxy replaying): Flood(1_000_000, "x ") is a
+// turn of a million tokens.
+func Flood(n int, token string) Step {
+	return stepFunc(func(t *turn) error {
+		t.record(Obj{{"type", "token"}, {"content", fmt.Sprintf("[%d × %q]", n, token)}})
+		frame := append(t.chunkBytes(Obj{{"content", token}, {"role", "assistant"}}, nil, nil), t.sep...)
+		pending := 0
+		for i := 0; i < n; i++ {
+			if _, err := t.w.Write(frame); err != nil {
+				t.gone = true
+				return errGone
+			}
+			t.frames++
+			if pending += len(frame); pending >= 64<<10 || i == n-1 {
+				pending = 0
+				if err := t.alive(); err != nil {
+					return err
+				}
+				if err := t.rc.Flush(); err != nil {
+					t.gone = true
+					return errGone
+				}
+				t.lastWrite = time.Now()
+			}
+		}
+		return nil
+	})
 }
 
 // Malformed writes a complete SSE frame whose JSON is broken, as a lossy

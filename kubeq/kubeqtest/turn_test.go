@@ -2,6 +2,7 @@ package kubeqtest
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 )
 
@@ -68,5 +69,23 @@ data: [DONE]
 		got.Model != "kubeintellect-v2" || got.User != "mcp-user" || !got.Stream || string(got.StreamOptions) != `{"include_usage": true}` ||
 		got.HasAutoApprove || !got.Finished || got.Disconnected || got.Status != 200 {
 		t.Errorf("logged request: %+v", got)
+	}
+}
+
+// TestFloodTurn checks that Flood writes n well-formed content chunks and
+// ends the turn as usual.
+func TestFloodTurn(t *testing.T) {
+	srv := newTestServer(t, WithDeterministicIDs(), WithNow(fixedNow))
+	srv.Handle("flood", Script{Flood(5000, "ab ")})
+	r := do(t, srv, http.MethodPost, chatPath, kubeqBody("flood"), map[string]string{"X-Session-ID": "s-flood"})
+	if r.err != nil || r.status != http.StatusOK {
+		t.Fatalf("status %d, err %v", r.status, r.err)
+	}
+	const chunk = `"choices": [{"index": 0, "delta": {"content": "ab ", "role": "assistant"}, "finish_reason": null}]}`
+	if n := strings.Count(r.body, chunk+"\n\n"); n != 5000 {
+		t.Errorf("%d content chunks, want 5000", n)
+	}
+	if !strings.HasSuffix(r.body, "data: [DONE]\n\n") {
+		t.Errorf("the turn does not end with [DONE]: %q", r.body[max(0, len(r.body)-200):])
 	}
 }

@@ -1,0 +1,315 @@
+package main
+
+// The limits of README's "Limits" table, on the built binary: what a
+// runaway client or backend gets, and what it costs the process.
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kubeq-mcp/kubeq-mcp/kubeq/kubeqtest"
+)
+
+// xReader is an endless stream of 'x', to pad a body without holding it.
+type xReader struct{}
+
+func (xReader) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = 'x'
+	}
+	return len(p), nil
+}
+
+const initPrefix = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25",` +
+	`"capabilities":{},"clientInfo":{"name":"limits-test","version":"1"},"pad":"`
+
+// paddedInitialize is an initialize request of exactly size bytes.
+func paddedInitialize(size int64) io.Reader {
+	const suffix = `"}}`
+	pad := size - int64(len(initPrefix)) - int64(len(suffix))
+	return io.MultiReader(strings.NewReader(initPrefix), io.LimitReader(xReader{}, pad), strings.NewReader(suffix))
+}
+
+// rawPost sends a POST to /mcp on a fresh connection: head holds extra
+// header lines, body is written by write (which may fail once the server
+// stops reading). It returns the response with its body read.
+func rawPost(t *testing.T, endpoint *url.URL, head string, write func(io.Writer) error) (*http.Response, string) {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", endpoint.Host, 5*time.Second)
+	require.NoError(t, err)
+	defer conn.Close()
+	require.NoError(t, conn.SetDeadline(time.Now().Add(60*time.Second)))
+	_, err = fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"+
+		"Accept: application/json, text/event-stream\r\n%s\r\n", endpoint.Path, endpoint.Host, head)
+	require.NoError(t, err)
+	go func() { _ = write(conn) }()
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err)
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp, string(b)
+}
+
+func TestBinaryRefusesLargeBody(t *testing.T) {
+	stderr := &syncBuffer{}
+	cmd, endpoint := startHTTPBinary(t, kubeqMCPBinary(t), stderr, "--url", "http://127.0.0.1:9")
+	u, err := url.Parse(endpoint)
+	require.NoError(t, err)
+	pid := cmd.Process.Pid
+	const limit = 1 << 20 // the default
+
+	// A body just under the limit is served.
+	resp, body := rawPost(t, u, fmt.Sprintf("Content-Length: %d\r\n", limit-1), func(w io.Writer) error {
+		_, err := io.Copy(w, paddedInitialize(limit-1))
+		return err
+	})
+	require.Equal(t, http.StatusOK, resp.StatusCode, body)
+
+	before := readProcMem(t, pid)
+	resetPeak(t, pid)
+	const size = 200 << 20
+	// Declared too large: refused unread.
+	resp, body = rawPost(t, u, fmt.Sprintf("Content-Length: %d\r\n", size), func(w io.Writer) error {
+		_, err := io.Copy(w, paddedInitialize(size))
+		return err
+	})
+	assert.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)
+	assert.Contains(t, body, `"error":{"code":-32600,"message":"request body too large: the limit is 1048576 bytes (--max-request-bytes)"}`)
+	// Chunked, so its size is known only by reading: refused past the limit.
+	resp, body = rawPost(t, u, "Transfer-Encoding: chunked\r\n", func(w io.Writer) error {
+		cw := httputil.NewChunkedWriter(w)
+		if _, err := io.Copy(cw, paddedInitialize(size)); err != nil {
+			return err
+		}
+		return cw.Close()
+	})
+	assert.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)
+	assert.Contains(t, body, "the limit is 1048576 bytes")
+	after := readProcMem(t, pid)
+	t.Logf("two 200 MB bodies refused: before %v; after %v; peak growth %.1f MiB",
+		before, after, float64(after.HWM-before.RSS)/(1<<20))
+	assert.LessOrEqual(t, after.HWM-before.RSS, int64(limit+4<<20),
+		"the peak grew by more than the limit and 4 MiB")
+}
+
+func TestBinarySlowBodyTimesOut(t *testing.T) {
+	const timeout = 500 * time.Millisecond
+	stderr := &syncBuffer{}
+	_, endpoint := startHTTPBinary(t, kubeqMCPBinary(t), stderr, "--url", "http://127.0.0.1:9",
+		"--request-read-timeout", timeout.String(), "--idle-timeout", "1s")
+	u, err := url.Parse(endpoint)
+	require.NoError(t, err)
+
+	// One byte of a 1000-byte body, then nothing.
+	start := time.Now()
+	resp, body := rawPost(t, u, "Content-Length: 1000\r\n", func(w io.Writer) error {
+		_, err := w.Write([]byte("{"))
+		return err
+	})
+	waited := time.Since(start)
+	assert.Equal(t, http.StatusRequestTimeout, resp.StatusCode, body)
+	assert.Contains(t, body, "request body not received within 500ms (--request-read-timeout)")
+	assert.True(t, resp.Close, "the connection is closed")
+	assert.GreaterOrEqual(t, waited, timeout, "answered before the timeout")
+	assert.Contains(t, stderr.String(), "closed a connection whose request body did not arrive in time")
+
+	// An idle keep-alive connection is closed after --idle-timeout.
+	conn, err := net.Dial("tcp", u.Host)
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = fmt.Fprintf(conn, "GET /healthz HTTP/1.1\r\nHost: %s\r\n\r\n", u.Host)
+	require.NoError(t, err)
+	br := bufio.NewReader(conn)
+	r, err := http.ReadResponse(br, nil)
+	require.NoError(t, err)
+	_, _ = io.Copy(io.Discard, r.Body)
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(20*time.Second)))
+	_, err = br.ReadByte()
+	assert.ErrorIs(t, err, io.EOF, "the idle connection was closed by the server")
+}
+
+// limitsBinary starts the binary over HTTP in front of backend with extra
+// flags.
+func limitsBinary(t *testing.T, backend *kubeqtest.Server, args ...string) (*exec.Cmd, *binInstance) {
+	t.Helper()
+	b := &binInstance{t: t, transport: "http", stderr: &syncBuffer{}}
+	var cmd *exec.Cmd
+	cmd, b.endpoint = startHTTPBinary(t, kubeqMCPBinary(t), b.stderr,
+		append([]string{"--url", backend.URL, "--retry-delays", "10ms", "--log-level", "debug"}, args...)...)
+	return cmd, b
+}
+
+func toolText(res *sdk.CallToolResult) string {
+	var b strings.Builder
+	for _, c := range res.Content {
+		if tc, ok := c.(*sdk.TextContent); ok {
+			b.WriteString(tc.Text)
+		}
+	}
+	return b.String()
+}
+
+func TestBinaryBusyCalls(t *testing.T) {
+	backend := kubeqtest.NewServer(kubeqtest.WithHeartbeat(20 * time.Millisecond))
+	t.Cleanup(backend.Close)
+	release := make(chan struct{})
+	for i := range 4 {
+		backend.Handle(fmt.Sprintf("hold %d", i), kubeqtest.Script{
+			kubeqtest.Status("analyzing", "holding"), kubeqtest.WaitFor(release), kubeqtest.Tokens("done"),
+		})
+	}
+	// A short body timeout too: the calls' response streams outlive it.
+	_, bin := limitsBinary(t, backend, "--max-calls-per-session", "2", "--max-calls", "3",
+		"--request-read-timeout", "300ms")
+	a := bin.connect("2025-11-25", nil)
+	b := bin.connect("2025-11-25", nil)
+	call := func(cs *sdk.ClientSession, q string) (*sdk.CallToolResult, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		return cs.CallTool(ctx, &sdk.CallToolParams{Name: "kube_query", Arguments: map[string]any{"question": q}})
+	}
+	type outcome struct {
+		res *sdk.CallToolResult
+		err error
+	}
+	held := make(chan outcome, 3)
+	hold := func(cs *sdk.ClientSession, q string, want int) {
+		go func() {
+			res, err := call(cs, q)
+			held <- outcome{res, err}
+		}()
+		require.Eventually(t, func() bool { return len(backend.ChatRequests()) == want },
+			20*time.Second, 5*time.Millisecond)
+	}
+	hold(a, "hold 0", 1)
+	hold(a, "hold 1", 2)
+
+	res, err := call(a, "hold 2")
+	require.NoError(t, err)
+	assert.True(t, res.IsError)
+	assert.Contains(t, toolText(res), "busy: 2 calls in flight on this session")
+
+	hold(b, "hold 3", 3)
+	res, err = call(b, "hold 2")
+	require.NoError(t, err)
+	assert.True(t, res.IsError)
+	assert.Contains(t, toolText(res), "busy: 3 calls in flight on this server")
+	// kube_health counts too.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	res, err = b.CallTool(ctx, &sdk.CallToolParams{Name: "kube_health"})
+	require.NoError(t, err)
+	assert.Contains(t, toolText(res), "busy: 3 calls in flight on this server")
+	assert.Len(t, backend.ChatRequests(), 3, "a refused call sends nothing")
+
+	// Held past the body timeout, the calls still end normally.
+	time.Sleep(600 * time.Millisecond)
+	close(release)
+	for range 3 {
+		o := <-held
+		require.NoError(t, o.err)
+		assert.False(t, o.res.IsError, toolText(o.res))
+		assert.Contains(t, toolText(o.res), "done")
+	}
+	res, err = call(a, "hold 2")
+	require.NoError(t, err)
+	assert.False(t, res.IsError, "slots are given back: %s", toolText(res))
+	assert.Contains(t, bin.stderr.String(), "refused a tool call: too many calls in flight")
+}
+
+func TestBinaryAnswerCap(t *testing.T) {
+	for _, version := range []string{"2025-11-25", ""} {
+		name := version
+		if name == "" {
+			name = "2026-era"
+		}
+		t.Run(name, func(t *testing.T) { runAnswerCap(t, version) })
+	}
+}
+
+// runAnswerCap streams a 50 MB answer followed by a gate through a binary
+// that keeps 2 MiB of it.
+func runAnswerCap(t *testing.T, version string) {
+	const (
+		capBytes = 2 << 20
+		frames   = 12800
+	)
+	token := strings.Repeat("a", 4095) + " "
+	backend := kubeqtest.NewServer(kubeqtest.WithHeartbeat(time.Second))
+	t.Cleanup(backend.Close)
+	backend.Handle("flood", kubeqtest.Script{
+		kubeqtest.Status("analyzing", "looping"),
+		kubeqtest.Flood(frames, token),
+		kubeqtest.Gate{Command: "kubectl delete pod web-1 -n shop", ActionID: "g-1",
+			OnDeny: kubeqtest.Script{kubeqtest.Tokens("I left web-1 running.")}},
+	})
+	cmd, bin := limitsBinary(t, backend, "--max-answer-bytes", "2MiB")
+	var forms atomic.Int32
+	cs := bin.connect(version, &sdk.ClientOptions{
+		ElicitationHandler: func(context.Context, *sdk.ElicitRequest) (*sdk.ElicitResult, error) {
+			forms.Add(1)
+			return &sdk.ElicitResult{Action: "accept", Content: map[string]any{"decision": "deny", "confirm": "web-1"}}, nil
+		},
+	})
+	pid := cmd.Process.Pid
+	before := readProcMem(t, pid)
+	resetPeak(t, pid)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	res, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: "kube_query", Arguments: map[string]any{"question": "flood"},
+		Meta: sdk.Meta{"progressToken": "p-flood"}})
+	require.NoError(t, err)
+	after := readProcMem(t, pid)
+	t.Logf("a %d MB answer cut at %d bytes: before %v; after %v; peak growth %.1f MiB",
+		frames*len(token)/1e6, capBytes, before, after, float64(after.HWM-before.RSS)/(1<<20))
+
+	require.False(t, res.IsError, toolText(res))
+	out, ok := res.StructuredContent.(map[string]any)
+	require.True(t, ok)
+	answer, _ := out["answer"].(string)
+	assert.True(t, strings.HasPrefix(answer, token+token), "the first part is kept")
+	m := regexp.MustCompile(`\[kubeq-mcp: the answer was cut at (\d+) bytes, the limit set by --max-answer-bytes; ` +
+		`KubeIntellect sent (\d+) bytes, which were read to the end of the turn but not kept\.\]$`).FindStringSubmatch(answer)
+	require.NotNil(t, m, "no cut note at the end: %q", answer[max(0, len(answer)-400):])
+	assert.Equal(t, fmt.Sprint(capBytes), m[1])
+	sent, _ := strconv.Atoi(m[2])
+	assert.Greater(t, sent, frames*len(token), "every byte was counted")
+	assert.LessOrEqual(t, len(answer), capBytes+1024)
+	if version == "" {
+		// The 2026-era client carries the answer across the approval in a
+		// state that must fit in a request: it was cut further, and says so.
+		assert.Contains(t, answer, "[kubeq-mcp: the answer before the approval was cut at ")
+		assert.Less(t, len(answer), 1<<20)
+	}
+	assert.NotContains(t, answer, "I left web-1 running.", "text after the cut is not kept")
+
+	// The gate after the cut was asked and denied, and the turn was read
+	// to its end.
+	assert.Equal(t, int32(1), forms.Load())
+	approvals := binApprovals(t, res)
+	require.Len(t, approvals, 1)
+	assert.Equal(t, "g-1", approvals[0]["approval_id"])
+	assert.Equal(t, "user_denied", approvals[0]["reason"])
+	reqs := backend.ChatRequests()
+	require.GreaterOrEqual(t, len(reqs), 2)
+	assert.True(t, reqs[0].Finished && !reqs[0].Disconnected, "the flood turn was read to [DONE]: %+v", reqs[0])
+	// Peak memory: nowhere near the 50 MB the backend sent.
+	assert.Less(t, after.HWM-before.RSS, int64(10*capBytes+12<<20))
+}
