@@ -310,6 +310,118 @@ func runAnswerCap(t *testing.T, version string) {
 	reqs := backend.ChatRequests()
 	require.GreaterOrEqual(t, len(reqs), 2)
 	assert.True(t, reqs[0].Finished && !reqs[0].Disconnected, "the flood turn was read to [DONE]: %+v", reqs[0])
-	// Peak memory: nowhere near the 50 MB the backend sent.
-	assert.Less(t, after.HWM-before.RSS, int64(10*capBytes+12<<20))
+	// Peak memory: the turn was not kept. Whole, it would be copied several
+	// times over (builder, join, text, JSON of the result, its SSE frame).
+	assert.Less(t, after.HWM-before.RSS, int64(frames*len(token)), "the peak grew by more than the turn's size")
+}
+
+// mcpPost sends one JSON-RPC message to endpoint and returns the response
+// with its body read.
+func mcpPost(t *testing.T, endpoint, session, body string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, endpoint, strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	if session != "" {
+		req.Header.Set("Mcp-Session-Id", session)
+		req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
+	}
+	resp, err := (&http.Client{Timeout: 20 * time.Second}).Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp, string(b)
+}
+
+// rawSession initializes a 2025-11-25 session with plain HTTP requests.
+func rawSession(t *testing.T, endpoint string) string {
+	t.Helper()
+	resp, body := mcpPost(t, endpoint, "", initPrefix+`"}}`)
+	require.Equal(t, http.StatusOK, resp.StatusCode, body)
+	session := resp.Header.Get("Mcp-Session-Id")
+	require.NotEmpty(t, session)
+	resp, body = mcpPost(t, endpoint, session, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	require.Equal(t, http.StatusAccepted, resp.StatusCode, body)
+	return session
+}
+
+func TestBinaryStalledReader(t *testing.T) {
+	const tokens = 1_000_000
+	backend := kubeqtest.NewServer(kubeqtest.WithHeartbeat(time.Second))
+	t.Cleanup(backend.Close)
+	// A thousand blocks of a thousand tokens, each followed by a status
+	// line: two thousand progress messages, some 9 MB, more than the
+	// socket buffers (at most 4 MiB to send on Linux by default, 64 KiB to
+	// receive here) and the session queue can hold.
+	var script kubeqtest.Script
+	for i := range 1000 {
+		script = append(script, kubeqtest.Flood(tokens/1000, "tok "),
+			kubeqtest.Status("looping", fmt.Sprintf("block %d %s", i, strings.Repeat("z", 250))))
+	}
+	backend.Handle("a million tokens", script)
+	cmd, bin := limitsBinary(t, backend)
+	pid := cmd.Process.Pid
+	u, err := url.Parse(bin.endpoint)
+	require.NoError(t, err)
+	session := rawSession(t, bin.endpoint)
+
+	// The call, on a connection whose reader stops at once.
+	conn, err := net.Dial("tcp", u.Host)
+	require.NoError(t, err)
+	defer conn.Close()
+	require.NoError(t, conn.(*net.TCPConn).SetReadBuffer(64 << 10))
+	call := `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"kube_query",` +
+		`"arguments":{"question":"a million tokens"},"_meta":{"progressToken":"p-stall"}}}`
+	before := readProcMem(t, pid)
+	resetPeak(t, pid)
+	_, err = fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"+
+		"Accept: application/json, text/event-stream\r\nMcp-Session-Id: %s\r\nMcp-Protocol-Version: 2025-11-25\r\n"+
+		"Content-Length: %d\r\n\r\n%s", u.Path, u.Host, session, len(call), call)
+	require.NoError(t, err)
+
+	// The whole turn streams while nobody reads.
+	var peak int64
+	require.Eventually(t, func() bool {
+		peak = max(peak, readProcMem(t, pid).RSS)
+		reqs := backend.ChatRequests()
+		return len(reqs) == 1 && reqs[0].Finished
+	}, 5*time.Minute, 50*time.Millisecond, "the turn did not end")
+	after := readProcMem(t, pid)
+	t.Logf("%d tokens streamed to a stalled reader: before %v; after %v; peak growth %.1f MiB",
+		tokens, before, after, float64(after.HWM-before.RSS)/(1<<20))
+	// A million tokens of progress (several hundred bytes each on the
+	// wire) would be hundreds of MB if queued; the answer itself is 4 MB.
+	assert.Less(t, after.HWM-before.RSS, int64(64<<20), "the peak grew by 64 MiB or more")
+
+	// The reader comes back: what was not dropped, then the result.
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(2*time.Minute)))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err)
+	var stream []byte
+	buf := make([]byte, 64<<10)
+	for !strings.Contains(string(stream), `"id":7,"result"`) {
+		n, err := resp.Body.Read(buf)
+		stream = append(stream, buf[:n]...)
+		if err != nil {
+			t.Logf("read %d bytes: %q ... %q\n%s", len(stream), stream[:min(len(stream), 300)], stream[max(0, len(stream)-500):], bin.stderr.String()[max(0, len(bin.stderr.String())-3000):])
+		}
+		require.NoError(t, err)
+	}
+	progress := strings.Count(string(stream), `"method":"notifications/progress"`)
+	assert.Contains(t, string(stream), `"id":7,"result"`)
+	var sent, dropped int
+	require.Eventually(t, func() bool {
+		m := regexp.MustCompile(`msg="notifications dropped: the client's queue was full" tool=kube_query sent=(\d+) dropped=(\d+)`).
+			FindStringSubmatch(bin.stderr.String())
+		if m != nil {
+			sent, _ = strconv.Atoi(m[1])
+			dropped, _ = strconv.Atoi(m[2])
+		}
+		return m != nil
+	}, 10*time.Second, 10*time.Millisecond, "the drops are counted and logged")
+	t.Logf("progress notifications: %d sent and received, %d dropped", progress, dropped)
+	assert.Positive(t, dropped, "some progress was dropped")
+	assert.Equal(t, sent, progress, "every progress message sent reached the reader once it read again")
 }
