@@ -371,7 +371,7 @@ func TestBinaryStalledReader(t *testing.T) {
 	conn, err := net.Dial("tcp", u.Host)
 	require.NoError(t, err)
 	defer conn.Close()
-	require.NoError(t, conn.(*net.TCPConn).SetReadBuffer(64 << 10))
+	require.NoError(t, conn.(*net.TCPConn).SetReadBuffer(64<<10))
 	call := `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"kube_query",` +
 		`"arguments":{"question":"a million tokens"},"_meta":{"progressToken":"p-stall"}}}`
 	before := readProcMem(t, pid)
