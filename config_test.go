@@ -113,3 +113,45 @@ func TestNullOriginNeedsAToken(t *testing.T) {
 		envOf(nil), &bytes.Buffer{})
 	require.NoError(t, err)
 }
+
+func TestConfigLimits(t *testing.T) {
+	c, err := parseConfig(nil, envOf(nil), &bytes.Buffer{})
+	require.NoError(t, err)
+	assert.Equal(t, int64(1<<20), c.MaxRequestBytes)
+	assert.Equal(t, 10000, c.MaxSessions)
+	assert.Equal(t, 8, c.MaxCallsPerSession)
+	assert.Equal(t, 1000, c.MaxCalls)
+	assert.Equal(t, int64(8<<20), c.MaxAnswerBytes)
+	assert.Equal(t, 30*time.Second, c.RequestReadTimeout)
+	assert.Equal(t, 60*time.Second, c.IdleTimeout)
+
+	env := envOf(map[string]string{
+		"KUBEQ_MCP_MAX_REQUEST_BYTES": "512KiB", "KUBEQ_MCP_MAX_SESSIONS": "5",
+		"KUBEQ_MCP_MAX_CALLS_PER_SESSION": "2", "KUBEQ_MCP_MAX_CALLS": "7",
+		"KUBEQ_MCP_MAX_ANSWER_BYTES": "1048576", "KUBEQ_MCP_REQUEST_READ_TIMEOUT": "5s",
+		"KUBEQ_MCP_IDLE_TIMEOUT": "2m",
+	})
+	c, err = parseConfig(nil, env, &bytes.Buffer{})
+	require.NoError(t, err)
+	assert.Equal(t, int64(512<<10), c.MaxRequestBytes)
+	assert.Equal(t, 5, c.MaxSessions)
+	assert.Equal(t, 2, c.MaxCallsPerSession)
+	assert.Equal(t, 7, c.MaxCalls)
+	assert.Equal(t, int64(1<<20), c.MaxAnswerBytes)
+	assert.Equal(t, 5*time.Second, c.RequestReadTimeout)
+	assert.Equal(t, 2*time.Minute, c.IdleTimeout)
+
+	c, err = parseConfig([]string{"--max-request-bytes", "2MiB", "--max-calls", "9"}, env, &bytes.Buffer{})
+	require.NoError(t, err)
+	assert.Equal(t, int64(2<<20), c.MaxRequestBytes, "a flag overrides the environment")
+	assert.Equal(t, 9, c.MaxCalls)
+
+	for _, args := range [][]string{
+		{"--max-request-bytes", "0"}, {"--max-request-bytes", "1MB"}, {"--max-answer-bytes", "-1"},
+		{"--max-sessions", "0"}, {"--max-calls-per-session", "x"}, {"--max-calls", "1.5"},
+		{"--request-read-timeout", "0s"}, {"--idle-timeout", "soon"}, {"--max-answer-bytes", "9999999999GiB"},
+	} {
+		_, err := parseConfig(args, envOf(nil), &bytes.Buffer{})
+		assert.ErrorContains(t, err, args[0], "%v", args)
+	}
+}

@@ -425,3 +425,41 @@ func TestBinaryStalledReader(t *testing.T) {
 	assert.Positive(t, dropped, "some progress was dropped")
 	assert.Equal(t, sent, progress, "every progress message sent reached the reader once it read again")
 }
+
+func TestBinarySessionCap(t *testing.T) {
+	backend := binaryBackend(t)
+	_, bin := limitsBinary(t, backend, "--max-sessions", "3")
+	sessions := []string{rawSession(t, bin.endpoint), rawSession(t, bin.endpoint), rawSession(t, bin.endpoint)}
+
+	for range 5 {
+		resp, body := mcpPost(t, bin.endpoint, "", initPrefix+`"}}`)
+		assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, body)
+		assert.Equal(t, "60", resp.Header.Get("Retry-After"))
+		assert.Contains(t, body, "too many sessions: the server holds 3, the most it takes (--max-sessions)")
+	}
+	// A GET stream without a session would open one too.
+	req, err := http.NewRequest(http.MethodGet, bin.endpoint, nil)
+	require.NoError(t, err)
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+
+	// No session was evicted: the first still answers.
+	resp, body := mcpPost(t, bin.endpoint, sessions[0], `{"jsonrpc":"2.0","id":2,"method":"ping"}`)
+	assert.Equal(t, http.StatusOK, resp.StatusCode, body)
+	assert.Contains(t, body, `"result":{}`)
+	assert.Equal(t, 1, strings.Count(bin.stderr.String(), "refused a new session: the session cap is reached"),
+		"logged once a minute, not per request")
+
+	// A session that ends makes room.
+	del, err := http.NewRequest(http.MethodDelete, bin.endpoint, nil)
+	require.NoError(t, err)
+	del.Header.Set("Mcp-Session-Id", sessions[1])
+	resp, err = http.DefaultClient.Do(del)
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	rawSession(t, bin.endpoint)
+}

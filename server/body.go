@@ -56,7 +56,7 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 			return
 		}
 		_ = r.Body.Close()
-		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.Body = &bufferedBody{Reader: bytes.NewReader(body), b: body}
 		r.ContentLength = int64(len(body))
 		next.ServeHTTP(w, r)
 	})
@@ -87,6 +87,16 @@ func readAtMost(r io.Reader, limit int64) ([]byte, error) {
 	}
 	return buf.Bytes(), nil
 }
+
+// bufferedBody is a request body read into memory; later handlers may
+// look at it whole.
+type bufferedBody struct {
+	*bytes.Reader
+	b []byte
+}
+
+func (b *bufferedBody) Bytes() []byte { return b.b }
+func (b *bufferedBody) Close() error  { return nil }
 
 func isTimeout(err error) bool {
 	var ne net.Error

@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	mcpserver "github.com/mark3labs/mcp-go/server"
@@ -45,7 +44,10 @@ func (s *Server) HTTPHandler() http.Handler {
 		mcpserver.WithStateful(true),
 		mcpserver.WithEventStore(newBoundedEventStore(1024)),
 		mcpserver.WithAllowedHosts(s.cfg.AllowedHosts...),
-		mcpserver.WithSessionIdleTTL(30*time.Minute),
+		mcpserver.WithSessionIdleTTL(sessionIdleTTL),
+		// limitBody reads the body first; mcp-go's own bound (4 MiB by
+		// default) must not be the smaller one.
+		mcpserver.WithMaxRequestBodyBytes(s.cfg.MaxRequestBytes),
 		mcpserver.WithStreamableHTTPLogger(s.log.With("component", "mcp-http")),
 		mcpserver.WithHTTPContextFunc(func(ctx context.Context, r *http.Request) context.Context {
 			return withTransport(ctx, "http")
@@ -57,7 +59,7 @@ func (s *Server) HTTPHandler() http.Handler {
 	mux := http.NewServeMux()
 	// The token is checked first: nothing an unauthenticated client sends
 	// is read further, logged or echoed.
-	mux.Handle(MCPPath, s.checkToken(s.checkOrigin(s.limitBody(s.dropModernCancels(s.tolerateLateAnswers(streamable))))))
+	mux.Handle(MCPPath, s.checkToken(s.checkOrigin(s.limitBody(s.capSessions(s.dropModernCancels(s.tolerateLateAnswers(streamable)))))))
 	handleOAuthDiscovery(mux)
 	mux.HandleFunc("GET "+HealthPath, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

@@ -90,6 +90,7 @@ type Server struct {
 	audit    *auditor
 	counters counters
 	calls    callSlots
+	sessions sessionCap
 	busyLog  rateLog
 
 	mu          sync.Mutex
@@ -170,6 +171,7 @@ func New(cfg Config) (*Server, error) {
 		mcpserver.WithToolCapabilities(false),
 		mcpserver.WithLogging(),
 		mcpserver.WithRecovery(),
+		mcpserver.WithHooks(s.sessionHooks()),
 		mcpserver.WithToolHandlerMiddleware(s.limitCalls), // outermost: a busy call starts nothing
 		mcpserver.WithToolHandlerMiddleware(s.notifierMiddleware),
 		mcpserver.WithInstructions(instructions),
