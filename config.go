@@ -52,6 +52,7 @@ type config struct {
 	MaxAnswerBytes     int64
 	RequestReadTimeout time.Duration
 	IdleTimeout        time.Duration
+	WriteTimeout       time.Duration
 }
 
 // secretEnv names the environment variable of each secret flag.
@@ -103,6 +104,7 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	maxCalls := fs.String("max-calls", env("KUBEQ_MCP_MAX_CALLS", "1000"), "most tool calls in flight in the process; beyond them a call gets a busy error (env KUBEQ_MCP_MAX_CALLS)")
 	maxAnswer := fs.String("max-answer-bytes", env("KUBEQ_MCP_MAX_ANSWER_BYTES", "8MiB"), "answer text kept per call; the rest is read and dropped, and the result says where it was cut (env KUBEQ_MCP_MAX_ANSWER_BYTES)")
 	readTimeout := fs.String("request-read-timeout", env("KUBEQ_MCP_REQUEST_READ_TIMEOUT", "30s"), "longest time to read an HTTP request's headers and body; response streams are not bound by it (env KUBEQ_MCP_REQUEST_READ_TIMEOUT)")
+	writeTimeout := fs.String("write-timeout", env("KUBEQ_MCP_WRITE_TIMEOUT", "2m"), "longest an HTTP response write may wait for a client that stopped reading; then its connection is closed (env KUBEQ_MCP_WRITE_TIMEOUT)")
 	idleTimeout := fs.String("idle-timeout", env("KUBEQ_MCP_IDLE_TIMEOUT", "60s"), "how long an idle keep-alive HTTP connection is kept open (env KUBEQ_MCP_IDLE_TIMEOUT)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -136,7 +138,7 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	if c.StateKey, err = parseStateKey(*stateKey); err != nil {
 		return c, err
 	}
-	if err := c.parseLimits(*maxRequest, *maxSessions, *maxPerSession, *maxCalls, *maxAnswer, *readTimeout, *idleTimeout); err != nil {
+	if err := c.parseLimits(*maxRequest, *maxSessions, *maxPerSession, *maxCalls, *maxAnswer, *readTimeout, *idleTimeout, *writeTimeout); err != nil {
 		return c, err
 	}
 	for _, o := range strings.Split(*origins, ",") {
@@ -303,7 +305,7 @@ func parseDelays(v string) ([]time.Duration, error) {
 }
 
 // parseLimits reads the limits of README's "Limits" table.
-func (c *config) parseLimits(request, sessions, perSession, calls, answer, readTimeout, idleTimeout string) error {
+func (c *config) parseLimits(request, sessions, perSession, calls, answer, readTimeout, idleTimeout, writeTimeout string) error {
 	var err error
 	if c.MaxRequestBytes, err = positiveBytes("max-request-bytes", request); err != nil {
 		return err
@@ -326,7 +328,10 @@ func (c *config) parseLimits(request, sessions, perSession, calls, answer, readT
 	if c.RequestReadTimeout, err = positiveDuration("request-read-timeout", readTimeout); err != nil {
 		return err
 	}
-	c.IdleTimeout, err = positiveDuration("idle-timeout", idleTimeout)
+	if c.IdleTimeout, err = positiveDuration("idle-timeout", idleTimeout); err != nil {
+		return err
+	}
+	c.WriteTimeout, err = positiveDuration("write-timeout", writeTimeout)
 	return err
 }
 

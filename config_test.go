@@ -124,12 +124,13 @@ func TestConfigLimits(t *testing.T) {
 	assert.Equal(t, int64(8<<20), c.MaxAnswerBytes)
 	assert.Equal(t, 30*time.Second, c.RequestReadTimeout)
 	assert.Equal(t, 60*time.Second, c.IdleTimeout)
+	assert.Equal(t, 2*time.Minute, c.WriteTimeout)
 
 	env := envOf(map[string]string{
 		"KUBEQ_MCP_MAX_REQUEST_BYTES": "512KiB", "KUBEQ_MCP_MAX_SESSIONS": "5",
 		"KUBEQ_MCP_MAX_CALLS_PER_SESSION": "2", "KUBEQ_MCP_MAX_CALLS": "7",
 		"KUBEQ_MCP_MAX_ANSWER_BYTES": "1048576", "KUBEQ_MCP_REQUEST_READ_TIMEOUT": "5s",
-		"KUBEQ_MCP_IDLE_TIMEOUT": "2m",
+		"KUBEQ_MCP_IDLE_TIMEOUT": "2m", "KUBEQ_MCP_WRITE_TIMEOUT": "45s",
 	})
 	c, err = parseConfig(nil, env, &bytes.Buffer{})
 	require.NoError(t, err)
@@ -140,6 +141,7 @@ func TestConfigLimits(t *testing.T) {
 	assert.Equal(t, int64(1<<20), c.MaxAnswerBytes)
 	assert.Equal(t, 5*time.Second, c.RequestReadTimeout)
 	assert.Equal(t, 2*time.Minute, c.IdleTimeout)
+	assert.Equal(t, 45*time.Second, c.WriteTimeout)
 
 	c, err = parseConfig([]string{"--max-request-bytes", "2MiB", "--max-calls", "9"}, env, &bytes.Buffer{})
 	require.NoError(t, err)
@@ -149,7 +151,7 @@ func TestConfigLimits(t *testing.T) {
 	for _, args := range [][]string{
 		{"--max-request-bytes", "0"}, {"--max-request-bytes", "1MB"}, {"--max-answer-bytes", "-1"},
 		{"--max-sessions", "0"}, {"--max-calls-per-session", "x"}, {"--max-calls", "1.5"},
-		{"--request-read-timeout", "0s"}, {"--idle-timeout", "soon"}, {"--max-answer-bytes", "9999999999GiB"},
+		{"--request-read-timeout", "0s"}, {"--idle-timeout", "soon"}, {"--write-timeout", "-1s"}, {"--max-answer-bytes", "9999999999GiB"},
 	} {
 		_, err := parseConfig(args, envOf(nil), &bytes.Buffer{})
 		assert.ErrorContains(t, err, args[0], "%v", args)

@@ -6,6 +6,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -347,7 +348,12 @@ func rawSession(t *testing.T, endpoint string) string {
 	return session
 }
 
-func TestBinaryStalledReader(t *testing.T) {
+// stalledCall starts the binary with args in front of a turn of a million
+// tokens, calls kube_query with a progress token on a connection whose
+// reader never reads, and returns once the backend turn has ended, with
+// the process's memory from before the call.
+func stalledCall(t *testing.T, args ...string) (bin *binInstance, conn net.Conn, pid int, before procMem) {
+	t.Helper()
 	const tokens = 1_000_000
 	backend := kubeqtest.NewServer(kubeqtest.WithHeartbeat(time.Second))
 	t.Cleanup(backend.Close)
@@ -361,36 +367,39 @@ func TestBinaryStalledReader(t *testing.T) {
 			kubeqtest.Status("looping", fmt.Sprintf("block %d %s", i, strings.Repeat("z", 250))))
 	}
 	backend.Handle("a million tokens", script)
-	cmd, bin := limitsBinary(t, backend)
-	pid := cmd.Process.Pid
+	cmd, bin := limitsBinary(t, backend, args...)
+	pid = cmd.Process.Pid
 	u, err := url.Parse(bin.endpoint)
 	require.NoError(t, err)
 	session := rawSession(t, bin.endpoint)
 
-	// The call, on a connection whose reader stops at once.
-	conn, err := net.Dial("tcp", u.Host)
+	conn, err = net.Dial("tcp", u.Host)
 	require.NoError(t, err)
-	defer conn.Close()
+	t.Cleanup(func() { _ = conn.Close() })
 	require.NoError(t, conn.(*net.TCPConn).SetReadBuffer(64<<10))
 	call := `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"kube_query",` +
 		`"arguments":{"question":"a million tokens"},"_meta":{"progressToken":"p-stall"}}}`
-	before := readProcMem(t, pid)
+	before = readProcMem(t, pid)
 	resetPeak(t, pid)
 	_, err = fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"+
 		"Accept: application/json, text/event-stream\r\nMcp-Session-Id: %s\r\nMcp-Protocol-Version: 2025-11-25\r\n"+
 		"Content-Length: %d\r\n\r\n%s", u.Path, u.Host, session, len(call), call)
 	require.NoError(t, err)
 
-	// The whole turn streams while nobody reads.
-	var peak int64
+	// The whole turn streams while nobody reads: the call does not wait
+	// for the reader, and the backend is read to its end.
 	require.Eventually(t, func() bool {
-		peak = max(peak, readProcMem(t, pid).RSS)
 		reqs := backend.ChatRequests()
 		return len(reqs) == 1 && reqs[0].Finished
 	}, 5*time.Minute, 50*time.Millisecond, "the turn did not end")
+	return bin, conn, pid, before
+}
+
+func TestBinaryStalledReader(t *testing.T) {
+	bin, conn, pid, before := stalledCall(t)
 	after := readProcMem(t, pid)
-	t.Logf("%d tokens streamed to a stalled reader: before %v; after %v; peak growth %.1f MiB",
-		tokens, before, after, float64(after.HWM-before.RSS)/(1<<20))
+	t.Logf("1000000 tokens streamed to a stalled reader: before %v; after %v; peak growth %.1f MiB",
+		before, after, float64(after.HWM-before.RSS)/(1<<20))
 	// A million tokens of progress (several hundred bytes each on the
 	// wire) would be hundreds of MB if queued; the answer itself is 4 MB.
 	assert.Less(t, after.HWM-before.RSS, int64(64<<20), "the peak grew by 64 MiB or more")
@@ -462,4 +471,24 @@ func TestBinarySessionCap(t *testing.T) {
 	_ = resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	rawSession(t, bin.endpoint)
+}
+
+func TestBinaryStalledReaderGivenUp(t *testing.T) {
+	bin, conn, _, _ := stalledCall(t, "--write-timeout", "1s")
+	// The call ended with its turn, and its result could not be written to
+	// a reader that never reads: the connection was given up.
+	require.Eventually(t, func() bool {
+		return strings.Contains(bin.stderr.String(), "closed a response whose client stopped reading")
+	}, 30*time.Second, 10*time.Millisecond)
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(30*time.Second)))
+	got, err := io.ReadAll(conn)
+	if err != nil {
+		assert.False(t, isTimeoutErr(err), "the server did not close the connection: %v", err)
+	}
+	assert.NotContains(t, string(got), `"id":7,"result"`)
+}
+
+func isTimeoutErr(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

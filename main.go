@@ -136,6 +136,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdin io.Reader, s
 		MaxCalls:           cfg.MaxCalls,
 		MaxAnswerBytes:     cfg.MaxAnswerBytes,
 		RequestReadTimeout: cfg.RequestReadTimeout,
+		WriteTimeout:       cfg.WriteTimeout,
 	})
 	if err != nil {
 		return err

@@ -65,7 +65,7 @@ func (s *Server) HTTPHandler() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}`))
 	})
-	return mux
+	return s.limitStalls(mux)
 }
 
 // checkToken requires "Authorization: Bearer <token>" when a token is set,

@@ -23,6 +23,7 @@ type notifier struct {
 	sent     int
 	dropped  int
 	progress int64 // last progress value sent, under progressMu
+	out      *outbox
 }
 
 type notifierKey struct{}
@@ -114,9 +115,10 @@ func (n *notifier) sendProgress(ctx context.Context, token mcp.ProgressToken, me
 	})
 }
 
-// flush waits until the last notification sent was written, or gives up
-// after Config.FlushTimeout.
+// flush waits until the progress queued was handed on and the last
+// notification sent was written, or gives up after Config.FlushTimeout.
 func (n *notifier) flush(ctx context.Context) {
+	n.drainOutbox(ctx)
 	n.mu.Lock()
 	d := n.last
 	n.last = nil

@@ -127,8 +127,8 @@ func (f *forwarder) send(msg string) {
 	f.mu.Unlock()
 	// No poke: the timer finds the later lastSent when it fires and waits
 	// again; waking it on every message would cost a goroutine switch.
-	// A full queue drops the message; the notifier counts and logs it.
-	_ = f.n.sendProgress(f.ctx, f.token, msg)
+	// A full outbox drops the message; the notifier counts and logs it.
+	f.n.queueProgress(f.ctx, f.token, msg)
 }
 
 func (f *forwarder) flushTokens() {

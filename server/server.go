@@ -66,6 +66,7 @@ type Config struct {
 	MaxCalls           int           // tool calls in flight in the process
 	MaxAnswerBytes     int64         // answer text kept by one call
 	RequestReadTimeout time.Duration // reading an HTTP request body
+	WriteTimeout       time.Duration // a write to a client that stopped reading
 }
 
 // The default limits.
@@ -76,6 +77,7 @@ const (
 	DefaultMaxCalls           = 1000
 	DefaultMaxAnswerBytes     = 8 << 20
 	DefaultRequestReadTimeout = 30 * time.Second
+	DefaultWriteTimeout       = 2 * time.Minute
 )
 
 // Server is one kubeq-mcp MCP server. It can serve stdio or HTTP.
@@ -92,6 +94,7 @@ type Server struct {
 	calls    callSlots
 	sessions sessionCap
 	busyLog  rateLog
+	stallLog rateLog
 
 	mu          sync.Mutex
 	streamables []*mcpserver.StreamableHTTPServer // to shut down in Close
@@ -201,6 +204,9 @@ func (c *Config) setLimitDefaults() {
 	}
 	if c.RequestReadTimeout <= 0 {
 		c.RequestReadTimeout = DefaultRequestReadTimeout
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = DefaultWriteTimeout
 	}
 }
 
