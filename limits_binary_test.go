@@ -492,3 +492,37 @@ func isTimeoutErr(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
 }
+
+// Results and progress of a 2025-era session are kept for resumption; many
+// calls with large answers on one session must not pile them up.
+func TestBinaryManyLargeAnswersOneSession(t *testing.T) {
+	const calls = 60
+	token := strings.Repeat("b", 4095) + " "
+	backend := kubeqtest.NewServer(kubeqtest.WithHeartbeat(time.Second))
+	t.Cleanup(backend.Close)
+	backend.Handle("a mebibyte", kubeqtest.Script{kubeqtest.Flood(256, token)})
+	cmd, bin := limitsBinary(t, backend, "--max-answer-bytes", "1MiB")
+	cs := bin.connect("2025-11-25", nil)
+	call := func(i int) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		res, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: "kube_query",
+			Arguments: map[string]any{"question": "a mebibyte"}, Meta: sdk.Meta{"progressToken": i}})
+		require.NoError(t, err)
+		require.False(t, res.IsError, toolText(res))
+		require.Equal(t, 256*len(token), len(res.StructuredContent.(map[string]any)["answer"].(string)))
+	}
+	call(0)
+	pid := cmd.Process.Pid
+	before := readProcMem(t, pid)
+	resetPeak(t, pid)
+	for i := 1; i <= calls; i++ {
+		call(i)
+	}
+	after := readProcMem(t, pid)
+	t.Logf("%d calls of a 1 MiB answer on one session: before %v; after %v; peak growth %.1f MiB",
+		calls, before, after, float64(after.HWM-before.RSS)/(1<<20))
+	// Each call's result holds its answer twice: kept for every call, that
+	// would be 120 MiB and more.
+	assert.Less(t, after.HWM-before.RSS, int64(64<<20), "the peak grew by 64 MiB or more")
+}

@@ -42,7 +42,7 @@ const (
 func (s *Server) HTTPHandler() http.Handler {
 	streamable := mcpserver.NewStreamableHTTPServer(s.mcp,
 		mcpserver.WithStateful(true),
-		mcpserver.WithEventStore(newBoundedEventStore(1024)),
+		mcpserver.WithEventStore(s.newEventStore()),
 		mcpserver.WithAllowedHosts(s.cfg.AllowedHosts...),
 		mcpserver.WithSessionIdleTTL(sessionIdleTTL),
 		// limitBody reads the body first; mcp-go's own bound (4 MiB by
