@@ -113,18 +113,21 @@ func (l *Loopback) changed(open int) {
 		if l.srv == nil || l.timer != nil || l.closed {
 			return
 		}
+		// The callback reads t only under l.mu, which this goroutine holds
+		// until t is set: reading it unlocked raced with the assignment
+		// when the timer fired first (seen under -race on a loaded machine).
 		var t *time.Timer
-		t = time.AfterFunc(l.idle, func() { l.closeIdle(t) })
+		t = time.AfterFunc(l.idle, func() { l.closeIdle(&t) })
 		l.timer = t
 	}()
 }
 
-// closeIdle closes the listener if timer t is still the one armed and no
+// closeIdle closes the listener if timer *t is still the one armed and no
 // page opened meanwhile.
-func (l *Loopback) closeIdle(t *time.Timer) {
+func (l *Loopback) closeIdle(t **time.Timer) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.timer != t {
+	if l.timer != *t {
 		return
 	}
 	l.timer = nil
