@@ -138,10 +138,3 @@ func (c *conversations) pendingIDs() []string {
 	}
 	return out
 }
-
-// size is the number of conversations tracked, for leak tests.
-func (c *conversations) size() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.convs)
-}
