@@ -44,7 +44,7 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 			s.refuseLargeBody(w, r)
 			return
 		case isTimeout(err):
-			s.log.Info("closed a connection whose request body did not arrive in time",
+			s.slowLog.warn(s.log, "closed a connection whose request body did not arrive in time",
 				"timeout", s.cfg.RequestReadTimeout, "remote", r.RemoteAddr)
 			w.Header().Set("Connection", "close")
 			writeJSONRPCError(w, http.StatusRequestTimeout, fmt.Sprintf(

@@ -95,6 +95,7 @@ type Server struct {
 	sessions sessionCap
 	busyLog  rateLog
 	stallLog rateLog
+	slowLog  rateLog
 
 	mu          sync.Mutex
 	streamables []*mcpserver.StreamableHTTPServer // to shut down in Close

@@ -63,6 +63,8 @@ var knownFlags = map[string]bool{
 	"user-id": false, "allow-user-override": true, "retry-delays": false, "approval-timeout": false,
 	"confirm-high-risk": false, "state-key": false, "audit-log": false,
 	"demo": true, "version": true,
+	"max-request-bytes": false, "max-sessions": false, "max-calls-per-session": false, "max-calls": false,
+	"max-answer-bytes": false, "request-read-timeout": false, "idle-timeout": false, "write-timeout": false,
 }
 
 // knownEnv are the environment variables kubeq-mcp reads (DESIGN.md, Configuration).
@@ -72,6 +74,9 @@ var knownEnv = map[string]bool{
 	"KUBE_Q_CA_CERT": true, "KUBE_Q_TIMEOUT": true, "KUBE_Q_MODEL": true,
 	"KUBE_Q_USER_ID": true, "KUBEQ_MCP_ALLOW_USER_OVERRIDE": true, "KUBE_Q_RETRY_DELAYS": true, "KUBEQ_MCP_APPROVAL_TIMEOUT": true,
 	"KUBEQ_MCP_CONFIRM_HIGH_RISK": true, "KUBEQ_MCP_STATE_KEY": true, "KUBEQ_MCP_AUDIT_LOG": true,
+	"KUBEQ_MCP_MAX_REQUEST_BYTES": true, "KUBEQ_MCP_MAX_SESSIONS": true, "KUBEQ_MCP_MAX_CALLS_PER_SESSION": true,
+	"KUBEQ_MCP_MAX_CALLS": true, "KUBEQ_MCP_MAX_ANSWER_BYTES": true, "KUBEQ_MCP_REQUEST_READ_TIMEOUT": true,
+	"KUBEQ_MCP_IDLE_TIMEOUT": true, "KUBEQ_MCP_WRITE_TIMEOUT": true,
 }
 
 // checkArgs fails for an argument list that uses a flag kubeq-mcp does not have.
