@@ -85,3 +85,14 @@ func TestTestScriptRefusesLooseningKnobsInCI(t *testing.T) {
 		assert.Empty(t, aptCalls(t, log), "%s: refused before anything runs", knob)
 	}
 }
+
+// A count knob raised above its default tightens its check: CI takes it.
+func TestTestScriptTakesRaisedCountsInCI(t *testing.T) {
+	for _, knob := range []string{"KUBEQ_RANDOM_GATES=5000", "KUBEQ_E2E_REPEAT=20", "KUBEQ_E2E_REPEAT=10"} {
+		path, _ := testScriptEnv(t)
+		out, err := runTestScript(t, path, "CI=true", "KUBEQ_CHROMIUM=/usr/bin/true", knob)
+		require.Error(t, err, "no go on PATH: the script stops at go vet\n%s", out)
+		assert.NotContains(t, out, "CI refuses", knob)
+		assert.Contains(t, out, "== go vet", "%s: the script went on: %s", knob, out)
+	}
+}

@@ -8,6 +8,16 @@ cd "$(dirname "$0")/.."
 # one that is set is an error; elsewhere it is dropped with a notice.
 for knob in KUBEQ_E2E_PROGRESS_XFAIL KUBEQ_E2E_XFAIL KUBEQ_E2E_SKIP_APPROVALS KUBEQ_E2E_CALLS UPDATE_GOLDEN \
 	KUBEQ_RANDOM_GATES KUBEQ_E2E_REPEAT; do
+	# Two are counts that may be raised, never lowered below their default:
+	# the random approval gates (1000) and the conformance repeats (10).
+	case "$knob" in
+	KUBEQ_RANDOM_GATES) least=1000 ;;
+	KUBEQ_E2E_REPEAT) least=10 ;;
+	*) least= ;;
+	esac
+	if [ -n "$least" ] && [[ "${!knob-}" =~ ^[0-9]+$ ]] && [ "${!knob}" -ge "$least" ]; then
+		continue
+	fi
 	if [ -n "${!knob+set}" ]; then
 		if [ "${CI:-}" = "true" ]; then
 			echo "test.sh: $knob is set; CI refuses to run with it (it loosens or rewrites checks)" >&2
