@@ -55,7 +55,9 @@ type config struct {
 	WriteTimeout       time.Duration
 }
 
-// secretEnv names the environment variable of each secret flag.
+// secretEnv names the environment variable of each secret flag. The
+// approval page's browser opener starts without them: keep its list
+// (approval/page, secretEnv) in step.
 var secretEnv = map[string]string{
 	"http-token": "KUBEQ_MCP_HTTP_TOKEN",
 	"api-key":    "KUBE_Q_API_KEY",

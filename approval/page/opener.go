@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 )
@@ -55,6 +57,7 @@ func CommandOpener(argv []string) Opener {
 			return errors.New("no approval browser command")
 		}
 		cmd := exec.Command(argv[0], append(argv[1:len(argv):len(argv)], url)...)
+		cmd.Env = withoutSecrets(os.Environ())
 		if err := cmd.Start(); err != nil {
 			return fmt.Errorf("starting %s: %w", argv[0], errors.Unwrap(err))
 		}
@@ -74,6 +77,23 @@ func CommandOpener(argv []string) Opener {
 			return nil // it was started; whether it worked is the human's to see
 		}
 	}
+}
+
+// secretEnv are kubeq-mcp's secret variables (see config.go; a new secret
+// belongs here too). A browser has no use for them, and hands its
+// environment on to everything it starts.
+var secretEnv = []string{"KUBE_Q_API_KEY", "KUBEQ_MCP_HTTP_TOKEN", "KUBEQ_MCP_STATE_KEY"}
+
+// withoutSecrets is env less the secret variables.
+func withoutSecrets(env []string) []string {
+	out := make([]string, 0, len(env))
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		if !slices.Contains(secretEnv, name) {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // exitText describes how a command ended without quoting its arguments.

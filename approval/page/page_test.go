@@ -461,3 +461,29 @@ func TestAPanickingJudgeDenies(t *testing.T) {
 	resp, _ := get(t, s.srv.URL+other.Path())
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 }
+
+// The opener starts a browser, which has no use for kubeq-mcp's secrets:
+// they are not in its environment (a browser hands its environment on to
+// everything it starts), while the rest of the environment is.
+func TestOpenerGetsNoSecrets(t *testing.T) {
+	secrets := map[string]string{"KUBE_Q_API_KEY": "sk-opener-secret-1",
+		"KUBEQ_MCP_HTTP_TOKEN": "tok-opener-secret-2", "KUBEQ_MCP_STATE_KEY": "state-opener-secret-3"}
+	for k, v := range secrets {
+		t.Setenv(k, v)
+	}
+	t.Setenv("KUBEQ_OPENER_TEST_KEPT", "kept")
+	dir := t.TempDir()
+	out := filepath.Join(dir, "env")
+	script := filepath.Join(dir, "browser.sh")
+	require.NoError(t, os.WriteFile(script, []byte("#!/bin/sh\nenv > \""+out+"\"\n"), 0o755))
+	open, err := ParseOpener(script)
+	require.NoError(t, err)
+	require.NoError(t, open(context.Background(), "http://127.0.0.1:1/approve/x"))
+	env, err := os.ReadFile(out)
+	require.NoError(t, err)
+	for k, v := range secrets {
+		assert.NotContains(t, string(env), v, k)
+	}
+	assert.Contains(t, string(env), "KUBEQ_OPENER_TEST_KEPT=kept")
+	assert.Contains(t, string(env), "PATH=")
+}
