@@ -112,12 +112,12 @@ func TestJudgeStrict(t *testing.T) {
 		`{"decision":"approve","confirm":"web-1","action":"x"}`:      schema.ReasonError,
 		`{"decision":["approve"],"confirm":"web-1"}`:                 schema.ReasonError,
 		`{"decision":"approve","confirm":"web-1"} {}`:                schema.ReasonError,
-		`["approve"]`:                               schema.ReasonError,
-		``:                                          schema.ReasonError,
-		`{"decision":"APPROVE","confirm":"web-1"}`:  schema.ReasonError,
-		`{"decision":"approve","confirm":"web-2"}`:  schema.ReasonConfirmationMismatch,
-		`{"decision":"approve"}`:                    schema.ReasonConfirmationMismatch,
-		`{"decision":"deny","confirm":"web-1"}`:     schema.ReasonUserDenied,
+		`["approve"]`: schema.ReasonError,
+		``:            schema.ReasonError,
+		`{"decision":"APPROVE","confirm":"web-1"}`:   schema.ReasonError,
+		`{"decision":"approve","confirm":"web-2"}`:   schema.ReasonConfirmationMismatch,
+		`{"decision":"approve"}`:                     schema.ReasonConfirmationMismatch,
+		`{"decision":"deny","confirm":"web-1"}`:      schema.ReasonUserDenied,
 		`{"decision":"approve","confirm":"web-1 "}x`: schema.ReasonError,
 	}
 	for content, reason := range deny {

@@ -60,7 +60,7 @@ func RedactURL(rawURL string) string {
 }
 
 func (s *redisStore) key(kind, id string) string { return s.prefix + kind + ":" + id }
-func (s *redisStore) dueKey() string              { return s.prefix + "due" }
+func (s *redisStore) dueKey() string             { return s.prefix + "due" }
 
 // hide keeps the client's errors (which can quote the address, never the
 // password) and names the store.
