@@ -259,3 +259,16 @@ func (h *Held) Release() {
 		h.l.wake(h.conv)
 	})
 }
+
+// Tracked counts what a memory ledger holds (leases, records, waiters),
+// for leak tests; 0 for a shared store.
+func (l *Ledger) Tracked() int {
+	l.mu.Lock()
+	n := len(l.waiters)
+	l.mu.Unlock()
+	if m, ok := l.store.(*memoryStore); ok {
+		leases, records := m.size()
+		n += leases + records
+	}
+	return n
+}

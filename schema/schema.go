@@ -84,6 +84,9 @@ const (
 	ReasonElicitationUnsupported Reason = "elicitation_unsupported"
 	ReasonError                  Reason = "error"
 	ReasonPendingResolved        Reason = "pending_gate_resolved"
+	// ReasonRepeatedAfterDenial: the reply to a denial proposed another
+	// change; it is denied without asking again (no approval fatigue).
+	ReasonRepeatedAfterDenial Reason = "repeated_after_denial"
 )
 
 // Approval records one approval gate of a kube_query call.
@@ -92,7 +95,7 @@ type Approval struct {
 	Action     string   `json:"action" jsonschema:"description=The exact command the agent wanted to run."`
 	Risk       string   `json:"risk" jsonschema:"description=The backend's risk level (high or medium)."`
 	Decision   Decision `json:"decision" jsonschema:"enum=approved,enum=denied,description=approved only when a human approved in the elicitation form; otherwise denied and the action did not run."`
-	Reason     Reason   `json:"reason" jsonschema:"enum=user_approved,enum=user_denied,enum=user_declined,enum=user_cancelled,enum=confirmation_mismatch,enum=timed_out,enum=elicitation_unsupported,enum=error,enum=pending_gate_resolved,description=Why the gate was decided this way."`
+	Reason     Reason   `json:"reason" jsonschema:"enum=user_approved,enum=user_denied,enum=user_declined,enum=user_cancelled,enum=confirmation_mismatch,enum=timed_out,enum=elicitation_unsupported,enum=error,enum=pending_gate_resolved,enum=repeated_after_denial,description=Why the gate was decided this way."`
 }
 
 // Usage is the backend's token accounting for the call.

@@ -4,15 +4,16 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	mcpserver "github.com/mark3labs/mcp-go/server"
 
+	"github.com/kubeq-mcp/kubeq-mcp/approval"
 	"github.com/kubeq-mcp/kubeq-mcp/kubeq"
 	"github.com/kubeq-mcp/kubeq-mcp/schema"
 )
@@ -61,28 +62,43 @@ func (s *Server) sendDeny(ctx context.Context, run *queryRun) (*kubeq.HitlReques
 	return s.turn(dctx, run, kubeq.Turn{Question: schema.FormDeny, Conversation: run.conv, User: run.user})
 }
 
-// verdict is a decision on one gate and why.
-type verdict struct {
-	approve bool
-	reason  schema.Reason
-	comment string // what the human typed in the form's reason field, for the audit log
-}
-
 // gates resolves the gates a turn ended at, one after another, until a
-// turn ends without one.
+// turn ends without one. Only a human's approval leads to asking again: a
+// gate raised by the reply to any denial is denied without a form, within
+// the cap of every automatic deny chain.
 func (s *Server) gates(ctx context.Context, run *queryRun, hitl *kubeq.HitlRequest) (*mcp.CallToolResult, error) {
 	for hitl != nil {
-		gate := *hitl
-		confirm := s.confirmFor(gate)
+		gate := approval.NewGate(*hitl, s.cfg.ConfirmHighRisk)
 		if isModern(ctx) && clientCanElicit(ctx) {
-			return s.askLater(ctx, run, gate, confirm)
+			return s.askLater(ctx, run, gate)
 		}
-		v := s.askNow(ctx, gate, confirm)
+		v := s.askNow(ctx, gate)
 		var err error
 		hitl, err = s.decide(ctx, run, gate, v)
 		if err != nil {
 			return s.failure(ctx, run, err)
 		}
+		if !v.Approves(gate) {
+			return s.afterDenial(ctx, run, hitl)
+		}
+	}
+	return s.result(run), nil
+}
+
+// afterDenial ends a call whose gate was denied: a gate the denial's reply
+// raised is denied too, without asking the human again.
+func (s *Server) afterDenial(ctx context.Context, run *queryRun, hitl *kubeq.HitlRequest) (*mcp.CallToolResult, error) {
+	if hitl == nil {
+		return s.result(run), nil
+	}
+	parts := run.parts
+	err := s.denyReplies(ctx, run, hitl, schema.ReasonRepeatedAfterDenial)
+	run.parts = parts // the replies to automatic denials are not the answer
+	run.notices = append(run.notices, fmt.Sprintf("After the denial, KubeIntellect proposed `%s`; kubeq-mcp "+
+		"denied it without asking again, so one denial is not worn down by repeated forms. Ask again "+
+		"if you want a change.", hitl.Action))
+	if err != nil {
+		return s.failure(ctx, run, err)
 	}
 	return s.result(run), nil
 }
@@ -91,19 +107,11 @@ func isModern(ctx context.Context) bool {
 	return mcp.IsModernProtocol(mcpserver.RequestProtocolVersion(ctx))
 }
 
-// confirmFor is the name a human must type for gate, or "" when none.
-func (s *Server) confirmFor(gate kubeq.HitlRequest) string {
-	if !s.cfg.ConfirmHighRisk || !strings.EqualFold(gate.Risk, "high") {
-		return ""
-	}
-	return confirmTarget(gate.Action)
-}
-
 // askNow asks a 2025-era client with elicitation/create and waits, at most
 // the approval timeout.
-func (s *Server) askNow(ctx context.Context, gate kubeq.HitlRequest, confirm string) verdict {
+func (s *Server) askNow(ctx context.Context, gate approval.Gate) approval.Verdict {
 	if !clientCanElicit(ctx) {
-		return verdict{reason: schema.ReasonElicitationUnsupported}
+		return approval.Deny(schema.ReasonElicitationUnsupported)
 	}
 	// Progress sent so far must reach the client before the form does.
 	if n := notifierFrom(ctx); n != nil {
@@ -113,28 +121,58 @@ func (s *Server) askNow(ctx context.Context, gate kubeq.HitlRequest, confirm str
 	defer cancel()
 	res, err := s.mcp.RequestElicitation(ectx, mcp.ElicitationRequest{
 		Request: mcp.Request{Method: string(mcp.MethodElicitationCreate)},
-		Params:  s.form(gate, confirm),
+		Params:  s.form(gate),
 	})
 	if err != nil {
 		if errors.Is(ectx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
-			return verdict{reason: schema.ReasonTimedOut}
+			return approval.Deny(schema.ReasonTimedOut)
 		}
 		s.log.Warn("approval form failed; denying", "approval_id", gate.ApprovalID, "err", err)
-		return verdict{reason: schema.ReasonError}
+		return approval.Deny(schema.ReasonError)
 	}
-	return judge(res, confirm)
+	if res == nil {
+		return approval.Deny(schema.ReasonError)
+	}
+	// Duplicate members were made ambiguous by the transport (see
+	// strictAnswers); the rest is judged strictly here.
+	content, err := json.Marshal(res.Content)
+	if err != nil {
+		return approval.Deny(schema.ReasonError)
+	}
+	return approval.Judge(gate, approval.Answer{Action: string(res.Action), Content: content})
+}
+
+// answer2026 is the human's answer in a 2026-era retry, as it arrived.
+func answer2026(req mcp.CallToolRequest) approval.Answer {
+	resp, ok := req.Params.InputResponses[elicitationID]
+	if !ok {
+		return approval.Answer{}
+	}
+	raw, err := json.Marshal(resp) // the raw answer, kept by mcp-go until decoded
+	if err != nil || approval.HasDuplicateMembers(raw) {
+		return approval.Answer{}
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil {
+		return approval.Answer{}
+	}
+	var action string
+	if json.Unmarshal(m["action"], &action) != nil {
+		return approval.Answer{}
+	}
+	return approval.Answer{Action: action, Content: m["content"]}
 }
 
 // askLater answers a 2026-era client with input_required and a sealed
 // state; the client calls again with the human's answer (resumeQuery).
-func (s *Server) askLater(ctx context.Context, run *queryRun, gate kubeq.HitlRequest, confirm string) (*mcp.CallToolResult, error) {
+func (s *Server) askLater(ctx context.Context, run *queryRun, gate approval.Gate) (*mcp.CallToolResult, error) {
 	nonce := make([]byte, 16)
 	if _, err := rand.Read(nonce); err != nil {
 		return s.failAndDeny(ctx, run, gate, fmt.Errorf("approval state: %w", err))
 	}
 	st := approvalState{
 		Nonce: hex.EncodeToString(nonce), Conversation: run.conv, User: run.user,
-		ApprovalID: gate.ApprovalID, Action: gate.Action, Risk: gate.Risk, Confirm: confirm,
+		ApprovalID: gate.ApprovalID, Action: gate.Action, Risk: gate.Risk, Confirm: gate.Confirm,
 		Parts: run.parts, Approvals: run.approvals, Usage: run.usage, Book: run.book,
 		Started: run.started, Expires: time.Now().Add(s.cfg.ApprovalTimeout),
 	}
@@ -142,24 +180,25 @@ func (s *Server) askLater(ctx context.Context, run *queryRun, gate kubeq.HitlReq
 	if err != nil {
 		return s.failAndDeny(ctx, run, gate, err)
 	}
-	name, version := clientInfo(ctx)
-	s.convs.setPending(run.conv, &pendingGate{Nonce: st.Nonce, Gate: gate, User: run.user, Expires: st.Expires,
-		ClientName: name, ClientVersion: version, Transport: transportFrom(ctx)})
-	s.startSweeper()
+	rec := approval.Record{Nonce: st.Nonce, Gate: gate, Sealed: true, Expires: st.Expires}
+	if err := s.record(ctx, run, rec); err != nil {
+		// A form nobody can keep track of must not be shown.
+		return s.failAndDeny(ctx, run, gate, err)
+	}
 	run.fw.note("waiting for a human to approve or deny: " + gate.Action)
 	return mcpserver.NewInputRequestBuilder(token).
-		Elicit(elicitationID, s.form(gate, confirm)).
+		Elicit(elicitationID, s.form(gate)).
 		ToolResult(), nil
 }
 
 // failAndDeny denies gate when it could not even be asked.
-func (s *Server) failAndDeny(ctx context.Context, run *queryRun, gate kubeq.HitlRequest, cause error) (*mcp.CallToolResult, error) {
+func (s *Server) failAndDeny(ctx context.Context, run *queryRun, gate approval.Gate, cause error) (*mcp.CallToolResult, error) {
 	s.log.Error("approval could not be asked; denying", "err", cause)
-	hitl, err := s.decide(ctx, run, gate, verdict{reason: schema.ReasonError})
+	hitl, err := s.decide(ctx, run, gate, approval.Deny(schema.ReasonError))
 	if err != nil {
 		return s.failure(ctx, run, err)
 	}
-	return s.gates(ctx, run, hitl)
+	return s.afterDenial(ctx, run, hitl)
 }
 
 // resumeQuery is the second leg of a 2026-era approval.
@@ -170,50 +209,101 @@ func (s *Server) resumeQuery(ctx context.Context, req mcp.CallToolRequest) (*mcp
 		return mcp.NewToolResultError("refused: the approval state sent back is invalid, so nothing was " +
 			"approved and nothing was sent to KubeIntellect. Ask the question again."), nil
 	}
-	if !s.replays.first(st.Nonce, st.Expires) {
-		if s.replays.wasTimedOut(st.Nonce) {
-			return s.lateAnswer(st), nil
-		}
-		s.log.Warn("refused a replayed approval state", "conversation", st.Conversation)
-		return mcp.NewToolResultError("refused: this approval was already answered; a state can be used " +
-			"once. Nothing was approved."), nil
-	}
-	release, aerr := s.convs.acquire(ctx, st.Conversation)
-	if aerr != nil {
-		return nil, aerr
-	}
-	defer release()
-	p := s.convs.takePending(st.Conversation)
-	if p != nil && p.Nonce != st.Nonce {
-		s.convs.setPending(st.Conversation, p) // a newer gate is pending: leave it alone
-		return mcp.NewToolResultError("refused: another approval is pending on this conversation; " +
-			"this answer is stale. Nothing was approved."), nil
-	}
-	v := verdict{reason: schema.ReasonTimedOut}
-	if err == nil { // not expired
-		v = judge(mcpserver.ElicitationResponse(req.Params.InputResponses, elicitationID), st.Confirm)
-	}
-	if p == nil && v.approve && !s.stillPendingAtBackend(ctx, st) {
-		// Not sent: "approve" could answer a newer gate. Whatever is
-		// pending is denied before the next question here, or at shutdown.
-		s.convs.setPending(st.Conversation, &pendingGate{Blind: true})
-		return mcp.NewToolResultError("refused: kubeq-mcp cannot confirm that this approval is still the one " +
-			"pending on KubeIntellect (it was issued by another kubeq-mcp or before a restart, and the " +
-			"backend's history does not show it); nothing was approved. Ask the question again."), nil
-	}
+	expired := errors.Is(err, errStateExpired)
 	run := &queryRun{
 		conv: st.Conversation, user: st.User, started: st.Started,
 		parts: st.Parts, approvals: st.Approvals, usage: st.Usage, book: st.Book,
 	}
+	held, herr := s.ledger.Acquire(ctx, st.Conversation)
+	if herr != nil {
+		return s.storeFailure(ctx, run, herr)
+	}
+	defer held.Release()
+	run.held = held
+	ns, p, cerr := held.Consume(ctx, st.Nonce, st.Expires.Add(time.Minute))
+	if cerr != nil {
+		return s.storeFailure(ctx, run, cerr)
+	}
+	switch ns {
+	case approval.NonceTimedOut:
+		return s.lateAnswer(st), nil
+	case approval.NonceUsed:
+		s.log.Warn("refused a replayed approval state", "conversation", st.Conversation)
+		return mcp.NewToolResultError("refused: this approval was already answered; a state can be used " +
+			"once. Nothing was approved."), nil
+	}
+	if p != nil && p.Nonce != st.Nonce {
+		// A newer gate is pending: leave it alone.
+		return mcp.NewToolResultError("refused: another approval is pending on this conversation; " +
+			"this answer is stale. Nothing was approved."), nil
+	}
+	if p == nil && expired {
+		// Nothing records this gate open: it was denied when its time ran
+		// out, and a deny now would reach KubeIntellect as a new question.
+		s.log.Warn("refused an expired approval state with no gate recorded", "conversation", st.Conversation)
+		return s.lateAnswer(st), nil
+	}
+	gate := st.gate()
+	v := approval.Deny(schema.ReasonTimedOut)
+	if !expired {
+		v = approval.Judge(gate, answer2026(req))
+	}
+	if p == nil {
+		if res, send := s.unrecordedAnswer(ctx, run, gate, v); !send {
+			return res, nil
+		}
+	} else if err := held.Clear(ctx); err != nil {
+		return s.storeFailure(ctx, run, err)
+	}
 	run.fw = s.newForwarder(ctx, req)
 	defer run.fw.close()
-	gate := kubeq.HitlRequest{ApprovalID: st.ApprovalID, Action: st.Action, Risk: st.Risk}
 
 	hitl, derr := s.decide(ctx, run, gate, v)
 	if derr != nil {
 		return s.failure(ctx, run, derr)
 	}
+	if !v.Approves(gate) {
+		return s.afterDenial(ctx, run, hitl)
+	}
 	return s.gates(ctx, run, hitl)
+}
+
+// unrecordedAnswer handles an answer to a gate the ledger has no record of
+// (a state issued by a replica with its own memory store, or before a
+// restart), reading the backend's history. It reports whether to send the
+// verdict; otherwise res is the call's result and nothing was sent.
+func (s *Server) unrecordedAnswer(ctx context.Context, run *queryRun, gate approval.Gate, v approval.Verdict) (res *mcp.CallToolResult, send bool) {
+	state, bg, err := s.cfg.Backend.GateState(ctx, run.conv)
+	if err != nil {
+		s.log.Debug("backend history unavailable", "conversation", run.conv, "err", err)
+	}
+	same := state == kubeq.GatePending && approval.NewGate(bg, false).Same(gate)
+	switch {
+	case same:
+		return nil, true
+	case state == kubeq.GateNone && !v.Approves(gate):
+		run.approvals = append(run.approvals, schema.Approval{ApprovalID: gate.ApprovalID, Action: gate.Action,
+			Risk: gate.Risk, Decision: schema.Denied, Reason: v.Reason})
+		s.audit.record(ctx, run.conv, run.user, run.approvals[len(run.approvals)-1], v.Comment)
+		run.notices = append(run.notices, "KubeIntellect's history shows no approval pending on this "+
+			"conversation any more, so nothing was sent.")
+		return s.result(run), false
+	case !v.Approves(gate) && state == kubeq.GateUnknown:
+		return nil, true // a deny, blind: the safe side when nothing can tell
+	}
+	// Not sent: "approve" could answer a newer gate, and a deny on a newer
+	// gate would decide it unseen. Whatever is pending is denied before the
+	// next question here, or by the sweeper.
+	rec := approval.Record{Blind: true, Expires: time.Now()}
+	if state == kubeq.GatePending {
+		rec = approval.Record{Gate: approval.NewGate(bg, false), Expires: time.Now()}
+	}
+	if state != kubeq.GateNone {
+		_ = s.record(ctx, run, rec)
+	}
+	return mcp.NewToolResultError("refused: kubeq-mcp cannot confirm that this approval is still the one " +
+		"pending on KubeIntellect (it was issued by another kubeq-mcp or before a restart, and the " +
+		"backend's history does not show it); nothing was approved. Ask the question again."), false
 }
 
 // lateAnswer is the result for a human who answered after the gate was
@@ -224,66 +314,39 @@ func (s *Server) lateAnswer(st approvalState) *mcp.CallToolResult {
 	run.approvals = append(run.approvals, schema.Approval{ApprovalID: st.ApprovalID, Action: st.Action,
 		Risk: st.Risk, Decision: schema.Denied, Reason: schema.ReasonTimedOut})
 	run.notices = append(run.notices, "The answer came after the approval timeout; the action had "+
-		"already been denied, and it did not run.")
+		"already been denied, and it did not run. Nothing was sent to KubeIntellect.")
 	return s.result(run)
-}
-
-// judge reads the human's answer. Only an accepted form with decision
-// approve (and the right confirmation, when one is asked) approves.
-func judge(res *mcp.ElicitationResult, confirm string) verdict {
-	if res == nil {
-		return verdict{reason: schema.ReasonError}
-	}
-	switch res.Action {
-	case mcp.ElicitationResponseActionDecline:
-		return verdict{reason: schema.ReasonUserDeclined}
-	case mcp.ElicitationResponseActionCancel:
-		return verdict{reason: schema.ReasonUserCancelled}
-	case mcp.ElicitationResponseActionAccept:
-	default:
-		return verdict{reason: schema.ReasonError}
-	}
-	content, ok := res.Content.(map[string]any)
-	if !ok {
-		return verdict{reason: schema.ReasonError}
-	}
-	// The form promises the reason is recorded: kept to one line and
-	// bounded, it goes to the audit log only.
-	comment, _ := content["reason"].(string)
-	comment = oneLine(comment, maxAuditComment)
-	decision, _ := content["decision"].(string)
-	switch decision {
-	case schema.FormDeny:
-		return verdict{reason: schema.ReasonUserDenied, comment: comment}
-	case schema.FormApprove:
-		if confirm != "" {
-			typed, _ := content["confirm"].(string)
-			if strings.TrimSpace(typed) != confirm {
-				return verdict{reason: schema.ReasonConfirmationMismatch, comment: comment}
-			}
-		}
-		return verdict{approve: true, reason: schema.ReasonUserApproved, comment: comment}
-	default:
-		return verdict{reason: schema.ReasonError, comment: comment}
-	}
 }
 
 // decide records the verdict on gate, sends exactly "approve" or "deny" on
 // the same conversation and streams the backend's reply, which may end at
-// another gate.
-func (s *Server) decide(ctx context.Context, run *queryRun, gate kubeq.HitlRequest, v verdict) (*kubeq.HitlRequest, error) {
+// another gate. "approve" goes out only for a verdict that approves this
+// very gate, and only when the backend's history, when it can be read,
+// shows this gate pending.
+func (s *Server) decide(ctx context.Context, run *queryRun, gate approval.Gate, v approval.Verdict) (*kubeq.HitlRequest, error) {
+	approve := v.Approves(gate)
+	if approve && !s.pendingHere(ctx, run, gate) {
+		approve, v = false, approval.Deny(schema.ReasonError)
+		run.approvals = append(run.approvals, schema.Approval{ApprovalID: gate.ApprovalID, Action: gate.Action,
+			Risk: gate.Risk, Decision: schema.Denied, Reason: schema.ReasonError})
+		s.audit.record(ctx, run.conv, run.user, run.approvals[len(run.approvals)-1], "approved, but not pending at KubeIntellect")
+		run.notices = append(run.notices, fmt.Sprintf("The human approved `%s`, but KubeIntellect's history "+
+			"shows another approval, or none, pending on this conversation, so kubeq-mcp did not send the "+
+			"approval: it did not run. Ask again.", gate.Action))
+		return nil, nil
+	}
 	a := schema.Approval{ApprovalID: gate.ApprovalID, Action: gate.Action, Risk: gate.Risk,
-		Decision: schema.Denied, Reason: v.reason}
+		Decision: schema.Denied, Reason: v.Reason}
 	answer := schema.FormDeny
-	if v.approve {
+	if approve {
 		a.Decision, answer = schema.Approved, schema.FormApprove
 	}
 	run.approvals = append(run.approvals, a)
-	s.audit.record(ctx, run.conv, run.user, a, v.comment)
+	s.audit.record(ctx, run.conv, run.user, a, v.Comment)
 	run.fw.note(strings.TrimSuffix(approvalSentence(a), " Nothing was run.") + " ")
 
 	tctx := ctx
-	if !v.approve {
+	if !approve {
 		// A deny must arrive even when the call is cancelled meanwhile (the
 		// client that cancels is often the one whose form just failed): it
 		// runs detached from the call, bounded on its own.
@@ -294,41 +357,44 @@ func (s *Server) decide(ctx context.Context, run *queryRun, gate kubeq.HitlReque
 	// "approve" is sent at most once: sent again after a lost answer, it
 	// would answer whatever gate the first one led to.
 	hitl, err := s.turn(tctx, run, kubeq.Turn{Question: answer, Conversation: run.conv, User: run.user,
-		AtMostOnce: v.approve})
+		AtMostOnce: approve})
 	switch {
 	case err == nil:
-	case !v.approve && !surelyDelivered(err):
-		// The deny may not have arrived: deny again before the next question.
-		s.convs.setPending(run.conv, &pendingGate{Gate: gate})
-	case v.approve:
+	case !approve && approval.Classify(err) != approval.Delivered:
+		// The deny may not have arrived: deny again before the next
+		// question, or when the sweeper retries it.
+		_ = s.record(ctx, run, approval.Record{Gate: gate, Attempts: run.attempts + 1})
+	case approve:
 		s.approveFailed(ctx, run, gate, err)
 	}
 	return hitl, err
 }
 
-// surelyDelivered reports whether err came after the backend had the
-// message (its reply broke off or reported a failure). Anything else may
-// mean it never arrived.
-func surelyDelivered(err error) bool {
-	var ie *kubeq.InterruptedError
-	var fe *kubeq.FatalError
-	return errors.As(err, &ie) || errors.As(err, &fe)
-}
-
-// surelyUndelivered reports whether err proves the message never reached
-// the backend's agent: the backend refused it with a status of its own, or
-// it was never written. A 502, 503 or 504 can come from a gateway that
-// passed the request on before it gave up, so those prove nothing.
-func surelyUndelivered(err error) bool {
-	var st *kubeq.StatusError
-	var tr *kubeq.TransportError
-	switch {
-	case errors.As(err, &st):
-		return st.StatusCode < 500 || st.StatusCode == http.StatusInternalServerError
-	case errors.As(err, &tr):
-		return !tr.MaybeDelivered
+// pendingHere reports whether the backend's history, when it can be read,
+// shows gate pending on run's conversation. A history that cannot be read
+// does not refuse (the ledger's record stands); one that shows another
+// gate, or none, does: "approve" would start a new turn or answer a gate
+// nobody saw. Another gate it shows is recorded, to be denied.
+func (s *Server) pendingHere(ctx context.Context, run *queryRun, gate approval.Gate) bool {
+	state, bg, err := s.cfg.Backend.GateState(ctx, run.conv)
+	if err != nil {
+		s.log.Debug("backend history unavailable", "conversation", run.conv, "err", err)
 	}
-	return false
+	switch state {
+	case kubeq.GatePending:
+		if approval.NewGate(bg, false).Same(gate) {
+			return true
+		}
+		s.log.Warn("refused an approval: another gate is pending at KubeIntellect", "conversation", run.conv,
+			"approved", gate.ApprovalID, "pending", bg.ApprovalID)
+		_ = s.record(ctx, run, approval.Record{Gate: approval.NewGate(bg, false), Expires: time.Now()})
+		return false
+	case kubeq.GateNone:
+		s.log.Warn("refused an approval: no gate is pending at KubeIntellect", "conversation", run.conv,
+			"approved", gate.ApprovalID)
+		return false
+	}
+	return true
 }
 
 // approveFailed keeps a gate whose approval did not get through from
@@ -336,14 +402,15 @@ func surelyUndelivered(err error) bool {
 // pending: deny it now, or before the next question if that fails too.
 // When it may have arrived, whatever is pending is denied (blind) before
 // the next question.
-func (s *Server) approveFailed(ctx context.Context, run *queryRun, gate kubeq.HitlRequest, cause error) {
-	if !surelyUndelivered(cause) {
-		if !surelyDelivered(cause) {
-			s.convs.setPending(run.conv, &pendingGate{Blind: true})
-			run.notices = append(run.notices, fmt.Sprintf("The approval of `%s` may not have reached "+
-				"KubeIntellect; whatever is pending on this conversation is denied before the next question "+
-				"(or when kubeq-mcp stops).", gate.Action))
-		}
+func (s *Server) approveFailed(ctx context.Context, run *queryRun, gate approval.Gate, cause error) {
+	switch approval.Classify(cause) {
+	case approval.Delivered:
+		return
+	case approval.Unknown:
+		_ = s.record(ctx, run, approval.Record{Blind: true})
+		run.notices = append(run.notices, fmt.Sprintf("The approval of `%s` may not have reached "+
+			"KubeIntellect; whatever is pending on this conversation is denied before the next question "+
+			"(or by kubeq-mcp's sweeper).", gate.Action))
 		return
 	}
 	// The human approved, but the action will not run: the record says so,
@@ -358,8 +425,8 @@ func (s *Server) approveFailed(ctx context.Context, run *queryRun, gate kubeq.Hi
 	hitl, err := s.sendDeny(ctx, run)
 	run.parts = parts // the deny's reply is not part of the answer
 	if err != nil {
-		if !surelyDelivered(err) {
-			s.convs.setPending(run.conv, &pendingGate{Gate: gate})
+		if approval.Classify(err) != approval.Delivered {
+			_ = s.record(ctx, run, approval.Record{Gate: gate, Attempts: run.attempts + 1})
 		}
 		run.notices = append(run.notices, fmt.Sprintf("The approval of `%s` did not reach KubeIntellect, "+
 			"and neither did the denial sent after it; it is denied before the next question on this "+
@@ -383,21 +450,24 @@ func (s *Server) approveFailed(ctx context.Context, run *queryRun, gate kubeq.Hi
 }
 
 // denyPending denies a gate an earlier call left pending before anything
-// else is said on the conversation. It returns a result only when the deny
-// could not be delivered, in which case the new question must not be sent.
-func (s *Server) denyPending(ctx context.Context, run *queryRun, p *pendingGate, reason schema.Reason) *mcp.CallToolResult {
+// else is said on the conversation (reconcile: questions, the sweeper and
+// shutdown all come here). It returns a result only when the deny could
+// not be delivered, in which case the new question must not be sent.
+func (s *Server) denyPending(ctx context.Context, run *queryRun, p *approval.Record, reason schema.Reason) *mcp.CallToolResult {
+	run.attempts = p.Attempts
+	if p.User != "" && run.user == "" {
+		run.user = p.User
+	}
 	if p.Blind {
 		return s.denyBlind(ctx, run)
 	}
 	if p.Nonce != "" {
 		// A client coming back later with this gate's state finds it answered.
-		if reason == schema.ReasonTimedOut {
-			s.replays.expire(p.Nonce, p.Expires)
-		} else {
-			s.replays.first(p.Nonce, p.Expires)
+		if err := s.ledger.SpendNonce(ctx, p.Nonce, p.Expires.Add(time.Minute), reason == schema.ReasonTimedOut); err != nil {
+			s.log.Warn("could not mark an approval state used", "conversation", run.conv, "err", err)
 		}
 	}
-	hitl, err := s.decide(ctx, run, p.Gate, verdict{reason: reason})
+	hitl, err := s.decide(ctx, run, p.Gate, approval.Deny(reason))
 	// The reply to the deny is about the old gate, not the new question.
 	run.parts = nil
 	if err != nil {
@@ -426,7 +496,7 @@ func (s *Server) denyReplies(ctx context.Context, run *queryRun, hitl *kubeq.Hit
 		if hitl == nil {
 			return nil
 		}
-		next, err := s.decide(ctx, run, *hitl, verdict{reason: reason})
+		next, err := s.decide(ctx, run, approval.NewGate(*hitl, false), approval.Deny(reason))
 		run.parts = nil // replies to denials are not the answer
 		if err != nil {
 			return err
@@ -434,7 +504,9 @@ func (s *Server) denyReplies(ctx context.Context, run *queryRun, hitl *kubeq.Hit
 		hitl = next
 	}
 	if hitl != nil {
-		s.convs.setPending(run.conv, &pendingGate{Gate: *hitl})
+		// Denied later, after a backoff: a backend that re-proposes after
+		// every denial must not keep the sweeper busy.
+		_ = s.record(ctx, run, approval.Record{Gate: approval.NewGate(*hitl, false), Attempts: run.attempts + 1})
 		return fmt.Errorf("KubeIntellect asked for another approval after %d denials in a row (`%s`); "+
 			"it is left pending and denied before the next question on this conversation, "+
 			"so nothing else was sent", maxDenyChain, hitl.Action)
@@ -449,8 +521,8 @@ func (s *Server) denyBlind(ctx context.Context, run *queryRun) *mcp.CallToolResu
 	hitl, err := s.sendDeny(ctx, run)
 	run.parts = nil
 	if err != nil {
-		if !surelyDelivered(err) {
-			s.convs.setPending(run.conv, &pendingGate{Blind: true}) // try again next time
+		if approval.Classify(err) != approval.Delivered {
+			_ = s.record(ctx, run, approval.Record{Blind: true, Attempts: run.attempts + 1}) // try again
 		}
 		res, _ := s.failure(ctx, run, fmt.Errorf("sending a precautionary denial first: %w", err))
 		return res
@@ -463,6 +535,59 @@ func (s *Server) denyBlind(ctx context.Context, run *queryRun) *mcp.CallToolResu
 		"conversation, and KubeIntellect would take the question as its answer, so kubeq-mcp sent a "+
 		"denial first; if one was pending, it did not run.")
 	return nil
+}
+
+// record writes rec as run's conversation's record, under its lease. A
+// record without a deadline is a failed deny: it is due for a retry after
+// a backoff. The user and the client are kept for the deny sent later.
+func (s *Server) record(ctx context.Context, run *queryRun, rec approval.Record) error {
+	if rec.Expires.IsZero() {
+		rec.Expires = time.Now().Add(s.denyRetryAfter(rec.Attempts))
+	}
+	if rec.User == "" {
+		rec.User = run.user
+	}
+	if rec.ClientName == "" {
+		rec.ClientName, rec.ClientVersion = clientInfo(ctx)
+		rec.Transport = transportFrom(ctx)
+	}
+	if run.held == nil {
+		return fmt.Errorf("no lease held on conversation %s", run.conv) // cannot happen: every run holds one
+	}
+	if err := run.held.Set(ctx, &rec); err != nil {
+		s.log.Error("could not record a gate that is or may be pending", "conversation", run.conv,
+			"approval_id", rec.Gate.ApprovalID, "store", s.ledger.Describe(), "err", err)
+		run.notices = append(run.notices, "kubeq-mcp could not record in its approval store ("+
+			s.ledger.Describe()+") that an approval is or may be pending on this conversation; "+
+			"before the next question it asks KubeIntellect's history instead.")
+		return err
+	}
+	s.startSweeper()
+	return nil
+}
+
+// denyRetryAfter is when a deny that failed is tried again: the approval
+// timeout (at least 1s, at most 30s), doubled for every failed attempt,
+// at most 10 minutes.
+func (s *Server) denyRetryAfter(attempts int) time.Duration {
+	d := min(max(s.cfg.ApprovalTimeout, time.Second), 30*time.Second)
+	for range min(attempts, 10) {
+		d *= 2
+	}
+	return min(d, 10*time.Minute)
+}
+
+// storeFailure is the result when the approval store cannot be used:
+// nothing was sent, and the message says what to check.
+func (s *Server) storeFailure(ctx context.Context, run *queryRun, err error) (*mcp.CallToolResult, error) {
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	s.log.Error("approval store unavailable; nothing sent", "conversation", run.conv, "store", s.ledger.Describe(), "err", err)
+	return mcp.NewToolResultError(fmt.Sprintf("refused: kubeq-mcp cannot use its approval store (%s), so it "+
+		"sent nothing to KubeIntellect on this conversation: no question and no approval. Check that the "+
+		"store is running and reachable from kubeq-mcp (--store / KUBEQ_MCP_STORE), then ask again; "+
+		"kube_health reports the store's state. (%v)\n\nconversation_id: %s", s.ledger.Describe(), err, run.conv)), nil
 }
 
 // backendEra is what the backend's health answer says about its approval
@@ -524,46 +649,35 @@ func (s *Server) knownEra() (strict, ok bool) {
 	return s.era.strict, true
 }
 
-// form is the elicitation for gate.
-func (s *Server) form(gate kubeq.HitlRequest, confirm string) mcp.ElicitationParams {
+// form is the elicitation for gate. When a confirmation is asked, the
+// form says exactly what to type.
+func (s *Server) form(gate approval.Gate) mcp.ElicitationParams {
 	var b strings.Builder
 	b.WriteString("KubeIntellect wants to run a command on your cluster and needs your approval.\n\n")
-	fmt.Fprintf(&b, "Command: %s\nRisk: %s\n", gate.Action, strings.ToUpper(gate.Risk))
+	risk := strings.ToUpper(gate.Risk)
+	if risk == "" {
+		risk = "UNKNOWN"
+	}
+	fmt.Fprintf(&b, "Command: %s\nRisk: %s\n", gate.Action, risk)
 	if gate.YAML != "" {
 		b.WriteString("YAML to apply:\n" + gate.YAML + "\n")
 	}
 	fmt.Fprintf(&b, "Approval id: %s\n\n", gate.ApprovalID)
 	b.WriteString("Approve: the command runs now, exactly as shown. Deny: it does not run.")
-	if confirm != "" {
-		fmt.Fprintf(&b, "\nThis is a high-risk action: to approve, type %q in the confirmation field "+
-			"(not needed to deny).", confirm)
+	if gate.Confirm != "" {
+		fmt.Fprintf(&b, "\nThis action is high or unknown risk: to approve, type %q in the confirmation field "+
+			"(not needed to deny)", gate.Confirm)
+		switch {
+		case strings.HasSuffix(gate.Confirm, "/all"):
+			b.WriteString(" (it changes everything the command selects, not one named object).")
+		case strings.Contains(gate.Confirm, " "):
+			b.WriteString(" (every target it names, separated by spaces).")
+		default:
+			b.WriteString(".")
+		}
 	}
 	if s.cfg.Demo {
 		b.WriteString("\n\n" + demoLabel)
 	}
-	return mcp.ElicitationParams{Message: b.String(), RequestedSchema: schema.ApprovalForm(confirm)}
-}
-
-// stillPendingAtBackend checks, for a state this process has no record of
-// (it was issued by another replica or before a restart), that the
-// backend's history shows that same gate pending: sending "approve" when it
-// does not would start a new turn, or answer a newer gate.
-func (s *Server) stillPendingAtBackend(ctx context.Context, st approvalState) bool {
-	state, gate, err := s.cfg.Backend.GateState(ctx, st.Conversation)
-	if err != nil {
-		s.log.Debug("backend history unavailable", "conversation", st.Conversation, "err", err)
-	}
-	switch state {
-	case kubeq.GatePending:
-		if gate.ApprovalID != "" {
-			return gate.ApprovalID == st.ApprovalID
-		}
-		return gate.Action == st.Action
-	default:
-		// Without history the pending gate may be a newer one (the agent
-		// went on after this one was approved elsewhere), and "approve"
-		// would answer it: refuse. Nothing is sent, so the gate, if it is
-		// still this one, is denied before the next question.
-		return false
-	}
+	return mcp.ElicitationParams{Message: b.String(), RequestedSchema: schema.ApprovalForm(gate.Confirm)}
 }

@@ -88,9 +88,7 @@ func TestFailsafeFailedApproveKeepsRecordOfOpenGate(t *testing.T) {
 	conv := f.backend.ChatRequests()[0].Session
 	gi, _ := f.backend.PendingGate(conv)
 	t.Logf("pending at backend: %s; messages: %q", gi.ActionID, f.backend.MessagesFor(conv))
-	g.srv.convs.mu.Lock()
-	p := g.srv.convs.convs[conv].pending
-	g.srv.convs.mu.Unlock()
+	p := recordOf(t, g.srv, conv)
 	require.NotNil(t, p)
 	assert.Equal(t, "act-scale", p.Gate.ApprovalID, "the record must name the gate actually pending")
 	assert.NotContains(t, txt, "neither did the denial sent after it", "the denial of act-pod did arrive")

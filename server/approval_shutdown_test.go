@@ -35,7 +35,7 @@ func TestFailsafeGateRaisedByDenyAfterFailedApprove(t *testing.T) {
 	require.NoError(t, err)
 	t.Logf("result: %s", textOf(res))
 	conv := f.backend.ChatRequests()[0].Session
-	t.Logf("messages: %q; forms shown: %d; server pending records: %v", f.backend.MessagesFor(conv), len(h.shown()), f.srv.convs.pendingIDs())
+	t.Logf("messages: %q; forms shown: %d; server pending records: %v", f.backend.MessagesFor(conv), len(h.shown()), pendingIDs(t, f.srv))
 	require.NoError(t, f.srv.Close())
 	g, pending := f.backend.PendingGate(conv)
 	assert.Falsef(t, pending, "gate %s (%s) left open at the backend, even after Close", g.ActionID, g.Command)
@@ -71,13 +71,13 @@ func TestFailsafeBlindRecordKeptWhenDenyFails(t *testing.T) {
 	_, err := query(context.Background(), cs, map[string]any{"question": podQuestion})
 	require.NoError(t, err)
 	conv := f.backend.ChatRequests()[0].Session
-	require.Equal(t, []string{conv}, g.srv.convs.pendingIDs(), "blind record after a lost approve")
+	require.Equal(t, []string{conv}, pendingIDs(t, g.srv), "blind record after a lost approve")
 
 	f.backend.FailNext(1, kubeqtest.Respond(http.StatusServiceUnavailable)) // the blind deny is refused
 	res, err := query(context.Background(), cs, map[string]any{"question": "what now?", "conversation_id": conv})
 	require.NoError(t, err)
 	require.True(t, res.IsError, textOf(res))
-	assert.Equal(t, []string{conv}, g.srv.convs.pendingIDs(), "the undelivered blind deny must stay recorded")
+	assert.Equal(t, []string{conv}, pendingIDs(t, g.srv), "the undelivered blind deny must stay recorded")
 	require.NoError(t, g.srv.Close())
 	gi, pending := f.backend.PendingGate(conv)
 	assert.Falsef(t, pending, "gate %s left open after Close", gi.Command)
@@ -95,7 +95,7 @@ func TestFailsafeResumedDenySentWithoutHistory(t *testing.T) {
 	csB := b.connectHuman("http", "", newHuman(t, declineForm), false)
 	args := map[string]any{"question": podQuestion}
 	leg := askGate(t, f, csA, args)
-	f.srv.convs.takePending(leg.conv) // replica A crashed: its record is gone
+	dropRecord(t, f.srv, leg.conv) // replica A crashed: its record is gone
 
 	res, err := answerGate(csB, args, leg.state, denyAnswer())
 	require.NoError(t, err)
@@ -138,7 +138,7 @@ func TestShutdownCancelsInFlightForms(t *testing.T) {
 	<-done
 	_, pendingAfter := f.backend.PendingGate(conv)
 	t.Logf("pending at backend when Close returned: %v; after the call ended: %v; server records: %v",
-		pendingAtClose, pendingAfter, f.srv.convs.pendingIDs())
+		pendingAtClose, pendingAfter, pendingIDs(t, f.srv))
 	assert.False(t, pendingAfter, "gate left open: its failed deny was recorded after Close had denied all pending")
 }
 
@@ -185,7 +185,7 @@ func TestFailsafeLostQuestionOnOlderBackend(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, res.IsError)
 	conv := f.backend.ChatRequests()[0].Session
-	t.Logf("server records: %v", g.srv.convs.pendingIDs())
+	t.Logf("server records: %v", pendingIDs(t, g.srv))
 	require.NoError(t, g.srv.Close())
 	_, pending := f.backend.PendingGate(conv)
 	assert.False(t, pending, "V2 gate left open (any next message on the session approves it)")

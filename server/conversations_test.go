@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/kubeq-mcp/kubeq-mcp/approval"
 	"github.com/kubeq-mcp/kubeq-mcp/kubeq/kubeqtest"
 )
 
@@ -48,26 +49,27 @@ func TestTurnsOnOneConversationAreSerialised(t *testing.T) {
 }
 
 func TestAcquireHonoursContext(t *testing.T) {
-	c := newConversations()
-	release, err := c.acquire(context.Background(), "x")
+	l := approval.NewLedger(approval.NewMemoryStore(), approval.Options{})
+	first, err := l.Acquire(context.Background(), "x")
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	_, err = c.acquire(ctx, "x")
+	_, err = l.Acquire(ctx, "x")
 	require.ErrorIs(t, err, context.DeadlineExceeded)
-	release()
+	first.Release()
 
 	// Released: the next turn gets it at once. A second call of the first
 	// release must not free it under that next turn.
-	next, err := c.acquire(context.Background(), "x")
+	next, err := l.Acquire(context.Background(), "x")
 	require.NoError(t, err)
-	release()
+	first.Release()
 	ctx, cancel = context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	_, err = c.acquire(ctx, "x")
+	_, err = l.Acquire(ctx, "x")
 	require.ErrorIs(t, err, context.DeadlineExceeded, "a repeated release freed someone else's turn")
-	next()
-	again, err := c.acquire(context.Background(), "x")
+	next.Release()
+	again, err := l.Acquire(context.Background(), "x")
 	require.NoError(t, err)
-	again()
+	again.Release()
+	assert.Zero(t, l.Tracked(), "nothing left behind")
 }

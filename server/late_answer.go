@@ -32,6 +32,11 @@ func (s *Server) tolerateLateAnswers(next http.Handler) http.Handler {
 			http.Error(w, "cannot read request body", http.StatusBadRequest)
 			return
 		}
+		if len(body) <= maxClientMessage {
+			if d := disambiguate(body); len(d) != len(body) || !bytes.Equal(d, body) {
+				body, r.ContentLength = d, int64(len(d))
+			}
+		}
 		// The transport reads the whole body: what was read, then the rest.
 		r.Body = bodyReader{io.MultiReader(bytes.NewReader(body), orig), orig}
 		if len(body) > maxClientMessage || !isJSONRPCResponse(body) {

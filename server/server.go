@@ -16,6 +16,7 @@ import (
 
 	mcpserver "github.com/mark3labs/mcp-go/server"
 
+	"github.com/kubeq-mcp/kubeq-mcp/approval"
 	"github.com/kubeq-mcp/kubeq-mcp/kubeq"
 )
 
@@ -36,6 +37,9 @@ type Config struct {
 	StateKey        []byte        // 32-byte AES key for sealed request state; random when nil
 	AuditLog        io.Writer     // optional extra sink for audit records (one JSON line each)
 	Demo            bool          // the backend is simulated: say so in every answer
+	// Ledger keeps leases, gate records and used nonces; a memory ledger
+	// (one process) when nil. Close closes it.
+	Ledger *approval.Ledger
 	// AllowUserOverride lets kube_query's caller (the model) choose the
 	// backend user with user_id; off, the client's configured user is sent.
 	AllowUserOverride bool
@@ -87,8 +91,7 @@ type Server struct {
 	mcp      *mcpserver.MCPServer
 	tracker  *deliveryTracker
 	sealer   *sealer
-	convs    *conversations
-	replays  *replayGuard
+	ledger   *approval.Ledger
 	audit    *auditor
 	counters counters
 	calls    callSlots
@@ -161,13 +164,15 @@ func New(cfg Config) (*Server, error) {
 		log:     cfg.Logger,
 		tracker: newDeliveryTracker(),
 		sealer:  seal,
-		convs:   newConversations(),
-		replays: newReplayGuard(),
+		ledger:  cfg.Ledger,
 		audit:   newAuditor(cfg.Logger, cfg.AuditLog, configuredUser(cfg.Backend)),
 		stop:    make(chan struct{}),
 
 		denyTimeout:    denyTimeout,
 		shutdownBudget: shutdownDenyBudget,
+	}
+	if s.ledger == nil {
+		s.ledger = approval.NewLedger(approval.NewMemoryStore(), approval.Options{})
 	}
 	s.callsCtx, s.cancelCalls = context.WithCancel(context.Background())
 	s.hardCtx, s.hardStop = context.WithCancel(context.Background())
@@ -183,6 +188,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Backend != nil {
 		s.addQueryTool()
 		s.addHealthTool()
+	}
+	if s.ledger.Shared() {
+		s.startSweeper() // other replicas' records are due here too
 	}
 	return s, nil
 }

@@ -84,13 +84,21 @@ func (s *Server) shutdown() {
 	s.inflight.closeAndWait(wctx)
 	wcancel()
 	s.sweepWG.Wait()
+	defer func() { _ = s.ledger.Close() }()
+	if s.ledger.Shared() {
+		// The records stay for the other replicas: a sealed form can still
+		// be answered through them, and their sweepers deny what is due.
+		// The leases this process held were released as its calls ended.
+		return
+	}
 	// A denial's reply can raise another gate, recorded again: repeat
 	// until none is left or the budget is spent.
 	for range maxShutdownPasses {
-		if len(s.convs.pendingIDs()) == 0 || ctx.Err() != nil {
+		convs, err := s.ledger.Conversations(ctx)
+		if err != nil || len(convs) == 0 || ctx.Err() != nil {
 			return
 		}
-		s.denyAllPending(ctx)
+		s.denyAllPending(ctx, convs)
 	}
 }
 

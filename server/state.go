@@ -7,9 +7,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"sync"
 	"time"
 
+	"github.com/kubeq-mcp/kubeq-mcp/approval"
 	"github.com/kubeq-mcp/kubeq-mcp/schema"
 )
 
@@ -93,49 +93,8 @@ func (s *sealer) open(token string, now time.Time) (approvalState, error) {
 	return st, nil
 }
 
-// replayGuard remembers the nonces of states already answered, until they
-// expire, so one approval state cannot be used twice in this process. It
-// also remembers which gates were denied because their time ran out, so a
-// human answering too late is told that rather than "already answered".
-type replayGuard struct {
-	mu       sync.Mutex
-	seen     map[string]time.Time
-	timedOut map[string]bool
-}
-
-func newReplayGuard() *replayGuard {
-	return &replayGuard{seen: make(map[string]time.Time), timedOut: make(map[string]bool)}
-}
-
-// first reports whether nonce is seen for the first time, and remembers it.
-func (g *replayGuard) first(nonce string, expires time.Time) bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	now := time.Now()
-	for n, exp := range g.seen {
-		if now.After(exp) {
-			delete(g.seen, n)
-			delete(g.timedOut, n)
-		}
-	}
-	if _, ok := g.seen[nonce]; ok {
-		return false
-	}
-	g.seen[nonce] = expires.Add(time.Minute)
-	return true
-}
-
-// expire uses up nonce because its gate was denied when time ran out.
-func (g *replayGuard) expire(nonce string, expires time.Time) {
-	g.first(nonce, expires)
-	g.mu.Lock()
-	g.timedOut[nonce] = true
-	g.mu.Unlock()
-}
-
-// wasTimedOut reports whether nonce was used up by expire.
-func (g *replayGuard) wasTimedOut(nonce string) bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.timedOut[nonce]
+// gate is the gate st was issued for, with its confirmation as computed
+// then.
+func (st approvalState) gate() approval.Gate {
+	return approval.Gate{ApprovalID: st.ApprovalID, Action: st.Action, Risk: st.Risk, Confirm: st.Confirm}
 }

@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -141,36 +142,8 @@ func TestSealKeyLength(t *testing.T) {
 	assert.Error(t, err, "New refuses a short state key")
 }
 
-func TestSealReplayGuard(t *testing.T) {
-	g := newReplayGuard()
-	exp := time.Now().Add(time.Minute)
-	assert.True(t, g.first("a", exp))
-	assert.False(t, g.first("a", exp))
-	assert.True(t, g.first("b", exp))
-	assert.False(t, g.first("a", exp))
-
-	// Long expired entries are forgotten; a state that old opens as expired
-	// anyway, so forgetting it cannot let it through.
-	assert.True(t, g.first("old", time.Now().Add(-2*time.Minute)))
-	assert.True(t, g.first("old", time.Now().Add(-2*time.Minute)))
-
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	wins := 0
-	for range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if g.first("race", exp) {
-				mu.Lock()
-				wins++
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	assert.Equal(t, 1, wins, "one state, one answer, even when raced")
-}
+// The nonce guard lives in the ledger now: approval.TestContract* checks a
+// nonce is used once, also under concurrency and across replicas.
 
 // gateLeg is a 2026-era first leg that ended at an approval gate.
 type gateLeg struct {
@@ -393,17 +366,58 @@ func TestSealStateConcurrentReplay(t *testing.T) {
 	})
 }
 
+// resealed is leg's state with its expiry moved to exp and, when nonce is
+// not "", another nonce: a state as it would be sent back later, made
+// without waiting (a sleep would race the sweeper, whose deny wins).
+func resealed(t *testing.T, f *fixture, leg gateLeg, exp time.Time, nonce string) string {
+	t.Helper()
+	st, err := f.srv.sealer.open(leg.state, time.Now())
+	require.NoError(t, err)
+	st.Expires = exp
+	if nonce != "" {
+		st.Nonce = nonce
+	}
+	token, err := f.srv.sealer.seal(st)
+	require.NoError(t, err)
+	return token
+}
+
+// An expired state whose gate is still recorded pending is denied as timed
+// out, even when the human approved.
 func TestSealStateExpiredIsTimedOut(t *testing.T) {
-	eachModern(t, func(c *Config) { c.ApprovalTimeout = 100 * time.Millisecond }, func(t *testing.T, f *fixture, cs *sdk.ClientSession) {
+	eachModern(t, nil, func(t *testing.T, f *fixture, cs *sdk.ClientSession) {
 		args := map[string]any{"question": podQuestion}
 		leg := askGate(t, f, cs, args)
-		time.Sleep(200 * time.Millisecond)
-		res, err := answerGate(cs, args, leg.state, approveWith(podTarget))
+		state := resealed(t, f, leg, time.Now().Add(-time.Second), "")
+		require.NotNil(t, recordOf(t, f.srv, leg.conv), "the gate is still recorded: the sweeper has not run")
+		res, err := answerGate(cs, args, state, approveWith(podTarget))
 		require.NoError(t, err)
 		require.False(t, res.IsError, textOf(res))
 		assert.Equal(t, []map[string]any{wantApproval("act-pod", podCommand, "high", "denied", "timed_out")},
 			approvalsOf(t, res))
 		assert.Equal(t, []string{podQuestion, "deny"}, f.backend.MessagesFor(leg.conv))
+		assertNeverApproved(t, f.backend)
+	})
+}
+
+// An expired state replayed once nothing records its gate (its nonce long
+// forgotten) sends nothing: a deny would reach KubeIntellect as a new
+// question and start a turn.
+func TestSealStateExpiredReplaySendsNothing(t *testing.T) {
+	eachModern(t, nil, func(t *testing.T, f *fixture, cs *sdk.ClientSession) {
+		args := map[string]any{"question": podQuestion}
+		leg := askGate(t, f, cs, args)
+		_, err := query(context.Background(), cs, map[string]any{"question": "status?", "conversation_id": leg.conv})
+		require.NoError(t, err) // the gate is denied before this question
+		before := f.backend.MessagesFor(leg.conv)
+		require.Equal(t, []string{podQuestion, "deny", "status?"}, before)
+		for i := range 3 {
+			state := resealed(t, f, leg, time.Now().Add(-time.Second), fmt.Sprintf("forgotten-%d", i))
+			res, err := answerGate(cs, args, state, approveWith(podTarget))
+			require.NoError(t, err)
+			assert.Contains(t, textOf(res), "Nothing was sent")
+		}
+		assert.Equal(t, before, f.backend.MessagesFor(leg.conv), "an expired replay sent something")
 		assertNeverApproved(t, f.backend)
 	})
 }
@@ -423,7 +437,7 @@ func TestSealStateMalformedAnswersDeny(t *testing.T) {
 		"no-content":         {sdk.InputResponseMap{elicitationID: &sdk.ElicitResult{Action: "accept"}}, "error"},
 		"decline-with-data":  {sdk.InputResponseMap{elicitationID: &sdk.ElicitResult{Action: "decline", Content: map[string]any{"decision": "approve", "confirm": podTarget}}}, "user_declined"},
 		"unknown-action":     {sdk.InputResponseMap{elicitationID: &sdk.ElicitResult{Action: "approve", Content: map[string]any{"decision": "approve", "confirm": podTarget}}}, "error"},
-		"confirm-not-string": {sdk.InputResponseMap{elicitationID: &sdk.ElicitResult{Action: "accept", Content: map[string]any{"decision": "approve", "confirm": 1}}}, "confirmation_mismatch"},
+		"confirm-not-string": {sdk.InputResponseMap{elicitationID: &sdk.ElicitResult{Action: "accept", Content: map[string]any{"decision": "approve", "confirm": 1}}}, "error"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -58,7 +58,7 @@ func (l *stdioLink) Read(p []byte) (int, error) {
 			line = nil
 		}
 		if len(line) > 0 {
-			l.pending = line
+			l.pending = disambiguate(line)
 			break
 		}
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kubeq-mcp/kubeq-mcp/approval"
 	"github.com/kubeq-mcp/kubeq-mcp/schema"
 )
 
@@ -15,7 +16,8 @@ import (
 // (and a replica that never sees that conversation again cannot leave it).
 
 // startSweeper runs the sweep loop, once per server, from the first gate
-// left pending on; Close stops it.
+// left pending on (or from the start, with a shared store: other replicas'
+// records are this one's to sweep too); Close stops it.
 func (s *Server) startSweeper() {
 	// Under mu, so Add cannot race Close's Wait: Close sets closing first.
 	s.mu.Lock()
@@ -35,17 +37,37 @@ func (s *Server) startSweeper() {
 				case <-s.stop:
 					return
 				case <-t.C:
-					for _, conv := range s.convs.expired(time.Now()) {
-						s.denyExpired(conv)
-					}
+					s.sweep()
 				}
 			}
 		}()
 	})
 }
 
-// denyExpired denies the gate pending on conv if it is still pending and
-// past its expiry.
+// sweep denies every record that is due.
+func (s *Server) sweep() {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stop := context.AfterFunc(s.hardCtx, cancel)
+	defer stop()
+	due, err := s.ledger.Due(ctx, time.Now())
+	if err != nil {
+		s.log.Warn("sweeper cannot read the approval store", "store", s.ledger.Describe(), "err", err)
+		return
+	}
+	for _, conv := range due {
+		select {
+		case <-s.stop:
+			return
+		default:
+		}
+		s.denyExpired(conv)
+	}
+}
+
+// denyExpired denies the gate recorded on conv if it is still there and
+// due. The lease is the claim: when another call or replica holds it, that
+// one resolves the gate, and exactly one replica sends the deny.
 func (s *Server) denyExpired(conv string) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.denyTimeout+5*time.Second)
 	defer cancel()
@@ -56,42 +78,52 @@ func (s *Server) denyExpired(conv string) {
 		case <-ctx.Done():
 		}
 	}()
-	s.denyLeftPending(ctx, conv, schema.ReasonTimedOut, func(p *pendingGate) bool {
-		return !p.Expires.IsZero() && !time.Now().Before(p.Expires)
-	})
+	held, err := s.ledger.TryAcquire(ctx, conv)
+	if err != nil || held == nil {
+		return
+	}
+	defer held.Release()
+	s.denyHeld(ctx, held, func(p *approval.Record) bool { return !time.Now().Before(p.Expires) })
 }
 
-// denyAllPending denies, at shutdown, every gate still pending: once the
+// denyAllPending denies, at shutdown, every gate still recorded: once the
 // process is gone nothing would, and the backend never expires a gate.
-func (s *Server) denyAllPending(ctx context.Context) {
+// Only with the memory store: a shared store keeps the records for the
+// other replicas, whose sweepers deny them when due, and a sealed form can
+// still be answered through them.
+func (s *Server) denyAllPending(ctx context.Context, convs []string) {
 	var wg sync.WaitGroup
-	for _, conv := range s.convs.pendingIDs() {
+	for _, conv := range convs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.denyLeftPending(ctx, conv, schema.ReasonError, func(*pendingGate) bool { return true })
+			held, err := s.ledger.Acquire(ctx, conv)
+			if err != nil {
+				return
+			}
+			defer held.Release()
+			s.denyHeld(ctx, held, func(*approval.Record) bool { return true })
 		}()
 	}
 	wg.Wait()
 }
 
-// denyLeftPending denies the gate pending on conv when due says so.
-func (s *Server) denyLeftPending(ctx context.Context, conv string, reason schema.Reason, due func(*pendingGate) bool) {
-	release, err := s.convs.acquire(ctx, conv)
-	if err != nil {
+// denyHeld denies the gate recorded on held's conversation when due says so.
+func (s *Server) denyHeld(ctx context.Context, held *approval.Held, due func(*approval.Record) bool) {
+	conv := held.Conv()
+	p, err := held.Pending(ctx)
+	if err != nil || p == nil || !due(p) {
+		return // answered meanwhile, or not due
+	}
+	if err := held.Clear(ctx); err != nil {
 		return
 	}
-	defer release()
-	p := s.convs.takePending(conv)
-	if p == nil {
-		return
-	}
-	if !due(p) {
-		s.convs.setPending(conv, p) // answered meanwhile, or not ours to sweep
-		return
+	reason := schema.ReasonError
+	if p.Nonce != "" && p.Attempts == 0 {
+		reason = schema.ReasonTimedOut // a form nobody answered in time
 	}
 	actx := withClient(withTransport(ctx, p.Transport), p.ClientName, p.ClientVersion)
-	run := &queryRun{conv: conv, user: p.User, started: time.Now()}
+	run := &queryRun{conv: conv, user: p.User, started: time.Now(), held: held}
 	if res := s.denyPending(actx, run, p, reason); res != nil {
 		s.log.Warn("could not deny an approval left pending", "conversation", conv,
 			"approval_id", p.Gate.ApprovalID, "reason", reason)

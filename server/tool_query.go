@@ -18,6 +18,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/kubeq-mcp/kubeq-mcp/approval"
 	"github.com/kubeq-mcp/kubeq-mcp/kubeq"
 	"github.com/kubeq-mcp/kubeq-mcp/schema"
 )
@@ -61,6 +62,8 @@ type queryRun struct {
 	notices   []string // things the result must say besides the answer
 	book      answerBook
 	fw        *forwarder
+	held      *approval.Held // the conversation's lease, held for the whole call
+	attempts  int            // failed denies of the record being reconciled
 }
 
 func (s *Server) handleQuery(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
@@ -81,15 +84,20 @@ func (s *Server) handleQuery(ctx context.Context, req mcp.CallToolRequest) (*mcp
 	if run.conv == "" {
 		run.conv = kubeq.NewConversationID()
 	}
-	release, err := s.convs.acquire(ctx, run.conv)
+	held, err := s.ledger.Acquire(ctx, run.conv)
 	if err != nil {
-		return nil, err
+		return s.storeFailure(ctx, run, err)
 	}
-	defer release()
+	defer held.Release()
+	run.held = held
+	p, err := held.Take(ctx)
+	if err != nil {
+		// Whether a gate is pending cannot be known: send nothing.
+		return s.storeFailure(ctx, run, err)
+	}
 	run.fw = s.newForwarder(ctx, req)
 	defer run.fw.close()
 
-	p := s.convs.takePending(run.conv)
 	if p == nil && in.ConversationID != "" {
 		p = s.pendingAtBackend(ctx, run.conv)
 	}
@@ -106,7 +114,7 @@ func (s *Server) handleQuery(ctx context.Context, req mcp.CallToolRequest) (*mcp
 		AtMostOnce: !s.strictBackend(ctx),
 	})
 	if err != nil {
-		s.uncertainQuestion(run.conv, err)
+		s.uncertainQuestion(ctx, run, err)
 		return s.failure(ctx, run, err)
 	}
 	return s.gates(ctx, run, hitl)
@@ -263,6 +271,12 @@ func (s *Server) turn(ctx context.Context, run *queryRun, t kubeq.Turn) (*kubeq.
 		if err != nil {
 			if answer.Len() > 0 {
 				run.parts = append(run.parts, answer.String())
+			}
+			if hitl != nil {
+				// A gate raised in a reply whose stream then broke is kept,
+				// never dropped: it is denied before the next question, or
+				// by the sweeper.
+				_ = s.record(ctx, run, approval.Record{Gate: approval.NewGate(*hitl, false), Expires: time.Now()})
 			}
 			return nil, err
 		}
@@ -438,6 +452,8 @@ func reasonText(r schema.Reason) string {
 		return "this MCP client cannot show approval forms, and only a human may approve."
 	case schema.ReasonPendingResolved:
 		return "it was left pending by an earlier call and was denied before the new question."
+	case schema.ReasonRepeatedAfterDenial:
+		return "KubeIntellect proposed it right after a denial, and a denial is not asked again."
 	default:
 		return "the approval could not be completed, and denial is the default."
 	}
@@ -450,14 +466,17 @@ func reasonText(r schema.Reason) string {
 // before the next question, or at shutdown. A current backend cancels the
 // turn when its stream is dropped, and takes any next message but an
 // approval phrase as a denial, so there it would only cost a turn.
-func (s *Server) uncertainQuestion(conv string, err error) {
-	if surelyUndelivered(err) {
+func (s *Server) uncertainQuestion(ctx context.Context, run *queryRun, err error) {
+	if approval.Classify(err) == approval.NotDelivered {
 		return
 	}
 	if strict, known := s.knownEra(); known && strict {
 		return
 	}
-	s.convs.setPending(conv, &pendingGate{Blind: true})
+	if r, _ := run.held.Pending(ctx); r != nil {
+		return // the turn recorded the gate it raised before it broke
+	}
+	_ = s.record(ctx, run, approval.Record{Blind: true})
 }
 
 // pendingAtBackend asks the backend's history whether a gate is pending on
@@ -465,7 +484,7 @@ func (s *Server) uncertainQuestion(conv string, err error) {
 // replica or by this process before a restart. Any message sent on top of
 // it would answer it, and older backends take anything but a denial as an
 // approval. When the history cannot tell, the question goes ahead.
-func (s *Server) pendingAtBackend(ctx context.Context, conv string) *pendingGate {
+func (s *Server) pendingAtBackend(ctx context.Context, conv string) *approval.Record {
 	state, gate, err := s.cfg.Backend.GateState(ctx, conv)
 	if err != nil {
 		s.log.Debug("backend history unavailable", "conversation", conv, "err", err)
@@ -478,12 +497,12 @@ func (s *Server) pendingAtBackend(ctx context.Context, conv string) *pendingGate
 		// answered and discarded.
 		s.log.Info("KubeIntellect is older or unknown and has no history for this conversation: sending a denial first",
 			"conversation", conv)
-		return &pendingGate{Blind: true}
+		return &approval.Record{Blind: true}
 	}
 	if state != kubeq.GatePending {
 		return nil
 	}
 	s.log.Warn("a gate this process did not raise is pending on the conversation; denying it first",
 		"conversation", conv, "approval_id", gate.ApprovalID)
-	return &pendingGate{Gate: gate}
+	return &approval.Record{Gate: approval.NewGate(gate, false)}
 }
