@@ -63,4 +63,3 @@ func TestBinaryDenialIsNotAskedAgain(t *testing.T) {
 		}
 	}
 }
-

@@ -83,7 +83,7 @@ func (s *Server) denyExpired(conv string) {
 		return
 	}
 	defer held.Release()
-	s.denyHeld(ctx, held, func(p *approval.Record) bool { return !time.Now().Before(p.Expires) })
+	s.denyHeld(ctx, held, true, func(p *approval.Record) bool { return !time.Now().Before(p.Expires) })
 }
 
 // denyAllPending denies, at shutdown, every gate still recorded: once the
@@ -102,14 +102,16 @@ func (s *Server) denyAllPending(ctx context.Context, convs []string) {
 				return
 			}
 			defer held.Release()
-			s.denyHeld(ctx, held, func(*approval.Record) bool { return true })
+			s.denyHeld(ctx, held, false, func(*approval.Record) bool { return true })
 		}()
 	}
 	wg.Wait()
 }
 
-// denyHeld denies the gate recorded on held's conversation when due says so.
-func (s *Server) denyHeld(ctx context.Context, held *approval.Held, due func(*approval.Record) bool) {
+// denyHeld denies the gate recorded on held's conversation when due says
+// so. sweeping: the deadline passed (a form nobody answered in time is
+// timed out); otherwise the process is stopping.
+func (s *Server) denyHeld(ctx context.Context, held *approval.Held, sweeping bool, due func(*approval.Record) bool) {
 	conv := held.Conv()
 	p, err := held.Pending(ctx)
 	if err != nil || p == nil || !due(p) {
@@ -119,7 +121,7 @@ func (s *Server) denyHeld(ctx context.Context, held *approval.Held, due func(*ap
 		return
 	}
 	reason := schema.ReasonError
-	if p.Nonce != "" && p.Attempts == 0 {
+	if sweeping && p.Nonce != "" && p.Attempts == 0 {
 		reason = schema.ReasonTimedOut // a form nobody answered in time
 	}
 	actx := withClient(withTransport(ctx, p.Transport), p.ClientName, p.ClientVersion)
