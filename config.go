@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kubeq-mcp/kubeq-mcp/approval"
 	"github.com/kubeq-mcp/kubeq-mcp/kubeq"
 )
 
@@ -39,6 +40,7 @@ type config struct {
 	ConfirmHighRisk   string
 	StateKey          []byte
 	AuditLog          string
+	Store             string // memory, or a redis:// / rediss:// URL (may hold a password)
 	Demo              bool
 	URLSet            bool // --url or KUBE_Q_URL was given (--demo then ignores it)
 	LogLevel          string
@@ -62,6 +64,7 @@ var secretEnv = map[string]string{
 	"http-token": "KUBEQ_MCP_HTTP_TOKEN",
 	"api-key":    "KUBE_Q_API_KEY",
 	"state-key":  "KUBEQ_MCP_STATE_KEY",
+	"store":      "KUBEQ_MCP_STORE", // its URL may hold a password
 }
 
 // parseConfig reads args (without the program name) over getenv. It
@@ -97,6 +100,7 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	fs.StringVar(&c.ConfirmHighRisk, "confirm-high-risk", env("KUBEQ_MCP_CONFIRM_HIGH_RISK", "name"), "name: high-risk approvals need the target's name typed; none: they do not (env KUBEQ_MCP_CONFIRM_HIGH_RISK)")
 	stateKey := fs.String("state-key", "", "32-byte key (base64 or hex) sealing approval state; share it across replicas; random when empty (env KUBEQ_MCP_STATE_KEY)")
 	fs.StringVar(&c.AuditLog, "audit-log", env("KUBEQ_MCP_AUDIT_LOG", ""), "append one JSON line per approval decision to this file (env KUBEQ_MCP_AUDIT_LOG)")
+	fs.StringVar(&c.Store, "store", "", "approval ledger: memory (one process, the default) or redis://[user:password@]host:port/db (rediss:// for TLS), shared by replicas with the same --state-key (env KUBEQ_MCP_STORE)")
 	fs.BoolVar(&c.Demo, "demo", false, "serve a simulated KubeIntellect in-process (no backend needed); every answer is labelled simulated")
 	fs.StringVar(&c.LogLevel, "log-level", env("KUBEQ_MCP_LOG_LEVEL", "info"), "debug, info, warn or error; logs go to stderr (env KUBEQ_MCP_LOG_LEVEL)")
 	fs.BoolVar(&c.Version, "version", false, "print the version and exit")
@@ -114,7 +118,7 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	for name, secret := range map[string]*string{
-		"http-token": &c.HTTPToken, "api-key": &c.APIKey, "state-key": stateKey,
+		"http-token": &c.HTTPToken, "api-key": &c.APIKey, "state-key": stateKey, "store": &c.Store,
 	} {
 		if !set[name] {
 			*secret = getenv(secretEnv[name])
@@ -190,6 +194,9 @@ func (c *config) validate() error {
 			return fmt.Errorf("--ca-cert: cannot read the CA bundle: %w", err)
 		}
 		_ = f.Close()
+	}
+	if err := c.validateStore(); err != nil {
+		return err
 	}
 	switch c.ConfirmHighRisk {
 	case "name", "none":
@@ -376,4 +383,24 @@ func parseStateKey(v string) ([]byte, error) {
 		return b, nil
 	}
 	return nil, errors.New("--state-key: must be 32 random bytes in standard base64 or hex (e.g. `openssl rand -base64 32`) (KUBEQ_MCP_STATE_KEY)")
+}
+
+// validateStore checks --store; its errors never show a password.
+func (c *config) validateStore() error {
+	if c.Store == "" {
+		c.Store = "memory"
+	}
+	if c.Store == "memory" {
+		return nil
+	}
+	u, err := url.Parse(c.Store)
+	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+		return fmt.Errorf("--store %s: must be memory, or redis://[user:password@]host:port/db or rediss://… (KUBEQ_MCP_STORE)",
+			approval.RedactURL(c.Store))
+	}
+	if c.StateKey == nil {
+		return errors.New("--store: replicas that share a store must share the key that seals approval " +
+			"state: set --state-key (KUBEQ_MCP_STATE_KEY) to the same 32 random bytes on every replica")
+	}
+	return nil
 }

@@ -6,6 +6,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -21,6 +23,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kubeq-mcp/kubeq-mcp/approval"
 	"github.com/kubeq-mcp/kubeq-mcp/kubeq"
 	"github.com/kubeq-mcp/kubeq-mcp/server"
 )
@@ -116,7 +119,12 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdin io.Reader, s
 		defer f.Close()
 		audit = f
 	}
+	ledger, err := openLedger(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
 	srv, err := server.New(server.Config{
+		Ledger:          ledger,
 		Version:         buildVersion(),
 		Backend:         backend,
 		Logger:          log,
@@ -144,7 +152,8 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdin io.Reader, s
 	defer srv.Close()
 	log.Info("kubeq-mcp starting", "version", buildVersion(), "transport", cfg.Transport,
 		"backend", backend.URL(), "api_key_set", cfg.APIKey != "", "demo", cfg.Demo,
-		"user", cfg.UserID, "allow_user_override", cfg.AllowUserOverride)
+		"user", cfg.UserID, "allow_user_override", cfg.AllowUserOverride,
+		"store", ledger.Describe())
 	if cfg.Transport == "stdio" {
 		if isTerminal(stdin) {
 			log.Warn(terminalHint)
@@ -231,4 +240,25 @@ func serveHTTP(ctx context.Context, cfg config, srv *server.Server, log *slog.Lo
 		_ = hs.Close()
 	}
 	return nil
+}
+
+// openLedger opens the approval ledger --store names. A Redis that cannot
+// be reached now is not fatal: every call on it fails safe (nothing is
+// sent) until it is back, and kube_health says so.
+func openLedger(ctx context.Context, cfg config, log *slog.Logger) (*approval.Ledger, error) {
+	if cfg.Store == "memory" || cfg.Store == "" {
+		return approval.NewLedger(approval.NewMemoryStore(), approval.Options{}), nil
+	}
+	// Keys are kept apart per state key: deployments sharing one Redis
+	// with different keys cannot read each other's records.
+	sum := sha256.Sum256(cfg.StateKey)
+	store, err := approval.NewRedisStore(cfg.Store, "kubeq-mcp:"+hex.EncodeToString(sum[:6])+":")
+	if err != nil {
+		return nil, fmt.Errorf("--store: %w", err)
+	}
+	l := approval.NewLedger(store, approval.Options{})
+	if err := l.Ping(ctx); err != nil {
+		log.Error("the approval store is unreachable; calls are refused until it is back", "store", l.Describe(), "err", err)
+	}
+	return l, nil
 }

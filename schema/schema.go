@@ -134,6 +134,11 @@ type HealthOutput struct {
 	APIKey           string   `json:"api_key,omitempty" jsonschema:"enum=accepted,enum=rejected,enum=missing,enum=unchecked,description=What the backend said of the API key: accepted; rejected (a key was sent and refused); missing (none is set and the backend needs one); unchecked (the backend cannot be asked)."`
 	Role             string   `json:"role,omitempty" jsonschema:"description=The role the API key holds in KubeIntellect: readonly; operator; admin or superadmin."`
 	Notes            []string `json:"notes,omitempty" jsonschema:"description=What could not be checked and why."`
+
+	// The approval store: without it, kube_query sends nothing.
+	Store       string `json:"store" jsonschema:"description=The approval store: memory (one process) or the shared Redis (without its password)."`
+	StoreOK     bool   `json:"store_ok" jsonschema:"description=True when the approval store answered; kube_query refuses to send anything while it does not."`
+	StoreReason string `json:"store_reason,omitempty" jsonschema:"description=What is wrong with the approval store and what to check; empty when it is fine."`
 }
 
 // For returns the JSON Schema of v's type, inlined (no $ref, no $defs) so

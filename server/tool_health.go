@@ -48,8 +48,18 @@ func (s *Server) handleHealth(ctx context.Context, req mcp.CallToolRequest) (*mc
 		APIKey:           string(h.Key),
 		Role:             h.Role,
 		Notes:            h.Checks,
+		Store:            s.ledger.Describe(),
+		StoreOK:          true,
 	}
 	text := healthText(h)
+	if err := s.ledger.Ping(ctx); err != nil {
+		out.StoreOK = false
+		out.StoreReason = "the approval store does not answer (" + err.Error() + "); kube_query sends nothing " +
+			"until it does. Check that it runs and is reachable, and --store / KUBEQ_MCP_STORE."
+		text += " The approval store " + out.Store + " is NOT reachable: kube_query refuses every call until it is."
+	} else {
+		text += " Approval store: " + out.Store + ", reachable."
+	}
 	if s.cfg.Demo {
 		text = demoLabel + text
 	}
