@@ -165,14 +165,12 @@ func HasDuplicateMembers(raw []byte) bool {
 	return dup
 }
 
-// oneLine keeps s to one line of at most n runes.
+// oneLine folds s onto one line (control characters count as spaces) and
+// caps it at n runes.
 func oneLine(s string, n int) string {
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
-			return ' '
-		}
-		return r
-	}, s)
+	s = strings.Join(strings.FieldsFunc(s, func(r rune) bool {
+		return unicode.IsSpace(r) || unicode.IsControl(r)
+	}), " ")
 	if r := []rune(s); len(r) > n {
 		s = string(r[:n]) + "…"
 	}
