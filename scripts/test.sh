@@ -36,6 +36,9 @@ if [ -z "${KUBEQ_CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1 &&
 	! command -v chromium-browser >/dev/null 2>&1 && ! command -v google-chrome >/dev/null 2>&1; then
 	missing+=(chromium) # approval/page's browser tests
 fi
+if ! command -v redis-server >/dev/null 2>&1; then
+	missing+=(redis-server) # the approval ledger's shared store: contract and replica tests
+fi
 if [ "${#missing[@]}" -gt 0 ]; then
 	echo "== installing ${missing[*]} with apt-get"
 	sudo=""
