@@ -50,8 +50,9 @@ func aptCalls(t *testing.T, log string) string {
 	return string(b)
 }
 
-// The browser tests drive a real Chromium and fail under CI=true without
-// one, so on a fresh machine the script installs it with apt-get.
+// The browser tests drive a real Chromium and the ledger's tests a real
+// redis-server, and fail under CI=true without them, so on a fresh machine
+// the script installs them with apt-get.
 func TestTestScriptInstallsChromium(t *testing.T) {
 	for _, ci := range []string{"true", ""} {
 		path, log := testScriptEnv(t)
@@ -60,12 +61,20 @@ func TestTestScriptInstallsChromium(t *testing.T) {
 		calls := aptCalls(t, log)
 		assert.Contains(t, calls, "update", "CI=%q: %s", ci, out)
 		assert.Regexp(t, `(?m)^install .*\bchromium\b`, calls, "CI=%q: %s", ci, out)
+		assert.Regexp(t, `(?m)^install .*\bredis-server\b`, calls, "CI=%q: %s", ci, out)
 	}
 
-	// With a Chromium on PATH there is nothing to install.
+	// With a Chromium on PATH only redis-server is installed.
 	path, log := testScriptEnv(t)
 	require.NoError(t, os.Symlink(filepath.Join(path, "bash"), filepath.Join(path, "chromium")))
 	out, _ := runTestScript(t, path, "CI=true")
+	assert.Regexp(t, `(?m)^install -y -qq redis-server$`, aptCalls(t, log), out)
+
+	// With both on PATH there is nothing to install.
+	path, log = testScriptEnv(t)
+	require.NoError(t, os.Symlink(filepath.Join(path, "bash"), filepath.Join(path, "chromium")))
+	require.NoError(t, os.Symlink(filepath.Join(path, "bash"), filepath.Join(path, "redis-server")))
+	out, _ = runTestScript(t, path, "CI=true")
 	assert.Empty(t, aptCalls(t, log), out)
 }
 
