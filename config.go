@@ -41,6 +41,7 @@ type config struct {
 	StateKey          []byte
 	AuditLog          string
 	Store             string // memory, or a redis:// / rediss:// URL (may hold a password)
+	ApprovalBrowser   string // "" for the OS opener, "none", or a command
 	Demo              bool
 	URLSet            bool // --url or KUBE_Q_URL was given (--demo then ignores it)
 	LogLevel          string
@@ -101,6 +102,7 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	stateKey := fs.String("state-key", "", "32-byte key (base64 or hex) sealing approval state; share it across replicas; random when empty (env KUBEQ_MCP_STATE_KEY)")
 	fs.StringVar(&c.AuditLog, "audit-log", env("KUBEQ_MCP_AUDIT_LOG", ""), "append one JSON line per approval decision to this file (env KUBEQ_MCP_AUDIT_LOG)")
 	fs.StringVar(&c.Store, "store", "", "approval ledger: memory (one process, the default) or redis://[user:password@]host:port/db (rediss:// for TLS), shared by replicas with the same --state-key (env KUBEQ_MCP_STORE)")
+	fs.StringVar(&c.ApprovalBrowser, "approval-browser", env("KUBEQ_MCP_APPROVAL_BROWSER", ""), "stdio: the command that opens the approval page for a client without forms (split on spaces, no shell; the URL is its last argument); empty for the OS opener; none: such clients are denied (env KUBEQ_MCP_APPROVAL_BROWSER)")
 	fs.BoolVar(&c.Demo, "demo", false, "serve a simulated KubeIntellect in-process (no backend needed); every answer is labelled simulated")
 	fs.StringVar(&c.LogLevel, "log-level", env("KUBEQ_MCP_LOG_LEVEL", "info"), "debug, info, warn or error; logs go to stderr (env KUBEQ_MCP_LOG_LEVEL)")
 	fs.BoolVar(&c.Version, "version", false, "print the version and exit")

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/kubeq-mcp/kubeq-mcp/approval"
+	"github.com/kubeq-mcp/kubeq-mcp/approval/page"
 	"github.com/kubeq-mcp/kubeq-mcp/kubeq"
 	"github.com/kubeq-mcp/kubeq-mcp/server"
 )
@@ -123,6 +124,10 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdin io.Reader, s
 	if err != nil {
 		return err
 	}
+	opener, err := page.ParseOpener(cfg.ApprovalBrowser)
+	if err != nil && !errors.Is(err, page.ErrNoOpener) {
+		return fmt.Errorf("--approval-browser: %w", err)
+	}
 	srv, err := server.New(server.Config{
 		Ledger:          ledger,
 		Version:         buildVersion(),
@@ -133,6 +138,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdin io.Reader, s
 		StateKey:        cfg.StateKey,
 		AuditLog:        audit,
 		Demo:            cfg.Demo,
+		ApprovalBrowser: opener,
 		HTTPToken:       cfg.HTTPToken,
 		AllowedOrigins:  cfg.AllowedOrigins,
 		AllowedHosts:    cfg.AllowedHosts,

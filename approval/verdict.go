@@ -20,6 +20,7 @@ type Verdict struct {
 	gate    Gate // the gate judged; zero for a denial
 	Reason  schema.Reason
 	Comment string // what the human typed in the form's reason field, for the audit log
+	Via     string // how the human was asked: form, page or url; "" when nobody was
 }
 
 // Deny is a verdict that denies, for reason.

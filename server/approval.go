@@ -72,7 +72,10 @@ func (s *Server) gates(ctx context.Context, run *queryRun, hitl *kubeq.HitlReque
 		if isModern(ctx) && clientCanElicit(ctx) {
 			return s.askLater(ctx, run, gate)
 		}
-		v := s.askNow(ctx, gate)
+		if isModern(ctx) && clientCanURLElicit(ctx) {
+			return s.askLaterByPage(ctx, run, gate)
+		}
+		v := s.askNow(ctx, run, gate)
 		var err error
 		hitl, err = s.decide(ctx, run, gate, v)
 		if err != nil {
@@ -109,10 +112,17 @@ func isModern(ctx context.Context) bool {
 
 // askNow asks a 2025-era client with elicitation/create and waits, at most
 // the approval timeout.
-func (s *Server) askNow(ctx context.Context, gate approval.Gate) approval.Verdict {
+func (s *Server) askNow(ctx context.Context, run *queryRun, gate approval.Gate) approval.Verdict {
 	if !clientCanElicit(ctx) {
-		return approval.Deny(schema.ReasonElicitationUnsupported)
+		return s.askByPage(ctx, run, gate)
 	}
+	v := s.askByForm(ctx, gate)
+	v.Via = viaForm
+	return v
+}
+
+// askByForm shows gate's form with elicitation/create and judges the answer.
+func (s *Server) askByForm(ctx context.Context, gate approval.Gate) approval.Verdict {
 	// Progress sent so far must reach the client before the form does.
 	if n := notifierFrom(ctx); n != nil {
 		n.flush(ctx)
@@ -166,6 +176,14 @@ func answer2026(req mcp.CallToolRequest) approval.Answer {
 // askLater answers a 2026-era client with input_required and a sealed
 // state; the client calls again with the human's answer (resumeQuery).
 func (s *Server) askLater(ctx context.Context, run *queryRun, gate approval.Gate) (*mcp.CallToolResult, error) {
+	return s.askLaterWith(ctx, run, gate, time.Now().Add(s.cfg.ApprovalTimeout), "", s.form(gate))
+}
+
+// askLaterWith seals the state of gate and answers with input_required
+// asking params (the form, or an approval page's URL, whose parked ticket
+// pageID names).
+func (s *Server) askLaterWith(ctx context.Context, run *queryRun, gate approval.Gate, expires time.Time,
+	pageID string, params mcp.ElicitationParams) (*mcp.CallToolResult, error) {
 	nonce := make([]byte, 16)
 	if _, err := rand.Read(nonce); err != nil {
 		return s.failAndDeny(ctx, run, gate, fmt.Errorf("approval state: %w", err))
@@ -174,7 +192,7 @@ func (s *Server) askLater(ctx context.Context, run *queryRun, gate approval.Gate
 		Nonce: hex.EncodeToString(nonce), Conversation: run.conv, User: run.user,
 		ApprovalID: gate.ApprovalID, Action: gate.Action, Risk: gate.Risk, Confirm: gate.Confirm,
 		Parts: run.parts, Approvals: run.approvals, Usage: run.usage, Book: run.book,
-		Started: run.started, Expires: time.Now().Add(s.cfg.ApprovalTimeout),
+		Started: run.started, Expires: expires, PageID: pageID,
 	}
 	token, err := s.sealFitting(st)
 	if err != nil {
@@ -187,7 +205,7 @@ func (s *Server) askLater(ctx context.Context, run *queryRun, gate approval.Gate
 	}
 	run.fw.note("waiting for a human to approve or deny: " + gate.Action)
 	return mcpserver.NewInputRequestBuilder(token).
-		Elicit(elicitationID, s.form(gate)).
+		Elicit(elicitationID, params).
 		ToolResult(), nil
 }
 
@@ -243,10 +261,22 @@ func (s *Server) resumeQuery(ctx context.Context, req mcp.CallToolRequest) (*mcp
 		s.log.Warn("refused an expired approval state with no gate recorded", "conversation", st.Conversation)
 		return s.lateAnswer(st), nil
 	}
+	if st.PageID != "" {
+		defer s.pages.forget(st.PageID) // whatever happens below, the page does not outlive this leg
+	}
 	gate := st.gate()
+	run.fw = s.newForwarder(ctx, req) // before the verdict: waiting for a page sends progress
+	defer run.fw.close()
 	v := approval.Deny(schema.ReasonTimedOut)
-	if !expired {
+	v.Via = viaForm
+	switch {
+	case st.PageID != "" && expired:
+		v.Via = viaURL
+	case st.PageID != "":
+		v = s.resumeByPage(ctx, req, gate, st.PageID, run)
+	case !expired:
 		v = approval.Judge(gate, answer2026(req))
+		v.Via = viaForm
 	}
 	if p == nil {
 		if res, send := s.unrecordedAnswer(ctx, run, gate, v); !send {
@@ -255,8 +285,6 @@ func (s *Server) resumeQuery(ctx context.Context, req mcp.CallToolRequest) (*mcp
 	} else if err := held.Clear(ctx); err != nil {
 		return s.storeFailure(ctx, run, err)
 	}
-	run.fw = s.newForwarder(ctx, req)
-	defer run.fw.close()
 
 	hitl, derr := s.decide(ctx, run, gate, v)
 	if derr != nil {
@@ -284,7 +312,7 @@ func (s *Server) unrecordedAnswer(ctx context.Context, run *queryRun, gate appro
 	case state == kubeq.GateNone && !v.Approves(gate):
 		run.approvals = append(run.approvals, schema.Approval{ApprovalID: gate.ApprovalID, Action: gate.Action,
 			Risk: gate.Risk, Decision: schema.Denied, Reason: v.Reason})
-		s.audit.record(ctx, run.conv, run.user, run.approvals[len(run.approvals)-1], v.Comment)
+		s.audit.record(ctx, run.conv, run.user, run.approvals[len(run.approvals)-1], v.Comment, v.Via)
 		run.notices = append(run.notices, "KubeIntellect's history shows no approval pending on this "+
 			"conversation any more, so nothing was sent.")
 		return s.result(run), false
@@ -326,10 +354,10 @@ func (s *Server) lateAnswer(st approvalState) *mcp.CallToolResult {
 func (s *Server) decide(ctx context.Context, run *queryRun, gate approval.Gate, v approval.Verdict) (*kubeq.HitlRequest, error) {
 	approve := v.Approves(gate)
 	if approve && !s.pendingHere(ctx, run, gate) {
-		approve, v = false, approval.Deny(schema.ReasonError)
+		approve, v = false, approval.Verdict{Reason: schema.ReasonError, Via: v.Via}
 		run.approvals = append(run.approvals, schema.Approval{ApprovalID: gate.ApprovalID, Action: gate.Action,
 			Risk: gate.Risk, Decision: schema.Denied, Reason: schema.ReasonError})
-		s.audit.record(ctx, run.conv, run.user, run.approvals[len(run.approvals)-1], "approved, but not pending at KubeIntellect")
+		s.audit.record(ctx, run.conv, run.user, run.approvals[len(run.approvals)-1], "approved, but not pending at KubeIntellect", v.Via)
 		run.notices = append(run.notices, fmt.Sprintf("The human approved `%s`, but KubeIntellect's history "+
 			"shows another approval, or none, pending on this conversation, so kubeq-mcp did not send the "+
 			"approval: it did not run. Ask again.", gate.Action))
@@ -342,7 +370,7 @@ func (s *Server) decide(ctx context.Context, run *queryRun, gate approval.Gate, 
 		a.Decision, answer = schema.Approved, schema.FormApprove
 	}
 	run.approvals = append(run.approvals, a)
-	s.audit.record(ctx, run.conv, run.user, a, v.Comment)
+	s.audit.record(ctx, run.conv, run.user, a, v.Comment, v.Via)
 	run.fw.note(strings.TrimSuffix(approvalSentence(a), " Nothing was run.") + " ")
 
 	tctx := ctx
@@ -419,7 +447,7 @@ func (s *Server) approveFailed(ctx context.Context, run *queryRun, gate approval
 		a := run.approvals[n-1]
 		a.Decision, a.Reason = schema.Denied, schema.ReasonError
 		run.approvals[n-1] = a
-		s.audit.record(ctx, run.conv, run.user, a, "")
+		s.audit.record(ctx, run.conv, run.user, a, "", "")
 	}
 	parts := run.parts
 	hitl, err := s.sendDeny(ctx, run)

@@ -816,8 +816,8 @@ func TestApprovalAuditRecords(t *testing.T) {
 		lines := audit.lines()
 		require.Len(t, lines, 2, "one line per decision")
 		want := []map[string]any{
-			{"approval_id": "act-pod", "action": podCommand, "risk": "high", "decision": "approved", "reason": "user_approved", "comment": "tested"},
-			{"approval_id": "act-scale", "action": scaleCommand, "risk": "medium", "decision": "denied", "reason": "user_declined"},
+			{"approval_id": "act-pod", "action": podCommand, "risk": "high", "decision": "approved", "reason": "user_approved", "comment": "tested", "via": "form"},
+			{"approval_id": "act-scale", "action": scaleCommand, "risk": "medium", "decision": "denied", "reason": "user_declined", "via": "form"},
 		}
 		for i, line := range lines {
 			var rec map[string]any

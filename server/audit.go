@@ -33,6 +33,8 @@ type auditRecord struct {
 	// with --allow-user-override), which a prompt-injected model may forge.
 	UserID     string `json:"user_id"`
 	UserSource string `json:"user_source"`
+	// Via is how the human was asked: form, page or url; absent when nobody was.
+	Via string `json:"via,omitempty"`
 }
 
 // maxAuditComment bounds the human's reason in an audit record, in runes.
@@ -60,12 +62,12 @@ func configuredUser(c *kubeq.Client) string {
 
 // record writes one decision. user is the user_id the caller chose, "" for
 // the configured one.
-func (a *auditor) record(ctx context.Context, conv, user string, a2 schema.Approval, comment string) {
+func (a *auditor) record(ctx context.Context, conv, user string, a2 schema.Approval, comment, via string) {
 	name, version := clientInfo(ctx)
 	rec := auditRecord{
 		Time: time.Now().UTC(), Conversation: conv, ApprovalID: a2.ApprovalID, Action: a2.Action,
 		Risk: a2.Risk, Decision: a2.Decision, Reason: a2.Reason,
-		ClientName: name, ClientVersion: version, Transport: transportFrom(ctx), Comment: comment,
+		ClientName: name, ClientVersion: version, Transport: transportFrom(ctx), Comment: comment, Via: via,
 		UserID: a.defaultUser, UserSource: "configured",
 	}
 	if user != "" {

@@ -14,6 +14,8 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 	mcpserver "github.com/mark3labs/mcp-go/server"
+
+	"github.com/kubeq-mcp/kubeq-mcp/approval/page"
 )
 
 // MCPPath and HealthPath are where the HTTP transport serves.
@@ -50,7 +52,7 @@ func (s *Server) HTTPHandler() http.Handler {
 		mcpserver.WithMaxRequestBodyBytes(s.cfg.MaxRequestBytes),
 		mcpserver.WithStreamableHTTPLogger(s.log.With("component", "mcp-http")),
 		mcpserver.WithHTTPContextFunc(func(ctx context.Context, r *http.Request) context.Context {
-			return withTransport(ctx, "http")
+			return withPageBase(withTransport(ctx, "http"), r)
 		}),
 	)
 	s.mu.Lock()
@@ -61,6 +63,9 @@ func (s *Server) HTTPHandler() http.Handler {
 	// is read further, logged or echoed.
 	mux.Handle(MCPPath, s.checkToken(s.checkOrigin(s.limitBody(s.capSessions(s.dropModernCancels(s.tolerateLateAnswers(streamable)))))))
 	handleOAuthDiscovery(mux)
+	// Approval pages for URL-mode clients: the token in the path is the
+	// credential, so no bearer token is asked (a browser has none).
+	mux.Handle(page.PathPrefix, s.pages.set.Handler())
 	mux.HandleFunc("GET "+HealthPath, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}`))

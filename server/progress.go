@@ -40,6 +40,7 @@ type forwarder struct {
 	bufSince time.Time
 	lastSent time.Time
 	closed   bool
+	idleMsg  string // the keep-alive's text; "" for the default
 
 	wake chan struct{}
 	done chan struct{}
@@ -101,6 +102,21 @@ func (f *forwarder) event(ev kubeq.Event) {
 		f.say(fmt.Sprintf("approval needed (%s risk): %s", e.Risk, e.Action))
 	case kubeq.Error:
 		f.say("backend error: " + oneLine(e.Message, 300))
+	}
+}
+
+// waitingFor makes msg the keep-alive's text until the returned func runs.
+func (f *forwarder) waitingFor(msg string) (restore func()) {
+	if f == nil {
+		return func() {}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.idleMsg = msg
+	return func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.idleMsg = ""
 	}
 }
 
@@ -179,10 +195,13 @@ func (f *forwarder) timers() {
 		f.mu.Lock()
 		tokensDue := f.buf.Len() > 0 && now.Sub(f.bufSince) >= f.cfg.CoalesceInterval
 		idle := f.buf.Len() == 0 && now.Sub(f.lastSent) >= f.cfg.KeepAliveInterval
+		idleMsg := f.idleMsg
 		f.mu.Unlock()
 		switch {
 		case tokensDue:
 			f.flushTokens()
+		case idle && idleMsg != "":
+			f.send(idleMsg)
 		case idle:
 			f.send("still working: waiting for KubeIntellect")
 		}

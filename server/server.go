@@ -17,6 +17,7 @@ import (
 	mcpserver "github.com/mark3labs/mcp-go/server"
 
 	"github.com/kubeq-mcp/kubeq-mcp/approval"
+	"github.com/kubeq-mcp/kubeq-mcp/approval/page"
 	"github.com/kubeq-mcp/kubeq-mcp/kubeq"
 )
 
@@ -43,6 +44,13 @@ type Config struct {
 	// AllowUserOverride lets kube_query's caller (the model) choose the
 	// backend user with user_id; off, the client's configured user is sent.
 	AllowUserOverride bool
+
+	// ApprovalBrowser opens an approval page's URL for a stdio client
+	// without forms (page.ParseOpener); nil: such clients are denied.
+	ApprovalBrowser page.Opener
+	// PageIdle is how long the stdio approval page listener stays open with
+	// no page open; 1m when zero.
+	PageIdle time.Duration
 
 	// HTTP only.
 	HTTPToken      string   // bearer token required on /mcp when set
@@ -93,6 +101,7 @@ type Server struct {
 	sealer   *sealer
 	ledger   *approval.Ledger
 	audit    *auditor
+	pages    *pages
 	counters counters
 	calls    callSlots
 	sessions sessionCap
@@ -166,6 +175,7 @@ func New(cfg Config) (*Server, error) {
 		sealer:  seal,
 		ledger:  cfg.Ledger,
 		audit:   newAuditor(cfg.Logger, cfg.AuditLog, configuredUser(cfg.Backend)),
+		pages:   newPages(cfg),
 		stop:    make(chan struct{}),
 
 		denyTimeout:    denyTimeout,
@@ -234,6 +244,7 @@ func (s *Server) Close() error {
 	s.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	s.pages.loopback.Close(ctx)
 	var errs []error
 	for _, h := range hs {
 		if err := h.Shutdown(ctx); err != nil {

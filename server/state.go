@@ -32,6 +32,7 @@ type approvalState struct {
 	Book         answerBook        `json:"ab"` // the answer's size against the answer cap
 	Started      time.Time         `json:"st"`
 	Expires      time.Time         `json:"exp"`
+	PageID       string            `json:"pg,omitempty"` // the approval page waiting for this answer (URL mode)
 }
 
 const stateVersion = 1
