@@ -12,6 +12,10 @@ import (
 	"time"
 )
 
+// shutdownGrace bounds how long closing the listener waits for answers
+// being written.
+const shutdownGrace = time.Second
+
 // Loopback serves pages on 127.0.0.1, on a random port, while they are
 // needed: the listener opens with the first page and closes once no page
 // has been open for the idle time (so a page just decided can still answer
@@ -140,7 +144,10 @@ func (l *Loopback) closeIdle(t **time.Timer) {
 func (l *Loopback) stopLocked(ctx context.Context) {
 	srv := l.srv
 	l.srv, l.base = nil, ""
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	// Shutdown lets an answer being written finish, but it also waits on
+	// connections a browser opened ahead and never used (up to 5 s), so
+	// it gets a short bound; whatever is left is closed.
+	ctx, cancel := context.WithTimeout(ctx, shutdownGrace)
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil {
 		_ = srv.Close()
