@@ -140,7 +140,10 @@ func startBinaryFor(t *testing.T, transport string, backend *kubeqtest.Server) *
 	b := &binInstance{t: t, transport: transport, stderr: &syncBuffer{},
 		audit: filepath.Join(t.TempDir(), "audit.jsonl")}
 	b.args = []string{"--url", backend.URL, "--approval-timeout", binApprovalTimeout.String(),
-		"--audit-log", b.audit, "--log-level", "debug", "--retry-delays", "10ms"}
+		"--audit-log", b.audit, "--log-level", "debug", "--retry-delays", "10ms",
+		// A client without forms is denied, as with no approval page (the
+		// page has its own tests, page_binary_test.go).
+		"--approval-browser", "none"}
 	if transport == "http" {
 		_, b.endpoint = startHTTPBinary(t, kubeqMCPBinary(t), b.stderr, b.args...)
 	}

@@ -151,7 +151,9 @@ func buildDemoBinary(t *testing.T) string {
 // of the test says about transports.
 func demoCommand(bin, pace string, stderr io.Writer) *exec.Cmd {
 	cmd := exec.Command(bin, "--demo", "--transport", "stdio", "--log-level", "debug")
-	cmd.Env = append(os.Environ(), "KUBEQ_MCP_DEMO_PACE="+pace)
+	// The page off: a client here that shows no form is denied, and no
+	// test opens the desktop's browser.
+	cmd.Env = append(os.Environ(), "KUBEQ_MCP_DEMO_PACE="+pace, "KUBEQ_MCP_APPROVAL_BROWSER=none")
 	cmd.Stderr = stderr
 	return cmd
 }

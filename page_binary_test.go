@@ -82,6 +82,9 @@ func startPageBinary(t *testing.T, transport, version string, timeout time.Durat
 			if req.Params.Mode != "url" {
 				return nil, fmt.Errorf("a URL-mode client got a %q elicitation", req.Params.Mode)
 			}
+			if strings.Contains(req.Params.Message, "web-9") {
+				return &sdk.ElicitResult{Action: "decline"}, nil // the human will not open it
+			}
 			p.urls <- req.Params.URL
 			return &sdk.ElicitResult{Action: "accept"}, nil
 		}
@@ -414,11 +417,57 @@ func TestBinaryApprovalPageURLMode(t *testing.T) {
 				assert.Equal(t, "user_denied", approvalOf(t, res)["reason"])
 				assert.Equal(t, []string{"deny by url", "deny"}, b.MessagesFor(conversationOf(res)))
 
+				// Declining to open the page is a denial.
+				b.Handle("decline by url", gateScript("web-9", "kubectl delete pod web-9 -n shop"))
+				res = p.ask("decline by url").wait(t)
+				assert.Equal(t, "user_declined", approvalOf(t, res)["reason"])
+				assert.Equal(t, []string{"decline by url", "deny"}, b.MessagesFor(conversationOf(res)))
+
 				_, err := os.Stat(p.urlFile)
 				assert.True(t, os.IsNotExist(err), "kubeq-mcp launched no browser itself")
-				assert.Equal(t, []string{"url", "url"}, auditVia(t, p.audit))
+				assert.Equal(t, []string{"url", "url", "url"}, auditVia(t, p.audit))
 				p.assertSecretKept([]string{u, u2})
 			})
 		}
 	}
+}
+
+// Over HTTP the page is offered only by URL mode: a client with neither
+// forms nor URL mode is denied, and no browser is launched.
+func TestBinaryHTTPClientWithoutFormsIsDenied(t *testing.T) {
+	for eraName, version := range eras() {
+		t.Run(eraName, func(t *testing.T) {
+			p := startPageBinary(t, "http", version, pageTimeout, false)
+			p.backend.Handle("no forms", gateScript("web-10", "kubectl delete pod web-10 -n shop"))
+			res := p.ask("no forms").wait(t)
+			assert.Equal(t, "elicitation_unsupported", approvalOf(t, res)["reason"])
+			assert.Equal(t, []string{"no forms", "deny"}, p.backend.MessagesFor(conversationOf(res)))
+			_, err := os.Stat(p.urlFile)
+			assert.True(t, os.IsNotExist(err), "no browser launched")
+		})
+	}
+}
+
+// A stdio client without forms whose browser cannot be opened is denied,
+// and the log says what to set.
+func TestBinaryApprovalPageWithoutABrowser(t *testing.T) {
+	backend := kubeqtest.NewServer()
+	t.Cleanup(backend.Close)
+	backend.Handle("no browser", gateScript("web-11", "kubectl delete pod web-11 -n shop"))
+	var stderr syncBuffer
+	cmd := exec.Command(kubeqMCPBinary(t), "--url", backend.URL, "--approval-browser",
+		filepath.Join(t.TempDir(), "no-such-browser"))
+	cmd.Stderr = &stderr
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cs, err := sdk.NewClient(&sdk.Implementation{Name: "page-test", Version: "1"}, nil).
+		Connect(ctx, &sdk.CommandTransport{Command: cmd}, nil)
+	require.NoError(t, err)
+	defer cs.Close()
+	res, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: "kube_query", Arguments: map[string]any{"question": "no browser"}})
+	require.NoError(t, err)
+	assert.Equal(t, "error", approvalOf(t, res)["reason"])
+	assert.Equal(t, []string{"no browser", "deny"}, backend.MessagesFor(conversationOf(res)))
+	assert.Contains(t, stderr.String(), "approval page could not be opened in a browser")
+	assert.NotContains(t, stderr.String(), "/approve/")
 }
