@@ -157,3 +157,16 @@ func TestConfigLimits(t *testing.T) {
 		assert.ErrorContains(t, err, args[0], "%v", args)
 	}
 }
+
+func TestConfigApprovalBrowser(t *testing.T) {
+	c, err := parseConfig(nil, envOf(nil), &bytes.Buffer{})
+	require.NoError(t, err)
+	assert.Empty(t, c.ApprovalBrowser, "the OS opener by default")
+	env := envOf(map[string]string{"KUBEQ_MCP_APPROVAL_BROWSER": "none"})
+	c, err = parseConfig(nil, env, &bytes.Buffer{})
+	require.NoError(t, err)
+	assert.Equal(t, "none", c.ApprovalBrowser)
+	c, err = parseConfig([]string{"--approval-browser", "firefox --new-window"}, env, &bytes.Buffer{})
+	require.NoError(t, err)
+	assert.Equal(t, "firefox --new-window", c.ApprovalBrowser, "the flag overrides the environment")
+}
