@@ -58,7 +58,13 @@ type pages struct {
 	opener   page.Opener // nil: stdio clients without forms are denied
 
 	mu      sync.Mutex
-	waiting map[string]*page.Ticket
+	waiting map[string]parked
+}
+
+// parked is a 2026-era ticket waiting for its client's second leg.
+type parked struct {
+	ticket  *page.Ticket
+	expires time.Time
 }
 
 func newPages(cfg Config) *pages {
@@ -67,15 +73,24 @@ func newPages(cfg Config) *pages {
 	if idle <= 0 {
 		idle = pageIdle
 	}
-	return &pages{set: set, opener: cfg.ApprovalBrowser, waiting: map[string]*page.Ticket{},
+	return &pages{set: set, opener: cfg.ApprovalBrowser, waiting: map[string]parked{},
 		loopback: page.NewLoopback(set, idle, cfg.Logger.With("component", "approval-page"))}
 }
 
-// park keeps a 2026-era ticket until its client comes back.
-func (p *pages) park(id string, t *page.Ticket) {
+// park keeps a 2026-era ticket until its client comes back, or its
+// expiry passes (a client that never comes back leaves no entry behind:
+// each park drops the expired ones; their pages expired with them).
+func (p *pages) park(id string, t *page.Ticket, expires time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.waiting[id] = t
+	now := time.Now()
+	for k, w := range p.waiting {
+		if now.After(w.expires) {
+			w.ticket.Close()
+			delete(p.waiting, k)
+		}
+	}
+	p.waiting[id] = parked{ticket: t, expires: expires}
 }
 
 // claim takes a parked ticket; nil when there is none (another process
@@ -83,12 +98,15 @@ func (p *pages) park(id string, t *page.Ticket) {
 func (p *pages) claim(id string) *page.Ticket {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	t := p.waiting[id]
+	w, ok := p.waiting[id]
+	if !ok {
+		return nil
+	}
 	delete(p.waiting, id)
-	return t
+	return w.ticket
 }
 
-// forget drops parked tickets past their time; their pages expired.
+// forget drops a parked ticket and withdraws its page.
 func (p *pages) forget(id string) {
 	if t := p.claim(id); t != nil {
 		t.Close()
@@ -280,7 +298,7 @@ func (s *Server) askLaterByPage(ctx context.Context, run *queryRun, gate approva
 		return s.failAndDeny(ctx, run, gate, fmt.Errorf("approval page: %w", err))
 	}
 	id := randomID()
-	s.pages.park(id, ticket)
+	s.pages.park(id, ticket, expires)
 	res, err := s.askLaterWith(ctx, run, gate, expires, id, mcp.ElicitationParams{
 		Mode: mcp.ElicitationModeURL, ElicitationID: id, URL: url, Message: pageMessage(gate)})
 	if err != nil || res.IsError {

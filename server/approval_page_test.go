@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/kubeq-mcp/kubeq-mcp/approval/page"
 	"github.com/kubeq-mcp/kubeq-mcp/kubeq/kubeqtest"
 )
 
@@ -260,4 +261,23 @@ func TestApprovalPageURLMode(t *testing.T) {
 			})
 		}
 	}
+}
+
+// A 2026-era client that never comes back leaves no parked ticket behind.
+func TestParkedPagesAreDroppedAfterExpiry(t *testing.T) {
+	p := newPages(Config{Logger: newTestLogger(t)})
+	t.Cleanup(func() { p.loopback.Close(context.Background()) })
+	judge := func(page.Submission) page.Outcome { return page.Outcome{} }
+	old, _, err := p.loopback.Open(page.Request{Command: "a"}, time.Now().Add(time.Minute), judge)
+	require.NoError(t, err)
+	p.park("old", old, time.Now().Add(-time.Second))
+	fresh, _, err := p.loopback.Open(page.Request{Command: "b"}, time.Now().Add(time.Minute), judge)
+	require.NoError(t, err)
+	p.park("fresh", fresh, time.Now().Add(time.Minute))
+	assert.Nil(t, p.claim("old"), "dropped")
+	_, err = old.Wait(context.Background())
+	require.ErrorIs(t, err, page.ErrWithdrawn, "and its page withdrawn")
+	assert.Same(t, fresh, p.claim("fresh"))
+	assert.Nil(t, p.claim("fresh"), "a ticket is claimed once")
+	fresh.Close()
 }
