@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -280,4 +281,53 @@ func TestParkedPagesAreDroppedAfterExpiry(t *testing.T) {
 	assert.Same(t, fresh, p.claim("fresh"))
 	assert.Nil(t, p.claim("fresh"), "a ticket is claimed once")
 	fresh.Close()
+}
+
+type bearer struct {
+	token string
+	next  http.RoundTripper
+}
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return b.next.RoundTrip(r)
+}
+
+// With a bearer token on /mcp, the page on the same listener needs none:
+// the browser has none, and the token in the path is the credential.
+func TestApprovalPageNeedsNoBearerToken(t *testing.T) {
+	const token = "a-bearer-token-of-32-characters!"
+	h := newPageHuman()
+	f := newFixture(t, func(c *Config) { c.HTTPToken = token })
+	f.backend.Handle(podQuestion, kubeqtest.Script{gate(podCommand, "act-pod")})
+	hs := httptest.NewServer(f.srv.HTTPHandler())
+	t.Cleanup(hs.Close)
+	opts := &sdk.ClientOptions{
+		Capabilities: &sdk.ClientCapabilities{Elicitation: &sdk.ElicitationCapabilities{URL: &sdk.URLElicitationCapabilities{}}},
+		ElicitationHandler: func(_ context.Context, req *sdk.ElicitRequest) (*sdk.ElicitResult, error) {
+			h.urls <- req.Params.URL
+			return &sdk.ElicitResult{Action: "accept"}, nil
+		},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cs, err := sdk.NewClient(&sdk.Implementation{Name: "url-client", Version: "1"}, opts).Connect(ctx,
+		&sdk.StreamableClientTransport{Endpoint: hs.URL + MCPPath, MaxRetries: -1,
+			HTTPClient: &http.Client{Transport: bearer{token, http.DefaultTransport}}},
+		&sdk.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = cs.Close() })
+
+	resp, err := http.Post(hs.URL+MCPPath, "application/json", strings.NewReader(`{}`))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "/mcp still needs the token")
+
+	res := callAsync(t, cs, context.Background(), podQuestion)
+	u := h.next(t)
+	assert.True(t, strings.HasPrefix(u, hs.URL+"/approve/"), "served on the MCP listener: %s", u)
+	assert.Equal(t, http.StatusOK, h.decide(t, u, "approve", podTarget), "no bearer token needed")
+	r := waitResult(t, res)
+	assert.Equal(t, []map[string]any{wantApproval("act-pod", podCommand, "high", "approved", "user_approved")}, approvalsOf(t, r))
 }
