@@ -140,14 +140,16 @@ func (p *Pages) gone(w http.ResponseWriter, e *entry) {
 
 // sameOrigin reports whether a POST came from the page's own origin, or
 // from no browser page at all. A browser that sends Sec-Fetch-Site (a
-// header no page can set) is believed about it; with the page's
-// no-referrer policy such a browser sends "Origin: null" for the page's own
-// form. Without Sec-Fetch-Site, Origin must be absent or the page's own.
+// header no page can set or forge) is believed about it: with the page's
+// no-referrer policy it sends "Origin: null" for the page's own form, and
+// behind a proxy that terminates TLS the Origin it names may not match the
+// request as it reaches us. Without Sec-Fetch-Site, Origin must be absent
+// or the page's own.
 func sameOrigin(r *http.Request) bool {
 	origin := r.Header.Get("Origin")
 	switch r.Header.Get("Sec-Fetch-Site") {
 	case "same-origin", "none":
-		return origin == "" || origin == "null" || originIs(origin, r)
+		return true
 	case "":
 		return origin == "" || originIs(origin, r)
 	default:
