@@ -33,6 +33,10 @@ import (
 // from the input_required result too, but its bridge turns any elicitation
 // failure into a JSON-RPC error without calling the handler again, which
 // would leave the gate pending instead of denied, and it has no timeout.
+//
+// A client that shows no form is asked through the one-time approval page
+// instead (approval_page.go): the page's answer is judged by the same
+// approval.Judge as a form's.
 
 const elicitationID = "approval"
 

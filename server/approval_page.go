@@ -238,6 +238,8 @@ func (s *Server) askByPage(ctx context.Context, run *queryRun, gate approval.Gat
 			s.log.Warn("approval page URL could not be given to the client; denying", "approval_id", gate.ApprovalID,
 				"err", errors.New(strings.ReplaceAll(err.Error(), url, "<url>")))
 			return deny(schema.ReasonError)
+		case res == nil:
+			return deny(schema.ReasonError)
 		case res.Action == mcp.ElicitationResponseActionDecline:
 			return deny(schema.ReasonUserDeclined)
 		case res.Action != mcp.ElicitationResponseActionAccept:
