@@ -59,8 +59,8 @@ type config struct {
 }
 
 // secretEnv names the environment variable of each secret flag. The
-// approval page's browser opener starts without them: keep its list
-// (approval/page, secretEnv) in step.
+// approval page's browser opener starts without them (page.SecretEnv;
+// TestOpenerEnvListsEverySecret keeps the two in step).
 var secretEnv = map[string]string{
 	"http-token": "KUBEQ_MCP_HTTP_TOKEN",
 	"api-key":    "KUBE_Q_API_KEY",

@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/kubeq-mcp/kubeq-mcp/approval/page"
 )
 
 func envOf(m map[string]string) func(string) string {
@@ -169,4 +171,12 @@ func TestConfigApprovalBrowser(t *testing.T) {
 	c, err = parseConfig([]string{"--approval-browser", "firefox --new-window"}, env, &bytes.Buffer{})
 	require.NoError(t, err)
 	assert.Equal(t, "firefox --new-window", c.ApprovalBrowser, "the flag overrides the environment")
+}
+
+// The approval page's browser command starts without kubeq-mcp's secrets:
+// its list names every secret flag's variable.
+func TestOpenerEnvListsEverySecret(t *testing.T) {
+	for flagName, env := range secretEnv {
+		assert.Containsf(t, page.SecretEnv(), env, "--%s", flagName)
+	}
 }

@@ -79,17 +79,20 @@ func CommandOpener(argv []string) Opener {
 	}
 }
 
-// secretEnv are kubeq-mcp's secret variables (see config.go; a new secret
-// belongs here too). A browser has no use for them, and hands its
-// environment on to everything it starts.
-var secretEnv = []string{"KUBE_Q_API_KEY", "KUBEQ_MCP_HTTP_TOKEN", "KUBEQ_MCP_STATE_KEY"}
+// SecretEnv names kubeq-mcp's secret variables, which the opener's command
+// does not get: a browser has no use for them, and hands its environment on
+// to everything it starts. A test of package main keeps it in step with
+// config.go's secret flags.
+func SecretEnv() []string {
+	return []string{"KUBE_Q_API_KEY", "KUBEQ_MCP_HTTP_TOKEN", "KUBEQ_MCP_STATE_KEY", "KUBEQ_MCP_STORE"}
+}
 
 // withoutSecrets is env less the secret variables.
 func withoutSecrets(env []string) []string {
 	out := make([]string, 0, len(env))
 	for _, kv := range env {
 		name, _, _ := strings.Cut(kv, "=")
-		if !slices.Contains(secretEnv, name) {
+		if !slices.Contains(SecretEnv(), name) {
 			out = append(out, kv)
 		}
 	}

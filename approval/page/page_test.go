@@ -487,7 +487,8 @@ func TestAPanickingJudgeDenies(t *testing.T) {
 // everything it starts), while the rest of the environment is.
 func TestOpenerGetsNoSecrets(t *testing.T) {
 	secrets := map[string]string{"KUBE_Q_API_KEY": "sk-opener-secret-1",
-		"KUBEQ_MCP_HTTP_TOKEN": "tok-opener-secret-2", "KUBEQ_MCP_STATE_KEY": "state-opener-secret-3"}
+		"KUBEQ_MCP_HTTP_TOKEN": "tok-opener-secret-2", "KUBEQ_MCP_STATE_KEY": "state-opener-secret-3",
+		"KUBEQ_MCP_STORE": "redis://user:store-opener-secret-4@localhost:6379/0"}
 	for k, v := range secrets {
 		t.Setenv(k, v)
 	}
