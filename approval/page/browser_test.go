@@ -6,10 +6,12 @@ package page
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -159,6 +161,33 @@ func TestPageInABrowser(t *testing.T) {
 		submit(t, p.tab, "#deny")
 		assert.Contains(t, text(t, p.tab, "#command"), "<script>")
 		assert.Equal(t, "undefined", eval[string](t, p.tab, "typeof window.pwned"))
+	})
+
+	t.Run("works with JavaScript turned off", func(t *testing.T) {
+		tk, u, err := l.Open(podRequest, time.Now().Add(time.Minute), testJudge(podRequest.Confirm))
+		require.NoError(t, err)
+		t.Cleanup(tk.Close)
+		tab := browsertest.Tab(t, browser, 60*time.Second)
+		_, err = chromedp.Call(tab, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true})
+		require.NoError(t, err)
+		// Scripts are really off in this tab: a page's own script does not run.
+		probe := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			_, _ = w.Write([]byte(`<title>off</title><script>document.title = "on"</script>`))
+		}))
+		t.Cleanup(probe.Close)
+		require.NoError(t, chromedp.Do(tab, chromedp.Navigate(probe.URL)))
+		title, err := chromedp.Run(tab, chromedp.Title())
+		require.NoError(t, err)
+		require.Equal(t, "off", title)
+
+		require.NoError(t, chromedp.Do(tab, chromedp.Navigate(u)))
+		assert.Equal(t, "kubectl delete pod web-1 -n shop", text(t, tab, "#command"))
+		require.NoError(t, chromedp.Do(tab, chromedp.SendKeys(chromedp.CSS("#confirm"), "web-1")))
+		submit(t, tab, "#approve")
+		assert.Equal(t, "Approved", text(t, tab, "#outcome"))
+		d, err := waitDecision(t, tk)
+		require.NoError(t, err)
+		assert.True(t, d.Approved)
 	})
 
 	t.Run("readable on a phone", func(t *testing.T) {
