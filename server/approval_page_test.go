@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net/http"
@@ -330,4 +331,30 @@ func TestApprovalPageNeedsNoBearerToken(t *testing.T) {
 	assert.Equal(t, http.StatusOK, h.decide(t, u, "approve", podTarget), "no bearer token needed")
 	r := waitResult(t, res)
 	assert.Equal(t, []map[string]any{wantApproval("act-pod", podCommand, "high", "approved", "user_approved")}, approvalsOf(t, r))
+}
+
+// A URL handed to an HTTP client names the listener as the client reached
+// it: its Host, and https behind a proxy that says so.
+func TestPageBaseFollowsTheRequest(t *testing.T) {
+	for _, c := range []struct {
+		host, proto string
+		tls         bool
+		want        string
+	}{
+		{"127.0.0.1:8080", "", false, "http://127.0.0.1:8080"},
+		{"mcp.example.com", "https", false, "https://mcp.example.com"},
+		{"mcp.example.com", "", true, "https://mcp.example.com"},
+	} {
+		r := httptest.NewRequest(http.MethodPost, "http://"+c.host+MCPPath, nil)
+		if c.proto != "" {
+			r.Header.Set("X-Forwarded-Proto", c.proto)
+		}
+		if !c.tls {
+			r.TLS = nil
+		} else if r.TLS == nil {
+			r.TLS = &tls.ConnectionState{}
+		}
+		got, _ := withPageBase(context.Background(), r).Value(pageBaseKey{}).(string)
+		assert.Equal(t, c.want, got)
+	}
 }
