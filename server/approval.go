@@ -491,7 +491,21 @@ func (s *Server) denyPending(ctx context.Context, run *queryRun, p *approval.Rec
 		run.user = p.User
 	}
 	if p.Blind {
-		return s.denyBlind(ctx, run)
+		// Ask the history first: a deny where nothing is pending reaches a
+		// current backend as a new question.
+		state, bg, err := s.cfg.Backend.GateState(ctx, run.conv)
+		if err != nil {
+			s.log.Debug("backend history unavailable", "conversation", run.conv, "err", err)
+		}
+		switch state {
+		case kubeq.GateNone:
+			s.log.Info("nothing pending after all: no precautionary denial", "conversation", run.conv)
+			return nil
+		case kubeq.GatePending:
+			p = &approval.Record{Gate: approval.NewGate(bg, false), User: p.User, Attempts: p.Attempts}
+		default:
+			return s.denyBlind(ctx, run)
+		}
 	}
 	if p.Nonce != "" {
 		// A client coming back later with this gate's state finds it answered.
