@@ -44,11 +44,14 @@ func TestFailsafeDenyChainExhaustedSendsNothing(t *testing.T) {
 
 	res, err := query(context.Background(), cs, map[string]any{"question": "is checkout healthy?", "conversation_id": leg.conv})
 	require.NoError(t, err)
-	t.Logf("result: %s", textOf(res))
-	t.Logf("messages: %q", f.backend.MessagesFor(leg.conv))
-	for _, d := range f.backend.Decisions() {
-		t.Logf("decision: %s approved=%v by %q", d.ActionID, d.Approved, d.Message)
-	}
+	assert.True(t, res.IsError, "the chain ran out: the question is not sent: %s", textOf(res))
+	// G1 denied, then G2..G6 (the cap of 5); G7 stays open and nothing is
+	// sent on top of it.
+	assert.Equal(t, []string{"start", "deny", "deny", "deny", "deny", "deny", "deny"}, f.backend.MessagesFor(leg.conv))
+	gi, pending := f.backend.PendingGate(leg.conv)
+	assert.True(t, pending, "the seventh gate is left open, recorded")
+	assert.NotNil(t, recordOf(t, f.srv, leg.conv), "and recorded, to be denied later")
+	t.Logf("left open: %s", gi.ActionID)
 	assertNeverApproved(t, f.backend)
 }
 

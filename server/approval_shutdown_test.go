@@ -201,5 +201,15 @@ func TestShutdownRacesSweeperStart(t *testing.T) {
 		close(start)
 		_ = f.srv.Close()
 		<-done
+		// Whichever won, no sweeper outlives Close: one that started is
+		// stopped, and none starts after.
+		f.srv.startSweeper()
+		waited := make(chan struct{})
+		go func() { f.srv.sweepWG.Wait(); close(waited) }()
+		select {
+		case <-waited:
+		case <-time.After(10 * time.Second):
+			t.Fatal("a sweeper is still running after Close")
+		}
 	}
 }

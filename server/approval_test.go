@@ -794,7 +794,9 @@ func TestPendingGateOnAnotherReplica(t *testing.T) {
 
 	res, err := query(context.Background(), csB, map[string]any{"question": "why is web slow?", "conversation_id": leg.conv})
 	require.NoError(t, err)
-	t.Log(textOf(res))
+	require.False(t, res.IsError, textOf(res))
+	assert.Equal(t, []string{podQuestion, "deny", "why is web slow?"}, f.backend.MessagesFor(leg.conv),
+		"B finds the gate in the backend's history and denies it before the question")
 	assertNeverApproved(t, f.backend)
 }
 
