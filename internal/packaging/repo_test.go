@@ -76,7 +76,7 @@ var knownEnv = map[string]bool{
 	"KUBEQ_MCP_CONFIRM_HIGH_RISK": true, "KUBEQ_MCP_STATE_KEY": true, "KUBEQ_MCP_AUDIT_LOG": true,
 	"KUBEQ_MCP_MAX_REQUEST_BYTES": true, "KUBEQ_MCP_MAX_SESSIONS": true, "KUBEQ_MCP_MAX_CALLS_PER_SESSION": true,
 	"KUBEQ_MCP_MAX_CALLS": true, "KUBEQ_MCP_MAX_ANSWER_BYTES": true, "KUBEQ_MCP_REQUEST_READ_TIMEOUT": true,
-	"KUBEQ_MCP_IDLE_TIMEOUT": true, "KUBEQ_MCP_WRITE_TIMEOUT": true,
+	"KUBEQ_MCP_IDLE_TIMEOUT": true, "KUBEQ_MCP_WRITE_TIMEOUT": true, "KUBEQ_MCP_STORE": true,
 }
 
 // checkArgs fails for an argument list that uses a flag kubeq-mcp does not have.
