@@ -1,0 +1,279 @@
+package turns
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kubeq-mcp/kubeq-mcp/kubeq"
+)
+
+// Turn is one backend turn being read, or read to its end.
+type Turn struct {
+	reg     *Registry
+	conv    string
+	cancel  context.CancelCauseFunc
+	started time.Time
+
+	mu         sync.Mutex
+	entries    []entry
+	answer     strings.Builder
+	cutAt      int // answer bytes kept when the cap was reached; 0 while under it
+	dropped    int // answer bytes past the cap
+	err        error
+	done       bool
+	ended      time.Time
+	watchers   int
+	detachedAt time.Time
+	wake       chan struct{} // closed and replaced on every change
+}
+
+// entry is one event of the turn; answer text is a range of Turn.answer,
+// grown while tokens keep coming.
+type entry struct {
+	ev         kubeq.Event // nil for text
+	start, end int
+}
+
+// Cursor is how far a watcher has read.
+type Cursor struct {
+	entry int // index of the next entry to read
+	pos   int // within a text entry, the answer byte to read next
+}
+
+// Conversation is the turn's conversation.
+func (t *Turn) Conversation() string { return t.conv }
+
+// Started is when the turn was started.
+func (t *Turn) Started() time.Time { return t.started }
+
+func (t *Turn) run(ctx context.Context, stream Stream) {
+	var err error
+	for ev, e := range stream(ctx) {
+		if e != nil {
+			err = e
+			break
+		}
+		t.add(ev)
+	}
+	if cause := context.Cause(ctx); cause != nil && err != nil {
+		// A stream stopped by Cancel says why, not just "context canceled".
+		err = errors.Join(cause, err)
+	}
+	t.mu.Lock()
+	t.err, t.done, t.ended = err, true, time.Now()
+	t.changedLocked()
+	t.mu.Unlock()
+	t.cancel(nil) // release the context's resources
+}
+
+func (t *Turn) add(ev kubeq.Event) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if tok, ok := ev.(kubeq.Token); ok {
+		t.addText(tok.Content)
+	} else {
+		t.entries = append(t.entries, entry{ev: ev})
+	}
+	t.changedLocked()
+}
+
+func (t *Turn) addText(s string) {
+	if room := t.reg.opts.MaxAnswerBytes - t.answer.Len(); len(s) > room {
+		if t.cutAt == 0 {
+			t.cutAt = t.reg.opts.MaxAnswerBytes
+		}
+		t.dropped += len(s) - max(room, 0)
+		s = s[:max(room, 0)]
+	}
+	if s == "" {
+		return
+	}
+	start := t.answer.Len()
+	t.answer.WriteString(s)
+	if n := len(t.entries); n > 0 && t.entries[n-1].ev == nil {
+		t.entries[n-1].end = t.answer.Len()
+		return
+	}
+	t.entries = append(t.entries, entry{start: start, end: t.answer.Len()})
+}
+
+func (t *Turn) changedLocked() {
+	close(t.wake)
+	t.wake = make(chan struct{})
+}
+
+// Done reports whether the turn has read its stream to the end.
+func (t *Turn) Done() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.done
+}
+
+// Err is how the stream ended: nil after [DONE], else the error (wrapping
+// ErrCancelled or ErrDetachedCap for a cancelled turn). Only meaningful
+// once Done.
+func (t *Turn) Err() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.err
+}
+
+// Snapshot is what a result says of a turn at one moment.
+type Snapshot struct {
+	Answer     string // the answer text kept so far
+	Status     string // the latest status line, command or plan step; "" if none yet
+	Done       bool
+	Err        error
+	Hitl       *kubeq.HitlRequest // the gate the turn raised, if any
+	CutAt      int                // > 0: answer text past this many bytes was not kept
+	Dropped    int                // bytes not kept
+	Elapsed    time.Duration
+	Watchers   int
+	EventCount int
+}
+
+// Snapshot returns the turn's state now.
+func (t *Turn) Snapshot() Snapshot {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := Snapshot{Answer: t.answer.String(), Done: t.done, Err: t.err, CutAt: t.cutAt, Dropped: t.dropped,
+		Watchers: t.watchers, EventCount: len(t.entries)}
+	end := time.Now()
+	if t.done {
+		end = t.ended
+	}
+	s.Elapsed = end.Sub(t.started)
+	for i := len(t.entries) - 1; i >= 0; i-- {
+		if line := StatusLine(t.entries[i].ev); line != "" && s.Status == "" {
+			s.Status = line
+		}
+		if h, ok := t.entries[i].ev.(kubeq.HitlRequest); ok && s.Hitl == nil {
+			s.Hitl = &h
+		}
+	}
+	return s
+}
+
+// StatusLine is the one-line description of a progress-worthy event, ""
+// for the others.
+func StatusLine(ev kubeq.Event) string {
+	switch e := ev.(type) {
+	case kubeq.Status:
+		if e.Phase != "" {
+			return "[" + e.Phase + "] " + e.Message
+		}
+		return e.Message
+	case kubeq.ToolCall:
+		if e.Command != "" {
+			return "running: " + e.Command
+		}
+		return "running: " + e.Tool
+	case kubeq.Plan:
+		for _, s := range e.Steps {
+			if s.Status != "completed" && s.Status != "done" {
+				return "plan: " + s.Description
+			}
+		}
+	case kubeq.HitlRequest:
+		return "waiting for approval: " + e.Action
+	}
+	return ""
+}
+
+// Watch hands fn every event from cur on, in order (answer text as Token
+// events, coalesced as it was kept), until the turn ends or ctx ends. It
+// returns the cursor after the last event handed over, and ctx's error if
+// ctx ended first. The caller counts as a watcher meanwhile (see Watcher).
+func (t *Turn) Watch(ctx context.Context, cur Cursor, fn func(kubeq.Event)) (Cursor, error) {
+	for {
+		t.mu.Lock()
+		var batch []kubeq.Event
+		for cur.entry < len(t.entries) {
+			e := t.entries[cur.entry]
+			if e.ev != nil {
+				batch = append(batch, e.ev)
+				cur = Cursor{entry: cur.entry + 1}
+				continue
+			}
+			if from := max(cur.pos, e.start); from < e.end {
+				batch = append(batch, kubeq.Token{Content: t.answer.String()[from:e.end]})
+			}
+			if cur.entry == len(t.entries)-1 && !t.done {
+				cur.pos = e.end // the text may still grow
+				break
+			}
+			cur = Cursor{entry: cur.entry + 1}
+		}
+		done, wake := t.done, t.wake
+		t.mu.Unlock()
+		for _, ev := range batch {
+			fn(ev)
+		}
+		if done {
+			return cur, nil
+		}
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return cur, ctx.Err()
+		}
+	}
+}
+
+// Attach counts a new watcher (kube_answer, a resumed call); Detach when it
+// stops watching. Start counts its caller already.
+func (t *Turn) Attach() {
+	t.mu.Lock()
+	t.watchers++
+	t.mu.Unlock()
+}
+
+// Detach stops counting a watcher. The last one to leave a running turn
+// makes it detached, which the registry caps.
+func (t *Turn) Detach() {
+	t.mu.Lock()
+	t.watchers--
+	last := t.watchers == 0 && !t.done
+	if last {
+		t.detachedAt = time.Now()
+	}
+	t.mu.Unlock()
+	if last {
+		t.reg.detached()
+	}
+}
+
+// Cancel stops the turn and closes its backend request; why says what
+// stopped it (ErrCancelled when nil).
+func (t *Turn) Cancel(why error) {
+	if why == nil {
+		why = ErrCancelled
+	}
+	t.cancel(why)
+}
+
+// Wait blocks until the turn ends or ctx ends.
+func (t *Turn) Wait(ctx context.Context) error {
+	for {
+		t.mu.Lock()
+		done, wake := t.done, t.wake
+		t.mu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (t *Turn) expired(now time.Time, ttl time.Duration) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.done && t.watchers <= 0 && now.Sub(t.ended) > ttl
+}
