@@ -108,6 +108,7 @@ type Server struct {
 	busyLog  rateLog
 	stallLog rateLog
 	slowLog  rateLog
+	cancels  *cancelReasons
 
 	mu          sync.Mutex
 	streamables []*mcpserver.StreamableHTTPServer // to shut down in Close
@@ -177,6 +178,7 @@ func New(cfg Config) (*Server, error) {
 		audit:   newAuditor(cfg.Logger, cfg.AuditLog, configuredUser(cfg.Backend)),
 		pages:   newPages(cfg),
 		stop:    make(chan struct{}),
+		cancels: newCancelReasons(),
 
 		denyTimeout:    denyTimeout,
 		shutdownBudget: shutdownDenyBudget,
@@ -186,7 +188,10 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.callsCtx, s.cancelCalls = context.WithCancel(context.Background())
 	s.hardCtx, s.hardStop = context.WithCancel(context.Background())
+	hooks := &mcpserver.Hooks{}
+	hooks.AddBeforeCallTool(stampRequestID)
 	s.mcp = mcpserver.NewMCPServer(cfg.Name, cfg.Version,
+		mcpserver.WithHooks(hooks),
 		mcpserver.WithToolCapabilities(false),
 		mcpserver.WithLogging(),
 		mcpserver.WithRecovery(),

@@ -22,6 +22,7 @@ func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) er
 	stdio := mcpserver.NewStdioServer(s.mcp)
 	stdio.SetErrorLogger(slog.NewLogLogger(s.log.With("component", "mcp-stdio").Handler(), slog.LevelWarn))
 	link := newStdioLink(in, out)
+	link.onMessage = func(msg []byte) { s.cancels.noteMessage("stdio", msg) }
 	stdio.SetContextFunc(func(ctx context.Context) context.Context {
 		ctx = withStreamKey(withTransport(ctx, "stdio"), stdioStreamKey)
 		return context.WithValue(ctx, stdioLinkKey{}, link)

@@ -34,6 +34,8 @@ type stdioLink struct {
 	mu      sync.Mutex
 	waiters map[string]chan struct{}
 	mute    atomic.Bool // the client did not answer a ping: stop asking
+
+	onMessage func([]byte) // sees every client message before the transport
 }
 
 const pingIDPrefix = "kubeq-mcp-ping-"
@@ -58,6 +60,9 @@ func (l *stdioLink) Read(p []byte) (int, error) {
 			line = nil
 		}
 		if len(line) > 0 {
+			if l.onMessage != nil {
+				l.onMessage(line)
+			}
 			l.pending = disambiguate(line)
 			break
 		}
