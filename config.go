@@ -37,6 +37,9 @@ type config struct {
 	AllowUserOverride bool
 	RetryDelays       []time.Duration
 	ApprovalTimeout   time.Duration
+	CallDeadline      *time.Duration // nil: per known client
+	AnswerTTL         time.Duration
+	MaxDetached       int
 	ConfirmHighRisk   string
 	StateKey          []byte
 	AuditLog          string
@@ -97,6 +100,9 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	fs.StringVar(&c.UserID, "user-id", env("KUBE_Q_USER_ID", "mcp-user"), "default user id sent to the backend (env KUBE_Q_USER_ID)")
 	fs.BoolVar(&c.AllowUserOverride, "allow-user-override", envBool(getenv("KUBEQ_MCP_ALLOW_USER_OVERRIDE")), "let the model choose the backend user with kube_query's user_id (audited as model-supplied); off: --user-id is always sent (env KUBEQ_MCP_ALLOW_USER_OVERRIDE)")
 	retries := fs.String("retry-delays", env("KUBE_Q_RETRY_DELAYS", "1s,3s,5s"), "waits between retries of transport errors; empty for none (env KUBE_Q_RETRY_DELAYS)")
+	deadline := fs.String("call-deadline", env("KUBEQ_MCP_CALL_DEADLINE", ""), "longest a kube_query or kube_answer call waits before returning the answer so far with status running; 0 for none; per known client when empty, else 50s (env KUBEQ_MCP_CALL_DEADLINE)")
+	answerTTL := fs.String("answer-ttl", env("KUBEQ_MCP_ANSWER_TTL", "30m"), "how long a finished turn's answer is kept for kube_answer (env KUBEQ_MCP_ANSWER_TTL)")
+	maxDetached := fs.String("max-detached", env("KUBEQ_MCP_MAX_DETACHED", "100"), "turns that may run with no call watching them; past it the oldest is cancelled (env KUBEQ_MCP_MAX_DETACHED)")
 	approval := fs.String("approval-timeout", env("KUBEQ_MCP_APPROVAL_TIMEOUT", "10m"), "how long a human has to answer an approval before it is denied (env KUBEQ_MCP_APPROVAL_TIMEOUT)")
 	fs.StringVar(&c.ConfirmHighRisk, "confirm-high-risk", env("KUBEQ_MCP_CONFIRM_HIGH_RISK", "name"), "name: high-risk approvals need the target's name typed; none: they do not (env KUBEQ_MCP_CONFIRM_HIGH_RISK)")
 	stateKey := fs.String("state-key", "", "32-byte key (base64 or hex) sealing approval state; share it across replicas; random when empty (env KUBEQ_MCP_STATE_KEY)")
@@ -136,6 +142,22 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	var err error
 	if c.Timeout, err = positiveDuration("timeout", *timeout); err != nil {
 		return c, err
+	}
+	if v := strings.TrimSpace(*deadline); v != "" {
+		d, err := time.ParseDuration(v)
+		if v == "0" {
+			d, err = 0, nil
+		}
+		if err != nil || d < 0 {
+			return c, fmt.Errorf("--call-deadline %q: must be a duration such as 50s or 5m, or 0 for none", *deadline)
+		}
+		c.CallDeadline = &d
+	}
+	if c.AnswerTTL, err = positiveDuration("answer-ttl", *answerTTL); err != nil {
+		return c, err
+	}
+	if c.MaxDetached, err = strconv.Atoi(strings.TrimSpace(*maxDetached)); err != nil || c.MaxDetached < 1 {
+		return c, fmt.Errorf("--max-detached %q: must be a whole number of at least 1", *maxDetached)
 	}
 	if c.ApprovalTimeout, err = positiveDuration("approval-timeout", *approval); err != nil {
 		return c, err

@@ -59,6 +59,17 @@ type Config struct {
 	// (mcp-go's DNS-rebinding check; see HTTPHandler).
 	AllowedHosts []string
 
+	// CallDeadline is the longest a synchronous kube_query or kube_answer
+	// waits for its turn before returning what it has (status "running");
+	// nil picks one per known client (see clientLimits), 0 means no
+	// deadline.
+	CallDeadline *time.Duration
+	// AnswerTTL is how long a finished turn's answer is kept for
+	// kube_answer; 30m when zero. MaxDetached caps the turns running with
+	// no call watching them; 100 when zero.
+	AnswerTTL   time.Duration
+	MaxDetached int
+
 	// KeepAliveInterval is how often a progress keep-alive is sent while
 	// the backend only sends heartbeats; 10s when zero.
 	KeepAliveInterval time.Duration
