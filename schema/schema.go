@@ -113,6 +113,44 @@ type QueryOutput struct {
 	Approvals      []Approval `json:"approvals" jsonschema:"description=Every approval gate raised during the call and how a human decided it."`
 	Usage          *Usage     `json:"usage" jsonschema:"nullable,description=Token usage reported by the backend; null when the backend reported none."`
 	ElapsedMS      int64      `json:"elapsed_ms" jsonschema:"description=Wall time of the call in milliseconds."`
+	Status         TurnStatus `json:"status" jsonschema:"enum=complete,enum=running,description=complete: the answer is whole. running: the investigation goes on after this result; answer is what came so far; call kube_answer with this conversation_id to get the rest."`
+	LatestStatus   string     `json:"latest_status,omitempty" jsonschema:"description=While running: the agent's latest step (a status line, the command it runs, or the approval it waits for)."`
+}
+
+// TurnStatus says whether a result holds the whole answer.
+type TurnStatus string
+
+const (
+	StatusComplete TurnStatus = "complete"
+	StatusRunning  TurnStatus = "running"
+)
+
+// MaxWaitSeconds caps kube_answer's wait_seconds in the schema; the server
+// also caps it at its call deadline.
+const MaxWaitSeconds = 600
+
+// AnswerInput is the input of kube_answer.
+type AnswerInput struct {
+	ConversationID string `json:"conversation_id"`
+	WaitSeconds    *int   `json:"wait_seconds,omitempty"`
+}
+
+// JSONSchemaExtend adds the pattern, the bounds and the descriptions.
+func (AnswerInput) JSONSchemaExtend(s *jsonschema.Schema) {
+	c, ok := s.Properties.Get("conversation_id")
+	if !ok {
+		panic("schema: no property conversation_id")
+	}
+	c.Pattern = ConversationIDPattern
+	c.Description = "The conversation_id of a kube_query result whose status was running."
+	w, ok := s.Properties.Get("wait_seconds")
+	if !ok {
+		panic("schema: no property wait_seconds")
+	}
+	zero, most := json.Number("0"), json.Number(fmt.Sprint(MaxWaitSeconds))
+	w.Minimum, w.Maximum = zero, most
+	w.Description = "How long to wait for the investigation to finish before returning what has come so far " +
+		"(at most the server's call deadline). 0 or omitted: answer at once."
 }
 
 // HealthInput is the (empty) input of kube_health.
