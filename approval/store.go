@@ -19,6 +19,10 @@ type Record struct {
 	// the store and the state key (a 2026-era sealed form). A replica that
 	// stops leaves such a record to the others.
 	Sealed bool `json:"s,omitempty"`
+	// Unasked: raised by a turn that ran on with no call watching it; the
+	// next call on the conversation asks the human (in the process that
+	// ran the turn, which holds the answer so far), else it is denied.
+	Unasked bool `json:"q,omitempty"`
 
 	User string `json:"u,omitempty"` // body "user" of the conversation's turns
 	// Who asked, for the audit record of a deny sent later on its behalf.

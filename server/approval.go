@@ -82,6 +82,9 @@ func (s *Server) gates(ctx context.Context, run *queryRun, hitl *kubeq.HitlReque
 		v := s.askNow(ctx, run, gate)
 		var err error
 		hitl, err = s.decide(ctx, run, gate, v)
+		if lr, ok := asDetached(err); ok {
+			return s.detachedResult(ctx, lr)
+		}
 		if err != nil {
 			return s.failure(ctx, run, err)
 		}
@@ -236,12 +239,13 @@ func (s *Server) resumeQuery(ctx context.Context, req mcp.CallToolRequest) (*mcp
 		conv: st.Conversation, user: st.User, started: st.Started,
 		parts: st.Parts, approvals: st.Approvals, usage: st.Usage, book: st.Book,
 	}
+	run.watchedBy(ctx, req)
 	held, herr := s.ledger.Acquire(ctx, st.Conversation)
 	if herr != nil {
 		return s.storeFailure(ctx, run, herr)
 	}
-	defer held.Release()
 	run.held = held
+	defer run.release()
 	ns, p, cerr := held.Consume(ctx, st.Nonce, st.Expires.Add(time.Minute))
 	if cerr != nil {
 		return s.storeFailure(ctx, run, cerr)
@@ -291,6 +295,9 @@ func (s *Server) resumeQuery(ctx context.Context, req mcp.CallToolRequest) (*mcp
 	}
 
 	hitl, derr := s.decide(ctx, run, gate, v)
+	if lr, ok := asDetached(derr); ok {
+		return s.detachedResult(ctx, lr)
+	}
 	if derr != nil {
 		return s.failure(ctx, run, derr)
 	}
@@ -387,11 +394,21 @@ func (s *Server) decide(ctx context.Context, run *queryRun, gate approval.Gate, 
 		defer cancel()
 	}
 	// "approve" is sent at most once: sent again after a lost answer, it
-	// would answer whatever gate the first one led to.
-	hitl, err := s.turn(tctx, run, kubeq.Turn{Question: answer, Conversation: run.conv, User: run.user,
-		AtMostOnce: approve})
+	// would answer whatever gate the first one led to. What it starts
+	// outlives the call (liveTurn); a deny is bounded on its own.
+	t := kubeq.Turn{Question: answer, Conversation: run.conv, User: run.user, AtMostOnce: approve}
+	var (
+		hitl *kubeq.HitlRequest
+		err  error
+	)
+	if approve {
+		hitl, err = s.liveTurn(tctx, run, t, approveTurn)
+	} else {
+		hitl, err = s.turn(tctx, run, t)
+	}
+	_, detached := asDetached(err)
 	switch {
-	case err == nil:
+	case err == nil, detached:
 	case !approve && approval.Classify(err) != approval.Delivered:
 		// The deny may not have arrived: deny again before the next
 		// question, or when the sweeper retries it.

@@ -33,6 +33,15 @@ import (
 type cancelReasons struct {
 	mu sync.Mutex
 	m  map[string]time.Time // scope + request id → when an explicit stop was noted
+	// A stop can arrive after the call already stopped watching (the go-sdk
+	// closes its HTTP stream first, then sends the notification): what to
+	// do then, for a while.
+	later map[string]laterStop
+}
+
+type laterStop struct {
+	fn func()
+	at time.Time
 }
 
 const (
@@ -44,7 +53,9 @@ const (
 // before-call hook to the handler, which mcp-go does not tell its id.
 const requestIDHeader = "X-Kubeq-Mcp-Request-Id"
 
-func newCancelReasons() *cancelReasons { return &cancelReasons{m: map[string]time.Time{}} }
+func newCancelReasons() *cancelReasons {
+	return &cancelReasons{m: map[string]time.Time{}, later: map[string]laterStop{}}
+}
 
 // isTimeoutReason reports whether a cancellation's reason says the client
 // gave up waiting.
@@ -77,6 +88,12 @@ func (c *cancelReasons) noteMessage(scope string, msg []byte) {
 	now := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	k := scope + "\x00" + id
+	if l, ok := c.later[k]; ok {
+		delete(c.later, k)
+		go l.fn()
+		return
+	}
 	if len(c.m) >= maxCancelNote {
 		for k, at := range c.m {
 			if now.Sub(at) > cancelNoteTTL {
@@ -87,7 +104,7 @@ func (c *cancelReasons) noteMessage(scope string, msg []byte) {
 			return
 		}
 	}
-	c.m[scope+"\x00"+id] = now
+	c.m[k] = now
 }
 
 // rawID decodes a JSON-RPC id as mcp-go does (a number or a string).
@@ -111,6 +128,29 @@ func (c *cancelReasons) explicit(scope, id string) bool {
 	at, ok := c.m[k]
 	delete(c.m, k)
 	return ok && time.Since(at) <= cancelNoteTTL
+}
+
+// onStop runs fn if the request id on scope is stopped explicitly within
+// cancelNoteTTL from now (at once if it already was).
+func (c *cancelReasons) onStop(scope, id string, fn func()) {
+	if scope == "" || id == "" {
+		return
+	}
+	if c.explicit(scope, id) {
+		go fn()
+		return
+	}
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, l := range c.later {
+		if now.Sub(l.at) > cancelNoteTTL {
+			delete(c.later, k)
+		}
+	}
+	if len(c.later) < maxCancelNote {
+		c.later[scope+"\x00"+id] = laterStop{fn: fn, at: now}
+	}
 }
 
 // stampRequestID is mcp-go's before-call hook: it hands the call's JSON-RPC

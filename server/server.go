@@ -19,6 +19,7 @@ import (
 	"github.com/kubeq-mcp/kubeq-mcp/approval"
 	"github.com/kubeq-mcp/kubeq-mcp/approval/page"
 	"github.com/kubeq-mcp/kubeq-mcp/kubeq"
+	"github.com/kubeq-mcp/kubeq-mcp/turns"
 )
 
 // Config is everything the MCP layer needs. main.go fills it from flags and
@@ -120,6 +121,9 @@ type Server struct {
 	stallLog rateLog
 	slowLog  rateLog
 	cancels  *cancelReasons
+	turns    *turns.Registry // backend turns, read apart from the calls that start them
+	live     liveRuns        // runs whose call stopped watching
+	drivers  sync.WaitGroup  // goroutines driving detached runs
 
 	mu          sync.Mutex
 	streamables []*mcpserver.StreamableHTTPServer // to shut down in Close
@@ -156,6 +160,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.ApprovalTimeout <= 0 {
 		cfg.ApprovalTimeout = 10 * time.Minute
 	}
+	if cfg.AnswerTTL <= 0 {
+		cfg.AnswerTTL = 30 * time.Minute
+	}
+	if cfg.MaxDetached <= 0 {
+		cfg.MaxDetached = 100
+	}
 	if cfg.KeepAliveInterval <= 0 {
 		cfg.KeepAliveInterval = 10 * time.Second
 	}
@@ -190,6 +200,8 @@ func New(cfg Config) (*Server, error) {
 		pages:   newPages(cfg),
 		stop:    make(chan struct{}),
 		cancels: newCancelReasons(),
+		turns: turns.New(turns.Options{AnswerTTL: cfg.AnswerTTL, MaxDetached: cfg.MaxDetached,
+			Logger: cfg.Logger.With("component", "turns")}),
 
 		denyTimeout:    denyTimeout,
 		shutdownBudget: shutdownDenyBudget,
@@ -211,8 +223,10 @@ func New(cfg Config) (*Server, error) {
 		mcpserver.WithToolHandlerMiddleware(s.notifierMiddleware),
 		mcpserver.WithInstructions(instructions),
 	)
+	go s.expireLiveRuns()
 	if cfg.Backend != nil {
 		s.addQueryTool()
+		s.addAnswerTool()
 		s.addHealthTool()
 	}
 	if s.ledger.Shared() {

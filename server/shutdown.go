@@ -78,6 +78,13 @@ func (s *Server) shutdown() {
 	s.mu.Unlock()
 	close(s.stop)
 	s.cancelCalls()
+	// Turns end with the process: their backend requests are closed, and
+	// the drivers of detached ones settle them (a gate is recorded, to be
+	// denied below) before the leases are released.
+	s.turns.Close(ctx)
+	dctx, dcancel := context.WithTimeout(ctx, s.shutdownBudget/4)
+	waitGroup(dctx, &s.drivers)
+	dcancel()
 	// Calls get half the budget, so one stuck call cannot keep the gates
 	// of other conversations from being denied.
 	wctx, wcancel := context.WithTimeout(ctx, s.shutdownBudget/2)
@@ -111,4 +118,14 @@ func (s *Server) callContext(ctx context.Context) (context.Context, context.Canc
 	ctx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(s.callsCtx, cancel)
 	return ctx, func() { stop(); cancel() }
+}
+
+// waitGroup waits for wg, at most until ctx ends.
+func waitGroup(ctx context.Context, wg *sync.WaitGroup) {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
 }

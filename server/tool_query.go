@@ -64,6 +64,26 @@ type queryRun struct {
 	fw        *forwarder
 	held      *approval.Held // the conversation's lease, held for the whole call
 	attempts  int            // failed denies of the record being reconciled
+
+	callStart time.Time // when the call now driving the run began (the call deadline counts from it)
+	stopScope string    // where this call's notifications/cancelled arrive (see cancelReasons)
+	requestID string    // this call's JSON-RPC id
+	detached  bool      // a turn went on without the call: the lease is the driver's
+}
+
+// watchedBy makes run the run of the call req: its deadline, and how a
+// stop of it is told from a client that gave up.
+func (run *queryRun) watchedBy(ctx context.Context, req mcp.CallToolRequest) {
+	run.callStart = time.Now()
+	run.stopScope = cancelScope(ctx)
+	run.requestID = req.Header.Get(requestIDHeader)
+}
+
+// release frees the conversation's lease unless a detached turn took it.
+func (run *queryRun) release() {
+	if !run.detached && run.held != nil {
+		run.held.Release()
+	}
 }
 
 func (s *Server) handleQuery(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
@@ -84,12 +104,26 @@ func (s *Server) handleQuery(ctx context.Context, req mcp.CallToolRequest) (*mcp
 	if run.conv == "" {
 		run.conv = kubeq.NewConversationID()
 	}
-	held, err := s.ledger.Acquire(ctx, run.conv)
+	run.watchedBy(ctx, req)
+	s.live.enter(run.conv)
+	defer s.live.leave(run.conv)
+	res, err := s.query(ctx, req, in, run)
+	s.keep(run, res)
+	return res, err
+}
+
+// query runs kube_query's question on run's conversation.
+func (s *Server) query(ctx context.Context, req mcp.CallToolRequest, in schema.QueryInput, run *queryRun) (*mcp.CallToolResult, error) {
+	held, err := s.acquire(ctx, run)
 	if err != nil {
+		if lr, ok := asDetached(err); ok {
+			return s.stillRunning(ctx, lr, "Your question was not sent: the previous investigation on this "+
+				"conversation is still running, and questions on one conversation go one at a time.")
+		}
 		return s.storeFailure(ctx, run, err)
 	}
-	defer held.Release()
 	run.held = held
+	defer run.release()
 	p, err := held.Take(ctx)
 	if err != nil {
 		// Whether a gate is pending cannot be known: send nothing.
@@ -98,6 +132,14 @@ func (s *Server) handleQuery(ctx context.Context, req mcp.CallToolRequest) (*mcp
 	run.fw = s.newForwarder(ctx, req)
 	defer run.fw.close()
 
+	if p != nil && p.Unasked {
+		if lr := s.live.get(run.conv); lr != nil && lr.awaits(p.Gate) {
+			// A gate raised while no call watched: this call asks the
+			// human, and the question waits for the next call.
+			return s.adopt(ctx, lr, run, "Your question was not sent: an action on this conversation was "+
+				"waiting for approval, and it was asked first. Ask your question again.")
+		}
+	}
 	if p == nil && in.ConversationID != "" {
 		p = s.pendingAtBackend(ctx, run.conv)
 	}
@@ -109,10 +151,13 @@ func (s *Server) handleQuery(ctx context.Context, req mcp.CallToolRequest) (*mcp
 	// On a backend not known to be current, a question sent twice could
 	// land on a gate the first copy raised, and an older backend takes it
 	// as an approval: send it at most once there.
-	hitl, err := s.turn(ctx, run, kubeq.Turn{
+	hitl, err := s.liveTurn(ctx, run, kubeq.Turn{
 		Question: in.Question, Conversation: run.conv, Namespace: in.Namespace, User: run.user,
 		AtMostOnce: !s.strictBackend(ctx),
-	})
+	}, questionTurn)
+	if lr, ok := asDetached(err); ok {
+		return s.detachedResult(ctx, lr)
+	}
 	if err != nil {
 		s.uncertainQuestion(ctx, run, err)
 		return s.failure(ctx, run, err)
@@ -186,6 +231,25 @@ func decodeQueryInput(args any, allowUser bool) (schema.QueryInput, error) {
 // all strings, named exactly as the tool's schema names them
 // (additionalProperties is false there, and names are case-sensitive).
 func stringArgs(args any, tool string, names ...string) (map[string]string, error) {
+	obj, err := rawArgs(args, tool, names...)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(obj))
+	for _, k := range slices.Sorted(maps.Keys(obj)) {
+		v, ok := obj[k].(string)
+		if !ok {
+			return nil, fmt.Errorf("invalid arguments: %s must be a string, not %s", k, jsonType(obj[k]))
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// rawArgs reads a tool's arguments: a JSON object whose members are named
+// exactly as the tool's schema names them (additionalProperties is false
+// there, and names are case-sensitive).
+func rawArgs(args any, tool string, names ...string) (map[string]any, error) {
 	takes := tool + " takes no arguments"
 	if len(names) > 0 {
 		takes = tool + " takes " + strings.Join(names, ", ")
@@ -199,25 +263,18 @@ func stringArgs(args any, tool string, names ...string) (map[string]string, erro
 		}
 	}
 	if args == nil {
-		return map[string]string{}, nil
+		return map[string]any{}, nil
 	}
 	obj, ok := args.(map[string]any)
 	if !ok {
 		return nil, fmt.Errorf("invalid arguments: %s takes an object of named arguments, not %s", tool, jsonType(args))
 	}
-	keys := slices.Sorted(maps.Keys(obj))
-	out := make(map[string]string, len(obj))
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(obj)) {
 		if !slices.Contains(names, k) {
 			return nil, fmt.Errorf("invalid arguments: unknown argument %q; %s", k, takes)
 		}
-		v, ok := obj[k].(string)
-		if !ok {
-			return nil, fmt.Errorf("invalid arguments: %s must be a string, not %s", k, jsonType(obj[k]))
-		}
-		out[k] = v
 	}
-	return out, nil
+	return obj, nil
 }
 
 // hasArg reports whether args, an object, has a member called name.
@@ -259,65 +316,85 @@ func jsonType(v any) string {
 }
 
 // turn streams one backend turn, forwarding progress and collecting the
-// answer. It returns the gate the turn ended at, if any.
+// answer. It returns the gate the turn ended at, if any. The turn ends
+// with ctx: denies run this way (see liveTurn for questions and approvals).
 func (s *Server) turn(ctx context.Context, run *queryRun, t kubeq.Turn) (*kubeq.HitlRequest, error) {
-	var (
-		answer strings.Builder
-		hitl   *kubeq.HitlRequest
-		fatal  *kubeq.Error
-	)
+	acc := &turnAcc{}
 	s.log.Debug("sending a turn to KubeIntellect", "conversation", t.Conversation)
 	for ev, err := range s.cfg.Backend.Stream(ctx, t) {
 		if err != nil {
-			if answer.Len() > 0 {
-				run.parts = append(run.parts, answer.String())
-			}
-			if hitl != nil {
-				// A gate raised in a reply whose stream then broke is kept,
-				// never dropped: it is denied before the next question, or
-				// by the sweeper.
-				_ = s.record(ctx, run, approval.Record{Gate: approval.NewGate(*hitl, false), Expires: time.Now()})
-			}
-			return nil, err
+			return s.endTurn(ctx, run, acc, err)
 		}
-		tok, isToken := ev.(kubeq.Token)
-		if !isToken || s.keepToken(run, &answer, tok.Content) {
+		if s.take(run, acc, ev) {
 			run.fw.event(ev)
 		}
-		switch e := ev.(type) {
-		case kubeq.HitlRequest:
-			hitl = &e
-			// The backend's prompt tells a chat user to type yes or /approve;
-			// through MCP the human answers a form instead, so say that.
-			if e.Prompt != "" && strings.HasSuffix(answer.String(), e.Prompt) {
-				kept := strings.TrimSuffix(answer.String(), e.Prompt)
-				answer.Reset()
-				answer.WriteString(kept)
-				// Whether a form could be shown is not known yet: the
-				// approvals record says what happened.
-				answer.WriteString(fmt.Sprintf("\n\n_KubeIntellect asked for approval to run `%s` (risk %s). "+
-					"Only the human at the MCP client can approve it; the outcome follows._", e.Action, e.Risk))
-			}
-		case kubeq.Usage:
-			run.addUsage(e)
-		case kubeq.Error:
-			if e.Fatal {
-				fatal = &e
-			}
-		case kubeq.End:
-			if e.DroppedFrames > 0 {
-				run.notices = append(run.notices, fmt.Sprintf(
-					"This answer may be incomplete: %d unreadable frame(s) from KubeIntellect were skipped.",
-					e.DroppedFrames))
-			}
+	}
+	return s.endTurn(ctx, run, acc, nil)
+}
+
+// turnAcc is what a run has gathered of one backend turn, whichever
+// watcher read its events (the call, or the driver of a detached turn).
+type turnAcc struct {
+	answer strings.Builder
+	hitl   *kubeq.HitlRequest
+	fatal  *kubeq.Error
+}
+
+// take adds one backend event to the run, and reports whether it is
+// progress to forward (answer text past --max-answer-bytes is not).
+func (s *Server) take(run *queryRun, acc *turnAcc, ev kubeq.Event) (forward bool) {
+	switch e := ev.(type) {
+	case kubeq.Token:
+		return s.keepToken(run, &acc.answer, e.Content)
+	case kubeq.HitlRequest:
+		acc.hitl = &e
+		// The backend's prompt tells a chat user to type yes or /approve;
+		// through MCP the human answers a form instead, so say that.
+		if e.Prompt != "" && strings.HasSuffix(acc.answer.String(), e.Prompt) {
+			kept := strings.TrimSuffix(acc.answer.String(), e.Prompt)
+			acc.answer.Reset()
+			acc.answer.WriteString(kept)
+			// Whether a form could be shown is not known yet: the
+			// approvals record says what happened.
+			acc.answer.WriteString(fmt.Sprintf("\n\n_KubeIntellect asked for approval to run `%s` (risk %s). "+
+				"Only the human at the MCP client can approve it; the outcome follows._", e.Action, e.Risk))
+		}
+	case kubeq.Usage:
+		run.addUsage(e)
+	case kubeq.Error:
+		if e.Fatal {
+			acc.fatal = &e
+		}
+	case kubeq.End:
+		if e.DroppedFrames > 0 {
+			run.notices = append(run.notices, fmt.Sprintf(
+				"This answer may be incomplete: %d unreadable frame(s) from KubeIntellect were skipped.",
+				e.DroppedFrames))
 		}
 	}
-	if fatal != nil {
-		// The backend says a fatal error voids the partial answer.
-		return nil, &kubeq.FatalError{Message: fatal.Message}
+	return true
+}
+
+// endTurn closes what acc gathered into run: the answer part, and the gate
+// the turn ended at. A gate raised in a reply whose stream then broke is
+// kept, never dropped: it is denied before the next question, or by the
+// sweeper.
+func (s *Server) endTurn(ctx context.Context, run *queryRun, acc *turnAcc, err error) (*kubeq.HitlRequest, error) {
+	if err != nil {
+		if acc.answer.Len() > 0 {
+			run.parts = append(run.parts, acc.answer.String())
+		}
+		if acc.hitl != nil {
+			_ = s.record(ctx, run, approval.Record{Gate: approval.NewGate(*acc.hitl, false), Expires: time.Now()})
+		}
+		return nil, err
 	}
-	run.parts = append(run.parts, answer.String())
-	return hitl, nil
+	if acc.fatal != nil {
+		// The backend says a fatal error voids the partial answer.
+		return nil, &kubeq.FatalError{Message: acc.fatal.Message}
+	}
+	run.parts = append(run.parts, acc.answer.String())
+	return acc.hitl, nil
 }
 
 func (r *queryRun) addUsage(u kubeq.Usage) {
@@ -352,6 +429,7 @@ func (s *Server) result(run *queryRun) *mcp.CallToolResult {
 		Approvals:      approvals,
 		Usage:          run.usage,
 		ElapsedMS:      time.Since(run.started).Milliseconds(),
+		Status:         schema.StatusComplete,
 	}
 	return mcp.NewToolResultStructured(out, s.text(run, out.Answer))
 }

@@ -20,6 +20,7 @@ import (
 func TestToolDefinitionsMatchGolden(t *testing.T) {
 	for name, tool := range map[string]mcp.Tool{
 		"kube_query": queryTool(false), "kube_query.user-override": queryTool(true), "kube_health": healthTool(),
+		"kube_answer": answerTool(),
 	} {
 		t.Run(name, func(t *testing.T) {
 			got, err := json.MarshalIndent(tool, "", "  ")

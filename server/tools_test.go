@@ -150,6 +150,12 @@ func TestCancellationClosesTheBackendRequest(t *testing.T) {
 	const turnLength = time.Minute
 	for _, tr := range transports {
 		for _, era := range eras {
+			if tr == "http" && era.version == "" {
+				// A 2026-era client over HTTP stops a call by closing its
+				// stream, which cannot be told from giving up: the turn
+				// goes on (TestLongInvestigations).
+				continue
+			}
 			t.Run(tr+"/"+era.name, func(t *testing.T) {
 				f := newFixture(t, nil)
 				f.backend.Handle("slow question", kubeqtest.Script{

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/kubeq-mcp/kubeq-mcp/kubeq"
 )
@@ -199,7 +200,7 @@ func (t *Turn) Watch(ctx context.Context, cur Cursor, fn func(kubeq.Event)) (Cur
 				continue
 			}
 			if from := max(cur.pos, e.start); from < e.end {
-				batch = append(batch, kubeq.Token{Content: t.answer.String()[from:e.end]})
+				batch = appendText(batch, t.answer.String()[from:e.end])
 			}
 			if cur.entry == len(t.entries)-1 && !t.done {
 				cur.pos = e.end // the text may still grow
@@ -221,6 +222,18 @@ func (t *Turn) Watch(ctx context.Context, cur Cursor, fn func(kubeq.Event)) (Cur
 			return cur, ctx.Err()
 		}
 	}
+}
+
+// End is the cursor after everything the turn has now: a watcher that
+// starts there sees only what comes next.
+func (t *Turn) End() Cursor {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := len(t.entries)
+	if n > 0 && t.entries[n-1].ev == nil && !t.done {
+		return Cursor{entry: n - 1, pos: t.entries[n-1].end}
+	}
+	return Cursor{entry: n}
 }
 
 // Attach counts a new watcher (kube_answer, a resumed call); Detach when it
@@ -276,4 +289,26 @@ func (t *Turn) expired(now time.Time, ttl time.Duration) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.done && t.watchers <= 0 && now.Sub(t.ended) > ttl
+}
+
+// maxTokenEvent bounds the text of one Token a watcher is handed: text
+// kept while nobody read it comes out in pieces, so a forwarder flushes it
+// as it would have flushed the backend's own chunks.
+const maxTokenEvent = 16 << 10
+
+// appendText appends text as Token events of at most maxTokenEvent bytes,
+// cut on rune boundaries.
+func appendText(batch []kubeq.Event, text string) []kubeq.Event {
+	for len(text) > maxTokenEvent {
+		cut := maxTokenEvent
+		for cut > 0 && !utf8.RuneStart(text[cut]) {
+			cut--
+		}
+		if cut == 0 {
+			cut = maxTokenEvent
+		}
+		batch = append(batch, kubeq.Token{Content: text[:cut]})
+		text = text[cut:]
+	}
+	return append(batch, kubeq.Token{Content: text})
 }

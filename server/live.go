@@ -1,0 +1,405 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/kubeq-mcp/kubeq-mcp/approval"
+	"github.com/kubeq-mcp/kubeq-mcp/kubeq"
+	"github.com/kubeq-mcp/kubeq-mcp/schema"
+	"github.com/kubeq-mcp/kubeq-mcp/turns"
+)
+
+// Long investigations: a kube_query whose call stops watching before its
+// backend turn ends leaves the turn running (package turns). Three things
+// end a watch early:
+//   - the user's explicit stop (notifications/cancelled with a reason that
+//     is not a timeout): the turn is cancelled and its backend request
+//     closed, as before;
+//   - the client giving up (its own timeout, a dropped connection): the
+//     turn runs on, driven by a goroutine of this process, and kube_answer
+//     or the next kube_query on the conversation picks it up;
+//   - kubeq-mcp's own call deadline (--call-deadline): the same, and the
+//     call returns what came so far with status "running".
+//
+// While it runs detached, the run keeps the conversation's lease, so no
+// question is sent on top of it, from any replica. When it ends at a gate,
+// the gate is recorded as unasked, with the approval timeout as its
+// deadline, and the lease is released: the next call on the conversation
+// asks the human, and the sweeper denies it when nobody did in time.
+
+// liveRun is a kube_query run whose call stopped watching it.
+type liveRun struct {
+	conv string
+	kind turnKind // what the detached turn was sent as
+
+	mu   sync.Mutex // guards run and acc while the driver reads the turn
+	run  *queryRun
+	acc  *turnAcc
+	turn *turns.Turn
+	cur  turns.Cursor
+
+	done   chan struct{} // closed when the driver has finished
+	result *mcp.CallToolResult
+	hitl   *kubeq.HitlRequest // the gate the run waits at, recorded unasked
+	ended  time.Time
+}
+
+type turnKind int
+
+const (
+	questionTurn turnKind = iota
+	approveTurn
+)
+
+// detachedError ends the call's part of a run that goes on detached.
+type detachedError struct{ lr *liveRun }
+
+func (e *detachedError) Error() string {
+	return "the investigation goes on after this call: call kube_answer with conversation_id " + e.lr.conv
+}
+
+func asDetached(err error) (*liveRun, bool) {
+	var d *detachedError
+	if errors.As(err, &d) {
+		return d.lr, true
+	}
+	return nil, false
+}
+
+// liveRuns are the detached runs of this process, by conversation, kept
+// for the answer TTL once finished (an unasked gate: until its deadline).
+type liveRuns struct {
+	mu    sync.Mutex
+	m     map[string]*liveRun
+	calls map[string]int // kube_query calls in their handler, by conversation
+}
+
+// enter counts a call in its handler on conv; leave when it returns.
+func (l *liveRuns) enter(conv string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.calls == nil {
+		l.calls = map[string]int{}
+	}
+	l.calls[conv]++
+}
+
+func (l *liveRuns) leave(conv string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.calls[conv]--; l.calls[conv] <= 0 {
+		delete(l.calls, conv)
+	}
+}
+
+// lookup returns conv's run, and whether a call on conv is in its handler.
+func (l *liveRuns) lookup(conv string) (*liveRun, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.m[conv], l.calls[conv] > 0
+}
+
+// keep keeps the result of a call for kube_answer, for the answer TTL:
+// its client may have gone away just before it came.
+func (s *Server) keep(run *queryRun, res *mcp.CallToolResult) {
+	if res == nil || run == nil || run.detached || run.conv == "" {
+		return
+	}
+	lr := &liveRun{conv: run.conv, run: run, acc: &turnAcc{}, result: res, ended: time.Now(), done: make(chan struct{})}
+	close(lr.done)
+	s.live.put(lr)
+}
+
+// maxKeptRuns bounds the runs kept: past it, the oldest finished one is
+// dropped, so a flood of calls cannot grow memory for the answer TTL.
+const maxKeptRuns = 1000
+
+func (l *liveRuns) put(lr *liveRun) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.m == nil {
+		l.m = map[string]*liveRun{}
+	}
+	l.m[lr.conv] = lr
+	if len(l.m) <= maxKeptRuns {
+		return
+	}
+	var oldest *liveRun
+	for _, r := range l.m {
+		select {
+		case <-r.done:
+			if r.hitl == nil && (oldest == nil || r.ended.Before(oldest.ended)) {
+				oldest = r
+			}
+		default:
+		}
+	}
+	if oldest != nil {
+		delete(l.m, oldest.conv)
+	}
+}
+
+func (l *liveRuns) get(conv string) *liveRun {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.m[conv]
+}
+
+// take removes conv's run when it is lr.
+func (l *liveRuns) take(conv string, lr *liveRun) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.m[conv] != lr {
+		return false
+	}
+	delete(l.m, conv)
+	return true
+}
+
+// expire drops finished runs older than ttl, and unasked gates past
+// approval (the sweeper denies those).
+func (l *liveRuns) expire(now time.Time, ttl, approval time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for conv, lr := range l.m {
+		select {
+		case <-lr.done:
+		default:
+			continue
+		}
+		keep := ttl
+		if lr.hitl != nil {
+			keep = approval
+		}
+		if now.Sub(lr.ended) > keep {
+			delete(l.m, conv)
+		}
+	}
+}
+
+// liveTurn sends t as a turn that outlives the call: it returns like turn,
+// or a *detachedError when the call stopped watching (its client gave up,
+// or the call deadline passed) and the turn went on.
+func (s *Server) liveTurn(ctx context.Context, run *queryRun, t kubeq.Turn, kind turnKind) (*kubeq.HitlRequest, error) {
+	s.log.Debug("sending a turn to KubeIntellect", "conversation", t.Conversation)
+	tr, err := s.turns.Start(run.conv, func(c context.Context) iter.Seq2[kubeq.Event, error] {
+		return s.cfg.Backend.Stream(c, t)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start the turn: %w", err)
+	}
+	acc := &turnAcc{}
+	wctx, cancel := s.watchContext(ctx, run)
+	defer cancel()
+	cur, werr := tr.Watch(wctx, turns.Cursor{}, func(ev kubeq.Event) {
+		if s.take(run, acc, ev) {
+			run.fw.event(ev)
+		}
+	})
+	if werr == nil {
+		tr.Detach()
+		return s.endTurn(ctx, run, acc, tr.Err())
+	}
+	if ctx.Err() != nil && (s.callsCtx.Err() != nil || s.cancels.explicit(run.stopScope, run.requestID)) {
+		// The user's stop, or the server's: close the backend request, as a
+		// call always did.
+		tr.Cancel(turns.ErrCancelled)
+		tr.Detach()
+		wait, stop := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer stop()
+		_ = tr.Wait(wait)
+		return s.endTurn(ctx, run, acc, ctx.Err())
+	}
+	lr := &liveRun{conv: run.conv, kind: kind, run: run, acc: acc, turn: tr, cur: cur, done: make(chan struct{})}
+	run.detached = true // the lease is the driver's now
+	run.fw = nil        // nobody to forward to
+	s.live.put(lr)
+	// The user's stop may still come (a client that closes its stream
+	// before it says why): it cancels the turn then.
+	s.cancels.onStop(run.stopScope, run.requestID, func() { tr.Cancel(turns.ErrCancelled) })
+	tr.Detach()
+	s.drivers.Add(1)
+	go s.drive(lr)
+	s.log.Info("the call stopped watching; the turn goes on", "conversation", run.conv,
+		"deadline_passed", ctx.Err() == nil)
+	return nil, &detachedError{lr: lr}
+}
+
+// watchContext bounds how long a call watches its turns: the call
+// deadline, counted from when the call began.
+func (s *Server) watchContext(ctx context.Context, run *queryRun) (context.Context, context.CancelFunc) {
+	d := s.callDeadline(ctx)
+	if d <= 0 || run.callStart.IsZero() {
+		return context.WithCancel(ctx)
+	}
+	return context.WithDeadline(ctx, run.callStart.Add(d))
+}
+
+// drive reads a detached turn to its end and settles the run: a result
+// kept for kube_answer, or a gate recorded unasked for the next call.
+func (s *Server) drive(lr *liveRun) {
+	defer s.drivers.Done()
+	ctx := context.Background()
+	_, _ = lr.turn.Watch(ctx, lr.cur, func(ev kubeq.Event) {
+		lr.mu.Lock()
+		s.take(lr.run, lr.acc, ev)
+		lr.mu.Unlock()
+	})
+	lr.mu.Lock()
+	defer lr.mu.Unlock()
+	run := lr.run
+	hitl, err := s.endTurn(ctx, run, lr.acc, lr.turn.Err())
+	switch {
+	case err != nil:
+		if lr.kind == questionTurn {
+			s.uncertainQuestion(ctx, run, err)
+		} else {
+			s.approveFailed(ctx, run, approval.NewGate(*lastGate(run), s.cfg.ConfirmHighRisk), err)
+		}
+		lr.result, _ = s.failure(ctx, run, err)
+	case hitl != nil:
+		gate := approval.NewGate(*hitl, s.cfg.ConfirmHighRisk)
+		rec := approval.Record{Gate: gate, Unasked: true, Expires: time.Now().Add(s.cfg.ApprovalTimeout)}
+		if rerr := s.record(ctx, run, rec); rerr != nil {
+			// A gate nobody can keep track of is denied at once.
+			res, _ := s.failAndDeny(ctx, run, gate, rerr)
+			lr.result = res
+			break
+		}
+		lr.hitl = hitl
+		s.log.Info("a detached turn waits at an approval gate; the next call on the conversation asks the human",
+			"conversation", run.conv, "action", hitl.Action)
+	default:
+		lr.result = s.result(run)
+	}
+	lr.ended = time.Now()
+	run.held.Release()
+	close(lr.done)
+}
+
+// lastGate is the gate the run's last approval answered (an approve turn's).
+func lastGate(run *queryRun) *kubeq.HitlRequest {
+	a := run.approvals[len(run.approvals)-1]
+	return &kubeq.HitlRequest{ApprovalID: a.ApprovalID, Action: a.Action, Risk: a.Risk}
+}
+
+// running is the result of a call that stopped watching at its deadline:
+// the answer so far, the latest step, and how to get the rest.
+func (s *Server) running(lr *liveRun) *mcp.CallToolResult {
+	lr.mu.Lock()
+	defer lr.mu.Unlock()
+	run := lr.run
+	parts := append(append([]string(nil), run.parts...), lr.acc.answer.String())
+	so := &queryRun{conv: run.conv, parts: parts, approvals: run.approvals, notices: run.notices, usage: run.usage, started: run.started}
+	status := lr.turn.Snapshot().Status
+	if lr.hitl != nil {
+		status = "waiting for approval: " + lr.hitl.Action
+	}
+	approvals := so.approvals
+	if approvals == nil {
+		approvals = []schema.Approval{}
+	}
+	out := schema.QueryOutput{
+		Answer: so.answer(), ConversationID: run.conv, Approvals: approvals, Usage: run.usage,
+		ElapsedMS: time.Since(run.started).Milliseconds(), Status: schema.StatusRunning, LatestStatus: status,
+	}
+	var b strings.Builder
+	b.WriteString(s.text(so, out.Answer))
+	b.WriteString("\n\nThe investigation is still running")
+	if status != "" {
+		b.WriteString(" (latest: " + status + ")")
+	}
+	b.WriteString(". The answer above is what came so far. Call kube_answer with conversation_id " + run.conv +
+		" (and wait_seconds) to get the rest.")
+	return mcp.NewToolResultStructured(out, b.String())
+}
+
+// awaits reports whether lr waits at gate (the same action id).
+func (lr *liveRun) awaits(gate approval.Gate) bool {
+	select {
+	case <-lr.done:
+	default:
+		return false
+	}
+	return lr.hitl != nil && lr.hitl.ApprovalID == gate.ApprovalID && lr.hitl.Action == gate.Action
+}
+
+// acquire takes the conversation's lease for run, waiting at most until
+// the call deadline for a turn that runs on without a call.
+func (s *Server) acquire(ctx context.Context, run *queryRun) (*approval.Held, error) {
+	wctx, cancel := s.watchContext(ctx, run)
+	defer cancel()
+	held, err := s.ledger.Acquire(wctx, run.conv)
+	if err != nil && ctx.Err() == nil && wctx.Err() != nil {
+		if lr := s.live.get(run.conv); lr != nil {
+			return nil, &detachedError{lr: lr}
+		}
+		return nil, fmt.Errorf("another turn on this conversation (on another replica) was still running at the call deadline: %w", err)
+	}
+	return held, err
+}
+
+// detachedResult ends a call whose run went on without it.
+func (s *Server) detachedResult(ctx context.Context, lr *liveRun) (*mcp.CallToolResult, error) {
+	if ctx.Err() != nil {
+		return nil, ctx.Err() // the client gave up: nobody reads a result
+	}
+	return s.running(lr), nil
+}
+
+// stillRunning is running(lr) with a notice.
+func (s *Server) stillRunning(ctx context.Context, lr *liveRun, notice string) (*mcp.CallToolResult, error) {
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	res := s.running(lr)
+	if tc, ok := res.Content[0].(mcp.TextContent); ok {
+		tc.Text = notice + "\n\n" + tc.Text
+		res.Content[0] = tc
+	}
+	return res, nil
+}
+
+// adopt makes the call of run (holding the conversation's lease, the
+// unasked record taken) drive lr on from its gate: the human is asked,
+// and the run goes on as kube_query's would have.
+func (s *Server) adopt(ctx context.Context, lr *liveRun, call *queryRun, notice string) (*mcp.CallToolResult, error) {
+	if !s.live.take(lr.conv, lr) {
+		return mcp.NewToolResultError("this conversation's waiting approval was just taken up by another call; " +
+			"call kube_answer again for its outcome"), nil
+	}
+	lr.mu.Lock()
+	run := lr.run
+	lr.mu.Unlock()
+	run.held, run.fw = call.held, call.fw
+	run.callStart, run.stopScope, run.requestID = call.callStart, call.stopScope, call.requestID
+	run.detached = false
+	call.detached = true // the lease is released by run, whichever way it ends
+	defer run.release()
+	if notice != "" {
+		run.notices = append(run.notices, notice)
+	}
+	return s.gates(ctx, run, lr.hitl)
+}
+
+// expireLiveRuns drops finished runs past the answer TTL until Close.
+func (s *Server) expireLiveRuns() {
+	tick := time.NewTicker(min(s.cfg.AnswerTTL/4, time.Minute))
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case now := <-tick.C:
+			s.live.expire(now, s.cfg.AnswerTTL, s.cfg.ApprovalTimeout)
+		}
+	}
+}

@@ -1,0 +1,178 @@
+package server
+
+import (
+	"context"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kubeq-mcp/kubeq-mcp/kubeq/kubeqtest"
+)
+
+// callTool calls name with args and a progress token, bounded by limit.
+func callTool(t *testing.T, cs *sdk.ClientSession, name string, args map[string]any, limit time.Duration) (*sdk.CallToolResult, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	p := &sdk.CallToolParams{Name: name, Arguments: args}
+	p.SetProgressToken(tokenFor(t) + "-" + name)
+	return cs.CallTool(ctx, p)
+}
+
+// The answer of a long turn in two pieces: the call deadline returns what
+// came so far with status running, and kube_answer returns the whole
+// answer, of which the first piece is a prefix; the backend turn is never
+// cancelled.
+func TestLongInvestigations(t *testing.T) {
+	for _, tr := range transports {
+		for _, era := range eras {
+			t.Run(tr+"/"+era.name, func(t *testing.T) {
+				deadline := 300 * time.Millisecond
+				f := newFixture(t, func(c *Config) { c.CallDeadline = &deadline })
+				release := make(chan struct{})
+				f.backend.Handle("long one", kubeqtest.Script{
+					kubeqtest.Status("investigating", "Gathering evidence…"),
+					kubeqtest.Tokens("First part. "),
+					kubeqtest.WaitFor(release),
+					kubeqtest.Status("answering", "Writing it up"),
+					kubeqtest.Tokens("Second part."),
+				})
+				cs, _ := f.connect(tr, clientOpts{version: era.version})
+
+				res, err := callTool(t, cs, "kube_query", map[string]any{"question": "long one"}, 20*time.Second)
+				require.NoError(t, err)
+				require.False(t, res.IsError, textOf(res))
+				first := structured(t, res)
+				assert.Equal(t, "running", first["status"])
+				assert.Equal(t, "First part. ", first["answer"])
+				assert.Equal(t, "[investigating] Gathering evidence…", first["latest_status"])
+				assert.Contains(t, textOf(res), "kube_answer")
+				conv := first["conversation_id"].(string)
+
+				// Nothing finished yet: kube_answer without waiting says so.
+				res, err = callTool(t, cs, "kube_answer", map[string]any{"conversation_id": conv}, 20*time.Second)
+				require.NoError(t, err)
+				assert.Equal(t, "running", structured(t, res)["status"])
+
+				close(release)
+				res, err = callTool(t, cs, "kube_answer", map[string]any{"conversation_id": conv, "wait_seconds": 10}, 20*time.Second)
+				require.NoError(t, err)
+				require.False(t, res.IsError, textOf(res))
+				whole := structured(t, res)
+				assert.Equal(t, "complete", whole["status"])
+				assert.Equal(t, "First part. Second part.", whole["answer"])
+				assert.True(t, strings.HasPrefix(whole["answer"].(string), first["answer"].(string)))
+
+				reqs := f.backend.ChatRequests()
+				require.Len(t, reqs, 1, "one backend turn, never re-sent")
+				assert.False(t, reqs[0].Disconnected, "the backend turn was never cancelled")
+				assert.True(t, reqs[0].Finished)
+
+				// Idempotent: asked again, the same answer.
+				res, err = callTool(t, cs, "kube_answer", map[string]any{"conversation_id": conv}, 20*time.Second)
+				require.NoError(t, err)
+				assert.Equal(t, "First part. Second part.", structured(t, res)["answer"])
+			})
+		}
+	}
+}
+
+// A client that gives up (its own request timeout) leaves the turn running;
+// kube_answer then returns the whole answer, byte-exact.
+func TestClientThatGivesUpLeavesTheTurnRunning(t *testing.T) {
+	for _, tr := range transports {
+		for _, era := range eras {
+			t.Run(tr+"/"+era.name, func(t *testing.T) {
+				noDeadline := time.Duration(0)
+				f := newFixture(t, func(c *Config) { c.CallDeadline = &noDeadline })
+				release := make(chan struct{})
+				answer := "Done: the pods are healthy ✅ — `kubectl get pods` shows 3/3."
+				f.backend.Handle("slow", kubeqtest.Script{
+					kubeqtest.Status("investigating", "Looking"),
+					kubeqtest.WaitFor(release),
+					kubeqtest.Tokens(answer),
+				})
+				cs, prog := f.connect(tr, clientOpts{version: era.version})
+				_, err := callTool(t, cs, "kube_query", map[string]any{"question": "slow", "conversation_id": "conv-gives-up"}, 500*time.Millisecond)
+				require.Error(t, err, "the client's own timeout")
+				require.NotEmpty(t, prog.messages(), "the turn had started")
+				close(release)
+				res, err := callTool(t, cs, "kube_answer", map[string]any{"conversation_id": "conv-gives-up", "wait_seconds": 10}, 20*time.Second)
+				require.NoError(t, err)
+				require.False(t, res.IsError, textOf(res))
+				assert.Equal(t, answer, structured(t, res)["answer"])
+				reqs := f.backend.ChatRequests()
+				require.Len(t, reqs, 1)
+				assert.False(t, reqs[0].Disconnected)
+			})
+		}
+	}
+}
+
+// A gate raised while nobody watched is asked on the next call, and both
+// answers work: approve sends approve, deny sends deny.
+func TestGateRaisedWhileDetachedIsAskedNext(t *testing.T) {
+	for _, decision := range []string{"approve", "deny"} {
+		t.Run(decision, func(t *testing.T) {
+			deadline := 300 * time.Millisecond
+			f := newFixture(t, func(c *Config) { c.CallDeadline = &deadline })
+			release := make(chan struct{})
+			f.backend.Handle("clean up", kubeqtest.Script{
+				kubeqtest.Status("investigating", "Looking"),
+				kubeqtest.WaitFor(release),
+				kubeqtest.Gate{
+					Command:   "kubectl delete pod web-1 -n shop",
+					OnApprove: kubeqtest.Script{kubeqtest.Tokens("Deleted web-1.")},
+					OnDeny:    kubeqtest.Script{kubeqtest.Tokens("Left web-1 alone.")},
+				},
+			})
+			var asked atomic.Int32
+			cs, _ := f.connect("stdio", clientOpts{version: "2025-11-25", elicit: func(_ context.Context, r *sdk.ElicitRequest) (*sdk.ElicitResult, error) {
+				asked.Add(1)
+				assert.Contains(t, r.Params.Message, "kubectl delete pod web-1 -n shop")
+				content := map[string]any{"decision": decision}
+				if decision == "approve" {
+					content["confirm"] = "web-1"
+				}
+				return &sdk.ElicitResult{Action: "accept", Content: content}, nil
+			}})
+			res, err := callTool(t, cs, "kube_query", map[string]any{"question": "clean up"}, 20*time.Second)
+			require.NoError(t, err)
+			first := structured(t, res)
+			require.Equal(t, "running", first["status"])
+			conv := first["conversation_id"].(string)
+			close(release)
+			// kube_answer waits for the detached turn; once it stands at the
+			// gate, the human is asked in that call.
+			var final *sdk.CallToolResult
+			require.Eventually(t, func() bool {
+				r, err := callTool(t, cs, "kube_answer", map[string]any{"conversation_id": conv, "wait_seconds": 5}, 20*time.Second)
+				if err != nil || r.IsError || structured(t, r)["status"] != "complete" {
+					return false
+				}
+				final = r
+				return true
+			}, 15*time.Second, 10*time.Millisecond)
+			out := structured(t, final)
+			want := map[string]string{"approve": "Deleted web-1.", "deny": "Left web-1 alone."}[decision]
+			assert.Contains(t, out["answer"], want)
+			approvals := out["approvals"].([]any)
+			require.Len(t, approvals, 1)
+			assert.Equal(t, map[string]string{"approve": "approved", "deny": "denied"}[decision], approvals[0].(map[string]any)["decision"])
+			assert.Equal(t, int32(1), asked.Load(), "one form")
+			got := f.backend.MessagesFor(conv)
+			require.GreaterOrEqual(t, len(got), 2)
+			assert.Equal(t, decision, got[len(got)-1])
+			for _, m := range got {
+				if decision == "deny" {
+					assert.NotEqual(t, "approve", m)
+				}
+			}
+		})
+	}
+}

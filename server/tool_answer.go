@@ -1,0 +1,166 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/kubeq-mcp/kubeq-mcp/schema"
+)
+
+// answerTool is kube_answer's definition.
+func answerTool() mcp.Tool {
+	return newTool("kube_answer", "Get the rest of a running KubeIntellect investigation",
+		"Get the answer of a kube_query investigation that was still running when its call returned "+
+			"(its result had status \"running\"). Pass that result's conversation_id. With wait_seconds, "+
+			"waits up to that long for the investigation to finish; it streams progress meanwhile. Returns "+
+			"the whole answer so far with the same fields as kube_query, status \"complete\" once it is done. "+
+			"If the agent proposed a change while nobody was watching, the human is asked to approve or "+
+			"deny it now. Safe to call again: it only reads.",
+		schema.MustFor(&schema.AnswerInput{}),
+		schema.MustFor(&schema.QueryOutput{}),
+		mcp.WithReadOnlyHintAnnotation(true),
+		mcp.WithDestructiveHintAnnotation(false),
+		mcp.WithIdempotentHintAnnotation(true),
+		mcp.WithOpenWorldHintAnnotation(true),
+	)
+}
+
+func (s *Server) addAnswerTool() {
+	s.mcp.AddTool(answerTool(), s.handleAnswer)
+}
+
+// handleAnswer returns a detached run's answer: whole once it finished,
+// else what came within wait_seconds; a gate it waits at is asked now.
+func (s *Server) handleAnswer(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	conv, wait, err := decodeAnswerInput(req.Params.Arguments)
+	if err != nil {
+		return mcp.NewToolResultError(err.Error()), nil
+	}
+	lr := s.live.get(conv)
+	if lr == nil {
+		lr = s.awaitDetach(ctx, conv)
+	}
+	if lr == nil {
+		return mcp.NewToolResultError(fmt.Sprintf("no investigation is kept for conversation_id %q: it "+
+			"finished more than %s ago, it never ran past its call, or it ran on a kubeq-mcp that has "+
+			"restarted since. Ask again with kube_query.", conv, s.cfg.AnswerTTL)), nil
+	}
+	if d := s.callDeadline(ctx); d > 0 {
+		wait = min(wait, d)
+	}
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	select {
+	case <-lr.done:
+	default:
+		s.follow(wctx, req, lr)
+	}
+	select {
+	case <-lr.done:
+	default:
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return s.running(lr), nil
+	}
+	if lr.hitl == nil {
+		return lr.result, nil
+	}
+	// The run waits at a gate: ask the human now, holding the lease.
+	call := &queryRun{conv: conv}
+	call.watchedBy(ctx, req)
+	held, err := s.ledger.Acquire(ctx, conv)
+	if err != nil {
+		return s.storeFailure(ctx, call, err)
+	}
+	call.held = held
+	defer call.release()
+	p, err := held.Take(ctx)
+	if err != nil {
+		return s.storeFailure(ctx, call, err)
+	}
+	if p == nil || !p.Unasked || !lr.awaits(p.Gate) {
+		if p != nil {
+			_ = held.Set(ctx, p) // not ours: leave it as it was
+		}
+		if lr.result != nil {
+			return lr.result, nil
+		}
+		return mcp.NewToolResultError("the approval this investigation waited for was already decided " +
+			"(denied when its time ran out, or answered through another call); nothing was approved here. " +
+			"Ask again with kube_query."), nil
+	}
+	call.fw = s.newForwarder(ctx, req)
+	defer call.fw.close()
+	return s.adopt(ctx, lr, call, "")
+}
+
+// follow forwards the progress of lr's running turn to req's client until
+// the turn ends or ctx ends.
+func (s *Server) follow(ctx context.Context, req mcp.CallToolRequest, lr *liveRun) {
+	fw := s.newForwarder(ctx, req)
+	defer fw.close()
+	lr.mu.Lock()
+	tr := lr.turn
+	lr.mu.Unlock()
+	tr.Attach()
+	defer tr.Detach()
+	_, _ = tr.Watch(ctx, tr.End(), fw.event)
+	// The driver settles the run right after the turn: wait for it.
+	select {
+	case <-lr.done:
+	case <-ctx.Done():
+	}
+}
+
+// decodeAnswerInput checks kube_answer's arguments as its schema states.
+func decodeAnswerInput(args any) (conv string, wait time.Duration, err error) {
+	m, err := rawArgs(args, "kube_answer", "conversation_id", "wait_seconds")
+	if err != nil {
+		return "", 0, err
+	}
+	c, ok := m["conversation_id"].(string)
+	if !ok {
+		if _, present := m["conversation_id"]; present {
+			return "", 0, fmt.Errorf("invalid arguments: conversation_id must be a string, not %s", jsonType(m["conversation_id"]))
+		}
+		return "", 0, errors.New("invalid arguments: conversation_id: required (the conversation_id of a kube_query result whose status was running)")
+	}
+	if !conversationIDRe.MatchString(c) {
+		return "", 0, fmt.Errorf("invalid arguments: conversation_id %q: must be a conversation_id returned by kube_query", oneLine(c, 80))
+	}
+	if v, present := m["wait_seconds"]; present && v != nil {
+		n, ok := v.(float64)
+		if !ok || n != float64(int64(n)) || n < 0 || n > schema.MaxWaitSeconds {
+			return "", 0, fmt.Errorf("invalid arguments: wait_seconds must be a whole number from 0 to %d", schema.MaxWaitSeconds)
+		}
+		wait = time.Duration(n) * time.Second
+	}
+	return c, wait, nil
+}
+
+// awaitDetach covers a kube_answer that overtakes its own kube_query: the
+// client gave up on the query and asked at once, before the query's
+// handler saw its context end. While a kube_query call on conv is still in
+// its handler, wait (bounded) for it to leave its run behind.
+func (s *Server) awaitDetach(ctx context.Context, conv string) *liveRun {
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		lr, busy := s.live.lookup(conv)
+		if lr != nil || !busy {
+			return lr
+		}
+		select {
+		case <-wctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
