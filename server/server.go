@@ -289,6 +289,8 @@ Use kube_query for any question about the cluster: diagnosis, status, logs, metr
 Pass conversation_id from a previous result to follow up in the same conversation.
 Changes to the cluster are proposed by the agent and approved or denied by the human in a form;
 you cannot approve them, and questions that are only approval words are refused.
+When a kube_query result has status "running", the investigation goes on: call kube_answer with its
+conversation_id (and wait_seconds) until the status is "complete".
 Use kube_health when kube_query fails to learn whether the backend is reachable.`
 
 // errBadState is how every sealed-state failure looks to callers: one
