@@ -86,10 +86,9 @@ func TestBinaryTurnOutlivesAClientThatGaveUp(t *testing.T) {
 				out := liveOut(t, res)
 				assert.Equal(t, "complete", out["status"])
 				assert.Equal(t, strings.Join(pieces, ""), out["answer"], "byte-exact")
-				reqs := backend.ChatRequests()
-				require.Len(t, reqs, 1, "one backend turn, never re-sent")
-				assert.False(t, reqs[0].Disconnected, "the backend request was not cancelled")
-				assert.True(t, reqs[0].Finished)
+				require.Len(t, backend.ChatRequests(), 1, "one backend turn, never re-sent")
+				require.Eventually(t, func() bool { return backend.ChatRequests()[0].Finished }, 5*time.Second, time.Millisecond)
+				assert.False(t, backend.ChatRequests()[0].Disconnected, "the backend request was not cancelled")
 			})
 		}
 	}

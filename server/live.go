@@ -107,10 +107,10 @@ func (l *liveRuns) lookup(conv string) (*liveRun, bool) {
 	return l.m[conv], l.calls[conv] > 0
 }
 
-// keep keeps the result of a call for kube_answer, for the answer TTL:
-// its client may have gone away just before it came.
-func (s *Server) keep(run *queryRun, res *mcp.CallToolResult) {
-	if res == nil || run == nil || run.detached || run.conv == "" {
+// keep keeps, for kube_answer, the result of a call whose client went
+// away before it came (it gave up as the turn ended).
+func (s *Server) keep(ctx context.Context, run *queryRun, res *mcp.CallToolResult) {
+	if ctx.Err() == nil || res == nil || run == nil || run.detached || run.conv == "" {
 		return
 	}
 	lr := &liveRun{conv: run.conv, run: run, acc: &turnAcc{}, result: res, ended: time.Now(), done: make(chan struct{})}
@@ -129,22 +129,40 @@ func (l *liveRuns) put(lr *liveRun) {
 		l.m = map[string]*liveRun{}
 	}
 	l.m[lr.conv] = lr
-	if len(l.m) <= maxKeptRuns {
-		return
-	}
-	var oldest *liveRun
-	for _, r := range l.m {
-		select {
-		case <-r.done:
-			if r.hitl == nil && (oldest == nil || r.ended.Before(oldest.ended)) {
-				oldest = r
+	for len(l.m) > maxKeptRuns || l.keptBytes() > maxKeptBytes {
+		var oldest *liveRun
+		for _, r := range l.m {
+			select {
+			case <-r.done:
+				if r != lr && r.hitl == nil && (oldest == nil || r.ended.Before(oldest.ended)) {
+					oldest = r
+				}
+			default:
 			}
-		default:
 		}
-	}
-	if oldest != nil {
+		if oldest == nil {
+			return
+		}
 		delete(l.m, oldest.conv)
 	}
+}
+
+// maxKeptBytes bounds the answer text of the finished runs kept.
+const maxKeptBytes = 64 << 20
+
+// keptBytes is the answer text of the finished runs kept; l.mu is held.
+func (l *liveRuns) keptBytes() int {
+	n := 0
+	for _, r := range l.m {
+		if r.result != nil {
+			for _, c := range r.result.Content {
+				if tc, ok := c.(mcp.TextContent); ok {
+					n += len(tc.Text)
+				}
+			}
+		}
+	}
+	return n
 }
 
 func (l *liveRuns) get(conv string) *liveRun {
@@ -206,7 +224,7 @@ func (s *Server) liveTurn(ctx context.Context, run *queryRun, t kubeq.Turn, kind
 	})
 	if werr == nil {
 		tr.Detach()
-		return s.endTurn(ctx, run, acc, tr.Err())
+		return s.settleTurn(ctx, run, acc, tr)
 	}
 	if ctx.Err() != nil && (s.callsCtx.Err() != nil || s.cancels.explicit(run.stopScope, run.requestID)) {
 		// The user's stop, or the server's: close the backend request, as a
@@ -216,6 +234,7 @@ func (s *Server) liveTurn(ctx context.Context, run *queryRun, t kubeq.Turn, kind
 		wait, stop := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer stop()
 		_ = tr.Wait(wait)
+		s.turns.Forget(run.conv, tr)
 		return s.endTurn(ctx, run, acc, ctx.Err())
 	}
 	lr := &liveRun{conv: run.conv, kind: kind, run: run, acc: acc, turn: tr, cur: cur, done: make(chan struct{})}
@@ -256,7 +275,7 @@ func (s *Server) drive(lr *liveRun) {
 	lr.mu.Lock()
 	defer lr.mu.Unlock()
 	run := lr.run
-	hitl, err := s.endTurn(ctx, run, lr.acc, lr.turn.Err())
+	hitl, err := s.settleTurn(ctx, run, lr.acc, lr.turn)
 	switch {
 	case err != nil:
 		if lr.kind == questionTurn {
@@ -283,6 +302,17 @@ func (s *Server) drive(lr *liveRun) {
 	lr.ended = time.Now()
 	run.held.Release()
 	close(lr.done)
+}
+
+// settleTurn closes a turn read to its end: answer text the runner did
+// not keep (past its cap) still counts as received, and the runner lets
+// the turn go.
+func (s *Server) settleTurn(ctx context.Context, run *queryRun, acc *turnAcc, tr *turns.Turn) (*kubeq.HitlRequest, error) {
+	if dropped := tr.Snapshot().Dropped; dropped > 0 {
+		run.book.Got += int64(dropped)
+	}
+	s.turns.Forget(run.conv, tr)
+	return s.endTurn(ctx, run, acc, tr.Err())
 }
 
 // lastGate is the gate the run's last approval answered (an approve turn's).

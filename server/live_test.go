@@ -68,10 +68,10 @@ func TestLongInvestigations(t *testing.T) {
 				assert.Equal(t, "First part. Second part.", whole["answer"])
 				assert.True(t, strings.HasPrefix(whole["answer"].(string), first["answer"].(string)))
 
-				reqs := f.backend.ChatRequests()
-				require.Len(t, reqs, 1, "one backend turn, never re-sent")
-				assert.False(t, reqs[0].Disconnected, "the backend turn was never cancelled")
-				assert.True(t, reqs[0].Finished)
+				require.Len(t, f.backend.ChatRequests(), 1, "one backend turn, never re-sent")
+				require.Eventually(t, func() bool { return f.backend.ChatRequests()[0].Finished }, 5*time.Second, time.Millisecond,
+					"the backend turn ran to [DONE]")
+				assert.False(t, f.backend.ChatRequests()[0].Disconnected, "the backend turn was never cancelled")
 
 				// Idempotent: asked again, the same answer.
 				res, err = callTool(t, cs, "kube_answer", map[string]any{"conversation_id": conv}, 20*time.Second)
@@ -101,6 +101,12 @@ func TestClientThatGivesUpLeavesTheTurnRunning(t *testing.T) {
 				_, err := callTool(t, cs, "kube_query", map[string]any{"question": "slow", "conversation_id": "conv-gives-up"}, 500*time.Millisecond)
 				require.Error(t, err, "the client's own timeout")
 				require.NotEmpty(t, prog.messages(), "the turn had started")
+				// The server sees the client go a moment later; once it
+				// has, the investigation reads as running.
+				require.Eventually(t, func() bool {
+					r, err := callTool(t, cs, "kube_answer", map[string]any{"conversation_id": "conv-gives-up"}, 20*time.Second)
+					return err == nil && !r.IsError && structured(t, r)["status"] == "running"
+				}, 10*time.Second, 10*time.Millisecond)
 				close(release)
 				res, err := callTool(t, cs, "kube_answer", map[string]any{"conversation_id": "conv-gives-up", "wait_seconds": 10}, 20*time.Second)
 				require.NoError(t, err)

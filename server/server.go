@@ -201,7 +201,10 @@ func New(cfg Config) (*Server, error) {
 		stop:    make(chan struct{}),
 		cancels: newCancelReasons(),
 		turns: turns.New(turns.Options{AnswerTTL: cfg.AnswerTTL, MaxDetached: cfg.MaxDetached,
-			Logger: cfg.Logger.With("component", "turns")}),
+			// Above the call's own cap, so the call sees the text that
+			// crosses it and cuts it there (answer.go).
+			MaxAnswerBytes: int(min(cfg.MaxAnswerBytes+1<<20, 1<<30)),
+			Logger:         cfg.Logger.With("component", "turns")}),
 
 		denyTimeout:    denyTimeout,
 		shutdownBudget: shutdownDenyBudget,
@@ -211,14 +214,14 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.callsCtx, s.cancelCalls = context.WithCancel(context.Background())
 	s.hardCtx, s.hardStop = context.WithCancel(context.Background())
-	hooks := &mcpserver.Hooks{}
+	// One set of hooks: mcp-go keeps only the last WithHooks.
+	hooks := s.sessionHooks()
 	hooks.AddBeforeCallTool(stampRequestID)
 	s.mcp = mcpserver.NewMCPServer(cfg.Name, cfg.Version,
-		mcpserver.WithHooks(hooks),
 		mcpserver.WithToolCapabilities(false),
 		mcpserver.WithLogging(),
 		mcpserver.WithRecovery(),
-		mcpserver.WithHooks(s.sessionHooks()),
+		mcpserver.WithHooks(hooks),
 		mcpserver.WithToolHandlerMiddleware(s.limitCalls), // outermost: a busy call starts nothing
 		mcpserver.WithToolHandlerMiddleware(s.notifierMiddleware),
 		mcpserver.WithInstructions(instructions),

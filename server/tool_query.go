@@ -108,7 +108,7 @@ func (s *Server) handleQuery(ctx context.Context, req mcp.CallToolRequest) (*mcp
 	s.live.enter(run.conv)
 	defer s.live.leave(run.conv)
 	res, err := s.query(ctx, req, in, run)
-	s.keep(run, res)
+	s.keep(ctx, run, res)
 	return res, err
 }
 

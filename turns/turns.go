@@ -105,6 +105,16 @@ func (r *Registry) Get(conv string) (*Turn, bool) {
 	return t, ok
 }
 
+// Forget drops conv's turn t once it has ended and its watchers have
+// taken what they need of it, so its text is not kept twice.
+func (r *Registry) Forget(conv string, t *Turn) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.byConv[conv] == t && t.Done() {
+		delete(r.byConv, conv)
+	}
+}
+
 // Close cancels every running turn and waits for their runners, at most
 // until ctx ends.
 func (r *Registry) Close(ctx context.Context) {
