@@ -196,7 +196,9 @@ func TestBinaryDetachedCap(t *testing.T) {
 			assert.False(t, r.Disconnected, "the newest runs on")
 		}
 	}
-	assert.Eventually(t, func() bool { return strings.Contains(bin.stderr.String(), "too many turns running with nobody watching") },
+	assert.Eventually(t, func() bool {
+		return strings.Contains(bin.stderr.String(), "too many turns running with nobody watching")
+	},
 		5*time.Second, 50*time.Millisecond)
 }
 
