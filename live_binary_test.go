@@ -61,7 +61,7 @@ func liveCall(cs *sdk.ClientSession, tool string, args map[string]any, token str
 
 func liveOut(t *testing.T, res *sdk.CallToolResult) map[string]any {
 	t.Helper()
-	require.False(t, res.IsError, "%v", res.Content)
+	require.False(t, res.IsError, "%v", textContent(res))
 	m, ok := res.StructuredContent.(map[string]any)
 	require.True(t, ok)
 	return m
@@ -147,27 +147,34 @@ func TestBinaryCallDeadlineReturnsRunning(t *testing.T) {
 	}
 }
 
-// kube_answer on a conversation nobody ran is a clear error; a finished
-// result expires after --answer-ttl.
+// kube_answer on a conversation nobody ran is a clear error; the result of
+// an investigation that outlived its call is kept for --answer-ttl, then
+// dropped.
 func TestBinaryAnswerUnknownAndExpired(t *testing.T) {
-	backend := liveBackend(t, "quick", []string{"All good."}, 0)
-	bin := startBinaryWith(t, "stdio", backend, "--answer-ttl", "1s")
+	backend := liveBackend(t, "quick", []string{"All ", "good."}, 1500*time.Millisecond)
+	bin := startBinaryWith(t, "stdio", backend, "--answer-ttl", "2s", "--call-deadline", "500ms")
 	cs := bin.connect("2025-11-25", nil)
 	res, err := liveCall(cs, "kube_answer", map[string]any{"conversation_id": "never-ran"}, "x", 10*time.Second)
 	require.NoError(t, err)
 	require.True(t, res.IsError)
-	assert.Contains(t, res.Content[0].(*sdk.TextContent).Text, "no investigation is kept")
+	assert.Contains(t, textContent(res), "no investigation is kept")
 
 	res, err = liveCall(cs, "kube_query", map[string]any{"question": "quick", "conversation_id": "conv-ttl"}, "q", 10*time.Second)
 	require.NoError(t, err)
-	assert.Equal(t, "All good.", liveOut(t, res)["answer"])
+	assert.Equal(t, "running", liveOut(t, res)["status"])
+	require.Eventually(t, func() bool { // each call waits at most the deadline
+		res, err := liveCall(cs, "kube_answer", map[string]any{"conversation_id": "conv-ttl", "wait_seconds": 10}, "a", 10*time.Second)
+		return err == nil && !res.IsError && liveOut(t, res)["status"] == "complete"
+	}, 20*time.Second, 10*time.Millisecond)
+	finished := time.Now()
 	res, err = liveCall(cs, "kube_answer", map[string]any{"conversation_id": "conv-ttl"}, "a", 10*time.Second)
 	require.NoError(t, err)
 	assert.Equal(t, "All good.", liveOut(t, res)["answer"], "kept within the TTL")
 	require.Eventually(t, func() bool {
 		res, err := liveCall(cs, "kube_answer", map[string]any{"conversation_id": "conv-ttl"}, "a", 10*time.Second)
 		return err == nil && res.IsError
-	}, 10*time.Second, 100*time.Millisecond, "dropped after the TTL")
+	}, 20*time.Second, 100*time.Millisecond, "dropped after the TTL")
+	assert.GreaterOrEqual(t, time.Since(finished), 2*time.Second-100*time.Millisecond, "not before the TTL")
 }
 
 // Past --max-detached turns running with nobody watching, the oldest is
@@ -220,4 +227,14 @@ func eraName(v string) string {
 		return "2026-07-28"
 	}
 	return v
+}
+
+func textContent(res *sdk.CallToolResult) string {
+	var b strings.Builder
+	for _, c := range res.Content {
+		if tc, ok := c.(*sdk.TextContent); ok {
+			b.WriteString(tc.Text)
+		}
+	}
+	return b.String()
 }
