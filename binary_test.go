@@ -32,7 +32,7 @@ var (
 )
 
 // kubeqMCPBinary builds the product binary once per test run.
-func kubeqMCPBinary(t *testing.T) string {
+func kubeqMCPBinary(t testing.TB) string {
 	t.Helper()
 	binOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "kubeq-mcp-bin")
@@ -373,7 +373,7 @@ func committedCopy(t *testing.T) (string, string) {
 // startHTTPBinary starts bin with --transport http on a free loopback port
 // and the given flags, and returns it with its /mcp endpoint, read from the
 // start-up log once it is serving. The process is killed at cleanup.
-func startHTTPBinary(t *testing.T, bin string, stderr *syncBuffer, args ...string) (*exec.Cmd, string) {
+func startHTTPBinary(t testing.TB, bin string, stderr *syncBuffer, args ...string) (*exec.Cmd, string) {
 	t.Helper()
 	cmd := exec.Command(bin, append(args, "--transport", "http", "--addr", "127.0.0.1:0")...)
 	cmd.Stderr = stderr

@@ -39,7 +39,7 @@ type replica struct {
 // each request goes to the next replica in rotation (or a random one, when
 // pick is set).
 type replicaSet struct {
-	t    *testing.T
+	t    testing.TB
 	args []string
 
 	mu     sync.Mutex
@@ -55,7 +55,7 @@ type replicaSet struct {
 // replicaStateKey is the key every replica shares.
 var replicaStateKey = base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{42}, 32))
 
-func startReplicas(t *testing.T, n int, backend *kubeqtest.Server, store string, extra ...string) *replicaSet {
+func startReplicas(t testing.TB, n int, backend *kubeqtest.Server, store string, extra ...string) *replicaSet {
 	t.Helper()
 	rs := &replicaSet{t: t, args: append([]string{"--url", backend.URL, "--store", store,
 		"--state-key", replicaStateKey, "--retry-delays", "10ms", "--log-level", "debug"}, extra...)}
