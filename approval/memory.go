@@ -12,6 +12,7 @@ type memoryStore struct {
 	leases  map[string]lease
 	records map[string]Record
 	nonces  map[string]nonceEntry
+	swept   time.Time // when forget last ran
 }
 
 type lease struct {
@@ -124,8 +125,14 @@ func (m *memoryStore) SpendNonce(_ context.Context, nonce string, keep time.Time
 	return nil
 }
 
-// forget drops nonces past their keep time. Under mu.
+// forget drops nonces past their keep time, at most once a second (a
+// scan per use would cost a call the number of gates of the last minutes).
+// Under mu.
 func (m *memoryStore) forget(now time.Time) {
+	if now.Sub(m.swept) < time.Second {
+		return
+	}
+	m.swept = now
 	for n, e := range m.nonces {
 		if now.After(e.keep) {
 			delete(m.nonces, n)
