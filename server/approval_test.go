@@ -861,7 +861,8 @@ func TestApprovalLateAnswerKeepsSession2025(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, "timed_out", approvalsOf(t, res)[0]["reason"])
 			<-answered
-			time.Sleep(100 * time.Millisecond) // the late answer is on the wire
+			// The late answer has reached the server before the next call.
+			waitFor(t, "the late answer", func() bool { return f.srv.Stats().ClientAnswers >= 1 })
 
 			res, err = query(context.Background(), cs, map[string]any{"question": "how is web?"})
 			require.NoError(t, err, "the session survives a late answer")
@@ -882,7 +883,11 @@ func TestApprovalCancelledCallKeepsSession2025(t *testing.T) {
 			gone := func(context.Context, *human, *sdk.ElicitParams) (*sdk.ElicitResult, error) {
 				defer close(answered)
 				cancel() // the user closes the chat while the form is open
-				time.Sleep(50 * time.Millisecond)
+				// The form's error comes after the server gave up on it (not
+				// waitFor: this runs outside the test's goroutine).
+				for deadline := time.Now().Add(5 * time.Second); f.backend.Received("deny") == 0 && time.Now().Before(deadline); {
+					time.Sleep(5 * time.Millisecond)
+				}
 				return nil, errors.New("client gone")
 			}
 			cs := f.connectHuman(tr, "2025-11-25", newHuman(t, gone), true)
@@ -891,7 +896,8 @@ func TestApprovalCancelledCallKeepsSession2025(t *testing.T) {
 			<-answered
 			// The server still denies the gate.
 			waitFor(t, "the deny", func() bool { return f.backend.Received("deny") == 1 })
-			time.Sleep(100 * time.Millisecond)
+			// The late error has reached the server before the next call.
+			waitFor(t, "the form's error", func() bool { return f.srv.Stats().ClientAnswers >= 1 })
 
 			res, err := query(context.Background(), cs, map[string]any{"question": "how is web?"})
 			require.NoError(t, err, "the session survives a cancelled call")

@@ -10,6 +10,7 @@ type counters struct {
 	refusedBodies          atomic.Int64 // HTTP request bodies over the limit
 	busyCalls              atomic.Int64 // tool calls refused as busy
 	cutAnswers             atomic.Int64 // answers cut at the answer cap
+	clientAnswers          atomic.Int64 // JSON-RPC responses read from clients (form answers, errors)
 }
 
 // Stats is a snapshot of the server's counters.
@@ -20,6 +21,7 @@ type Stats struct {
 	RefusedBodies          int64
 	BusyCalls              int64
 	CutAnswers             int64
+	ClientAnswers          int64
 }
 
 // Stats returns the server's counters.
@@ -31,5 +33,6 @@ func (s *Server) Stats() Stats {
 		RefusedBodies:          s.counters.refusedBodies.Load(),
 		BusyCalls:              s.counters.busyCalls.Load(),
 		CutAnswers:             s.counters.cutAnswers.Load(),
+		ClientAnswers:          s.counters.clientAnswers.Load(),
 	}
 }

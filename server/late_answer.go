@@ -45,6 +45,7 @@ func (s *Server) tolerateLateAnswers(next http.Handler) http.Handler {
 		}
 		lw := &lateAnswerWriter{ResponseWriter: w}
 		next.ServeHTTP(lw, r)
+		s.counters.clientAnswers.Add(1)
 		if lw.swallowed {
 			s.log.Info("dropped a late answer to a request the server no longer waits for (an approval already denied)")
 		}

@@ -22,7 +22,12 @@ func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) er
 	stdio := mcpserver.NewStdioServer(s.mcp)
 	stdio.SetErrorLogger(slog.NewLogLogger(s.log.With("component", "mcp-stdio").Handler(), slog.LevelWarn))
 	link := newStdioLink(in, out)
-	link.onMessage = func(msg []byte) { s.cancels.noteMessage("stdio", msg) }
+	link.onMessage = func(msg []byte) {
+		s.cancels.noteMessage("stdio", msg)
+		if isJSONRPCResponse(msg) {
+			s.counters.clientAnswers.Add(1) // read in order: what follows on stdin comes after it
+		}
+	}
 	stdio.SetContextFunc(func(ctx context.Context) context.Context {
 		ctx = withStreamKey(withTransport(ctx, "stdio"), stdioStreamKey)
 		return context.WithValue(ctx, stdioLinkKey{}, link)
