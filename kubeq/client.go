@@ -261,8 +261,16 @@ const idleConnTimeout = 4 * time.Second
 func newTransport() *http.Transport {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.IdleConnTimeout = idleConnTimeout
+	// The client talks to one host: keep as many idle connections to it as
+	// turns run at once, instead of net/http's default of 2, so concurrent
+	// turns reuse connections rather than dial (and, over TLS, handshake)
+	// for nearly every question.
+	tr.MaxIdleConnsPerHost = maxIdleConnsPerHost
 	return tr
 }
+
+// maxIdleConnsPerHost is how many idle backend connections are kept.
+const maxIdleConnsPerHost = 64
 
 // User is the body "user" sent for turns that name none.
 func (c *Client) User() string { return c.user }

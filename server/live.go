@@ -308,7 +308,7 @@ func (s *Server) drive(lr *liveRun) {
 // not keep (past its cap) still counts as received, and the runner lets
 // the turn go.
 func (s *Server) settleTurn(ctx context.Context, run *queryRun, acc *turnAcc, tr *turns.Turn) (*kubeq.HitlRequest, error) {
-	if dropped := tr.Snapshot().Dropped; dropped > 0 {
+	if dropped := tr.Dropped(); dropped > 0 {
 		run.book.Got += int64(dropped)
 	}
 	s.turns.Forget(run.conv, tr)

@@ -68,17 +68,17 @@ func Notify(ctx context.Context, method string, params map[string]any) error {
 }
 
 func (n *notifier) send(ctx context.Context, method string, params map[string]any) error {
-	// mcp-go marshals params as a map (sorted keys), so this exact JSON is
-	// a substring of what reaches the wire.
-	marker, err := json.Marshal(params)
-	if err != nil {
-		return fmt.Errorf("notify %s: %w", method, err)
-	}
 	// Only stdio needs the write tracked (see deliveryTracker); on HTTP,
 	// mcp-go v1.6.0 writes a call's notifications on its POST stream ahead
-	// of its result by itself.
+	// of its result by itself, so the marker is not even built there.
 	var d *delivery
 	if key := streamKeyFrom(ctx); key != "" {
+		// mcp-go marshals params as a map (sorted keys), so this exact
+		// JSON is a substring of what reaches the wire.
+		marker, err := json.Marshal(params)
+		if err != nil {
+			return fmt.Errorf("notify %s: %w", method, err)
+		}
 		d = n.s.tracker.expect(key, marker)
 	}
 	if err := n.s.mcp.SendNotificationToClient(ctx, method, params); err != nil {

@@ -121,6 +121,7 @@ type Server struct {
 	stallLog rateLog
 	slowLog  rateLog
 	cancels  *cancelReasons
+	served   *servedSet      // conversations this process has sent turns on
 	turns    *turns.Registry // backend turns, read apart from the calls that start them
 	live     liveRuns        // runs whose call stopped watching
 	drivers  sync.WaitGroup  // goroutines driving detached runs
@@ -200,6 +201,7 @@ func New(cfg Config) (*Server, error) {
 		pages:   newPages(cfg),
 		stop:    make(chan struct{}),
 		cancels: newCancelReasons(),
+		served:  newServedSet(maxServed),
 		turns: turns.New(turns.Options{AnswerTTL: cfg.AnswerTTL, MaxDetached: cfg.MaxDetached,
 			// Above the call's own cap, so the call sees the text that
 			// crosses it and cuts it there (answer.go).

@@ -140,9 +140,10 @@ func (s *Server) query(ctx context.Context, req mcp.CallToolRequest, in schema.Q
 				"waiting for approval, and it was asked first. Ask your question again.")
 		}
 	}
-	if p == nil && in.ConversationID != "" {
+	if p == nil && in.ConversationID != "" && !s.ledgerVouches(run.conv) {
 		p = s.pendingAtBackend(ctx, run.conv)
 	}
+	s.served.add(run.conv)
 	if p != nil {
 		if res := s.denyPending(ctx, run, p, schema.ReasonPendingResolved); res != nil {
 			return res, nil

@@ -101,9 +101,21 @@ func (t *Turn) addText(s string) {
 	t.entries = append(t.entries, entry{start: start, end: t.answer.Len()})
 }
 
+// changedLocked wakes whoever waits for the turn to change. The channel is
+// made only when someone waits (waitChanLocked), not for every event.
 func (t *Turn) changedLocked() {
-	close(t.wake)
-	t.wake = make(chan struct{})
+	if t.wake != nil {
+		close(t.wake)
+		t.wake = nil
+	}
+}
+
+// waitChanLocked is closed at the turn's next change.
+func (t *Turn) waitChanLocked() chan struct{} {
+	if t.wake == nil {
+		t.wake = make(chan struct{})
+	}
+	return t.wake
 }
 
 // Done reports whether the turn has read its stream to the end.
@@ -120,6 +132,13 @@ func (t *Turn) Err() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.err
+}
+
+// Dropped is how many answer bytes the turn did not keep (past its cap).
+func (t *Turn) Dropped() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.dropped
 }
 
 // Snapshot is what a result says of a turn at one moment.
@@ -208,7 +227,7 @@ func (t *Turn) Watch(ctx context.Context, cur Cursor, fn func(kubeq.Event)) (Cur
 			}
 			cur = Cursor{entry: cur.entry + 1}
 		}
-		done, wake := t.done, t.wake
+		done, wake := t.done, t.waitChanLocked()
 		t.mu.Unlock()
 		for _, ev := range batch {
 			fn(ev)
@@ -272,7 +291,7 @@ func (t *Turn) Cancel(why error) {
 func (t *Turn) Wait(ctx context.Context) error {
 	for {
 		t.mu.Lock()
-		done, wake := t.done, t.wake
+		done, wake := t.done, t.waitChanLocked()
 		t.mu.Unlock()
 		if done {
 			return nil
