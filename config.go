@@ -39,6 +39,7 @@ type config struct {
 	ApprovalTimeout   time.Duration
 	CallDeadline      *time.Duration // nil: per known client
 	AnswerTTL         time.Duration
+	TaskTTL           time.Duration
 	MaxDetached       int
 	ConfirmHighRisk   string
 	StateKey          []byte
@@ -102,6 +103,7 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	retries := fs.String("retry-delays", env("KUBE_Q_RETRY_DELAYS", "1s,3s,5s"), "waits between retries of transport errors; empty for none (env KUBE_Q_RETRY_DELAYS)")
 	deadline := fs.String("call-deadline", env("KUBEQ_MCP_CALL_DEADLINE", ""), "longest a kube_query or kube_answer call waits before returning the answer so far with status running; 0 for none; per known client when empty, else 50s (env KUBEQ_MCP_CALL_DEADLINE)")
 	answerTTL := fs.String("answer-ttl", env("KUBEQ_MCP_ANSWER_TTL", "30m"), "how long a finished turn's answer is kept for kube_answer (env KUBEQ_MCP_ANSWER_TTL)")
+	taskTTL := fs.String("task-ttl", env("KUBEQ_MCP_TASK_TTL", "1h"), "how long a kube_query task lives from its creation (Tasks extension ttlMs): past it a task still running is failed and stopped, then deleted (env KUBEQ_MCP_TASK_TTL)")
 	maxDetached := fs.String("max-detached", env("KUBEQ_MCP_MAX_DETACHED", "100"), "turns that may run with no call watching them; past it the oldest is cancelled (env KUBEQ_MCP_MAX_DETACHED)")
 	approval := fs.String("approval-timeout", env("KUBEQ_MCP_APPROVAL_TIMEOUT", "10m"), "how long a human has to answer an approval before it is denied (env KUBEQ_MCP_APPROVAL_TIMEOUT)")
 	fs.StringVar(&c.ConfirmHighRisk, "confirm-high-risk", env("KUBEQ_MCP_CONFIRM_HIGH_RISK", "name"), "name: high-risk approvals need the target's name typed; none: they do not (env KUBEQ_MCP_CONFIRM_HIGH_RISK)")
@@ -154,6 +156,9 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 		c.CallDeadline = &d
 	}
 	if c.AnswerTTL, err = positiveDuration("answer-ttl", *answerTTL); err != nil {
+		return c, err
+	}
+	if c.TaskTTL, err = positiveDuration("task-ttl", *taskTTL); err != nil {
 		return c, err
 	}
 	if c.MaxDetached, err = strconv.Atoi(strings.TrimSpace(*maxDetached)); err != nil || c.MaxDetached < 1 {

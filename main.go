@@ -136,6 +136,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdin io.Reader, s
 		ApprovalTimeout: cfg.ApprovalTimeout,
 		CallDeadline:    cfg.CallDeadline,
 		AnswerTTL:       cfg.AnswerTTL,
+		TaskTTL:         cfg.TaskTTL,
 		MaxDetached:     cfg.MaxDetached,
 		ConfirmHighRisk: cfg.ConfirmHighRisk == "name",
 		StateKey:        cfg.StateKey,

@@ -52,7 +52,8 @@ func (s *Server) HTTPHandler() http.Handler {
 		mcpserver.WithMaxRequestBodyBytes(s.cfg.MaxRequestBytes),
 		mcpserver.WithStreamableHTTPLogger(s.log.With("component", "mcp-http")),
 		mcpserver.WithHTTPContextFunc(func(ctx context.Context, r *http.Request) context.Context {
-			return withPageBase(withTransport(ctx, "http"), r)
+			token, _ := bearerToken(r.Header.Get("Authorization"))
+			return withOwner(withPageBase(withTransport(ctx, "http"), r), httpOwner(token))
 		}),
 	)
 	s.mu.Lock()
@@ -61,7 +62,7 @@ func (s *Server) HTTPHandler() http.Handler {
 	mux := http.NewServeMux()
 	// The token is checked first: nothing an unauthenticated client sends
 	// is read further, logged or echoed.
-	mux.Handle(MCPPath, s.checkToken(s.checkOrigin(s.limitBody(s.capSessions(s.dropModernCancels(s.tolerateLateAnswers(s.noteCancellations(streamable))))))))
+	mux.Handle(MCPPath, s.checkToken(s.checkOrigin(s.limitBody(s.serveTasks(s.capSessions(s.dropModernCancels(s.tolerateLateAnswers(s.noteCancellations(streamable)))))))))
 	handleOAuthDiscovery(mux)
 	// Approval pages for URL-mode clients: the token in the path is the
 	// credential, so no bearer token is asked (a browser has none).

@@ -19,6 +19,7 @@ import (
 	"github.com/kubeq-mcp/kubeq-mcp/approval"
 	"github.com/kubeq-mcp/kubeq-mcp/approval/page"
 	"github.com/kubeq-mcp/kubeq-mcp/kubeq"
+	"github.com/kubeq-mcp/kubeq-mcp/tasks"
 	"github.com/kubeq-mcp/kubeq-mcp/turns"
 )
 
@@ -70,6 +71,9 @@ type Config struct {
 	// no call watching them; 100 when zero.
 	AnswerTTL   time.Duration
 	MaxDetached int
+	// TaskTTL is how long a kube_query task lives from its creation; 1h
+	// when zero.
+	TaskTTL time.Duration
 
 	// KeepAliveInterval is how often a progress keep-alive is sent while
 	// the backend only sends heartbeats; 10s when zero.
@@ -124,6 +128,7 @@ type Server struct {
 	served   *servedSet      // conversations this process has sent turns on
 	turns    *turns.Registry // backend turns, read apart from the calls that start them
 	live     liveRuns        // runs whose call stopped watching
+	tasks    *tasks.Registry // kube_query calls run as tasks (Tasks extension)
 	drivers  sync.WaitGroup  // goroutines driving detached runs
 
 	mu          sync.Mutex
@@ -163,6 +168,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.AnswerTTL <= 0 {
 		cfg.AnswerTTL = 30 * time.Minute
+	}
+	if cfg.TaskTTL <= 0 {
+		cfg.TaskTTL = time.Hour
 	}
 	if cfg.MaxDetached <= 0 {
 		cfg.MaxDetached = 100
@@ -210,6 +218,7 @@ func New(cfg Config) (*Server, error) {
 
 		denyTimeout:    denyTimeout,
 		shutdownBudget: shutdownDenyBudget,
+		tasks:          tasks.New(cfg.TaskTTL, taskPollInterval),
 	}
 	if s.ledger == nil {
 		s.ledger = approval.NewLedger(approval.NewMemoryStore(), approval.Options{})
@@ -227,8 +236,10 @@ func New(cfg Config) (*Server, error) {
 		mcpserver.WithToolHandlerMiddleware(s.limitCalls), // outermost: a busy call starts nothing
 		mcpserver.WithToolHandlerMiddleware(s.notifierMiddleware),
 		mcpserver.WithInstructions(instructions),
+		mcpserver.WithExtensions(map[string]any{TasksExtension: map[string]any{}}),
 	)
 	go s.expireLiveRuns()
+	go s.sweepTasks()
 	if cfg.Backend != nil {
 		s.addQueryTool()
 		s.addAnswerTool()

@@ -2,7 +2,10 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 
@@ -28,8 +31,21 @@ func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) er
 			s.counters.clientAnswers.Add(1) // read in order: what follows on stdin comes after it
 		}
 	}
+	// The stdio session owns its tasks: a random name per connection.
+	sid := make([]byte, 16)
+	if _, err := rand.Read(sid); err != nil {
+		return fmt.Errorf("stdio session id: %w", err)
+	}
+	owner := "stdio:" + hex.EncodeToString(sid)
+	link.intercept = func(msg []byte) (reply []byte, handled bool) {
+		if !isTaskMethod(peekMethod(msg)) {
+			return nil, false
+		}
+		return s.taskRPC(owner, msg), true
+	}
+	link.rewrite = taskHandle
 	stdio.SetContextFunc(func(ctx context.Context) context.Context {
-		ctx = withStreamKey(withTransport(ctx, "stdio"), stdioStreamKey)
+		ctx = withOwner(withStreamKey(withTransport(ctx, "stdio"), stdioStreamKey), owner)
 		return context.WithValue(ctx, stdioLinkKey{}, link)
 	})
 	err := stdio.Listen(ctx, link, s.tracker.writer(stdioStreamKey, link))

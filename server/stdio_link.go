@@ -36,6 +36,10 @@ type stdioLink struct {
 	mute    atomic.Bool // the client did not answer a ping: stop asking
 
 	onMessage func([]byte) // sees every client message before the transport
+	// intercept answers a client message itself (the Tasks extension's
+	// methods, which mcp-go does not know); rewrite sees every message out.
+	intercept func([]byte) (reply []byte, handled bool)
+	rewrite   func([]byte) []byte
 }
 
 const pingIDPrefix = "kubeq-mcp-ping-"
@@ -46,6 +50,16 @@ func newStdioLink(in io.Reader, out io.Writer) *stdioLink {
 
 // Write writes one message for the transport.
 func (l *stdioLink) Write(p []byte) (int, error) {
+	if l.rewrite != nil {
+		if q := l.rewrite(p); len(q) != len(p) || !bytes.Equal(q, p) {
+			l.outMu.Lock()
+			defer l.outMu.Unlock()
+			if _, err := l.out.Write(q); err != nil {
+				return 0, err
+			}
+			return len(p), nil
+		}
+	}
 	l.outMu.Lock()
 	defer l.outMu.Unlock()
 	return l.out.Write(p)
@@ -62,6 +76,17 @@ func (l *stdioLink) Read(p []byte) (int, error) {
 		if len(line) > 0 {
 			if l.onMessage != nil {
 				l.onMessage(line)
+			}
+			if l.intercept != nil {
+				if reply, ok := l.intercept(bytes.TrimSpace(line)); ok {
+					if reply != nil {
+						_, _ = l.Write(append(reply, '\n'))
+					}
+					if err != nil {
+						return 0, err
+					}
+					continue
+				}
 			}
 			l.pending = disambiguate(line)
 			break

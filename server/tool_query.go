@@ -90,6 +90,9 @@ func (s *Server) handleQuery(ctx context.Context, req mcp.CallToolRequest) (*mcp
 	if req.Params.RequestState != "" || len(req.Params.InputResponses) > 0 {
 		return s.resumeQuery(ctx, req)
 	}
+	if s.wantsTask(ctx, req) {
+		return s.startTask(ctx, req)
+	}
 	in, err := decodeQueryInput(req.Params.Arguments, s.cfg.AllowUserOverride)
 	if err != nil {
 		return mcp.NewToolResultError(err.Error()), nil
@@ -105,6 +108,15 @@ func (s *Server) handleQuery(ctx context.Context, req mcp.CallToolRequest) (*mcp
 		run.conv = kubeq.NewConversationID()
 	}
 	run.watchedBy(ctx, req)
+	if t := taskFrom(ctx); t != nil {
+		conv := run.conv
+		t.Progress(func() string {
+			if tr, ok := s.turns.Get(conv); ok {
+				return tr.Snapshot().Status
+			}
+			return ""
+		})
+	}
 	s.live.enter(run.conv)
 	defer s.live.leave(run.conv)
 	res, err := s.query(ctx, req, in, run)

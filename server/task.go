@@ -1,0 +1,210 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/kubeq-mcp/kubeq-mcp/tasks"
+)
+
+// kube_query as a task of the Tasks extension (io.modelcontextprotocol/
+// tasks, 2026-07-28), for a client that declares the extension in the
+// capabilities of its tools/call. The call is answered at once with the
+// task's handle; the task runs the call as kube_query's handler would,
+// from a context of its own. When the handler would answer input_required
+// (an approval form, with its sealed state), the task shows the form in
+// inputRequests instead and, once tasks/update brings the answer, calls the
+// handler again with the answer and the state, exactly as a client's
+// retry: the same sealing, ledger and judging rules decide what is sent.
+// Cancel, TTL and shutdown while a form is open resume with no answer,
+// which those rules turn into a deny.
+
+// TasksExtension is the extension's identifier.
+const TasksExtension = "io.modelcontextprotocol/tasks"
+
+// taskMarker carries a task's handle from the handler to the transport,
+// which sends it as the call's result (taskrpc.go): mcp-go's
+// CallToolResult has no room for a CreateTaskResult.
+const taskMarker = "kubeq-mcp/task"
+
+// taskPollInterval is the pollIntervalMs of every task.
+const taskPollInterval = time.Second
+
+type taskKey struct{}
+
+// taskFrom is the task whose work ctx is, if any.
+func taskFrom(ctx context.Context) *tasks.Task {
+	t, _ := ctx.Value(taskKey{}).(*tasks.Task)
+	return t
+}
+
+type ownerKey struct{}
+
+// withOwner records who makes requests on ctx: the hash of the HTTP bearer
+// token (everyone without a token is one "http" client), or the stdio
+// session.
+func withOwner(ctx context.Context, owner string) context.Context {
+	return context.WithValue(ctx, ownerKey{}, owner)
+}
+
+func ownerFrom(ctx context.Context) string {
+	o, _ := ctx.Value(ownerKey{}).(string)
+	return o
+}
+
+// httpOwner is the task owner of an HTTP request with this bearer token.
+func httpOwner(token string) string {
+	if token == "" {
+		return "http"
+	}
+	sum := sha256.Sum256([]byte(token))
+	return "http:" + hex.EncodeToString(sum[:])
+}
+
+// declaresTasks reports whether a request's _meta declares the extension
+// in its per-request client capabilities (2026-era requests only).
+func declaresTasks(meta map[string]any) bool {
+	caps, ok := meta[mcp.MetaKeyClientCapabilities].(map[string]any)
+	if !ok {
+		return false
+	}
+	ext, ok := caps["extensions"].(map[string]any)
+	if !ok {
+		return false
+	}
+	_, ok = ext[TasksExtension]
+	return ok
+}
+
+// wantsTask reports whether this kube_query call becomes a task.
+func (s *Server) wantsTask(ctx context.Context, req mcp.CallToolRequest) bool {
+	return s.tasks != nil && taskFrom(ctx) == nil && isModern(ctx) && ownerFrom(ctx) != "" &&
+		req.Params.Meta != nil && declaresTasks(req.Params.Meta.AdditionalFields)
+}
+
+// startTask records the call as a task, starts it, and returns its handle.
+func (s *Server) startTask(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	tctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(s.callsCtx, cancel) // shutdown ends it
+	t, err := s.tasks.Create(ownerFrom(ctx), func() { cancel() })
+	if err != nil {
+		stop()
+		cancel()
+		return nil, err
+	}
+	// Progress is not sent on a task: its latest line is its statusMessage.
+	if req.Params.Meta != nil {
+		m := *req.Params.Meta
+		m.ProgressToken = nil
+		req.Params.Meta = &m
+	}
+	s.drivers.Add(1)
+	go func() {
+		defer s.drivers.Done()
+		defer stop()
+		defer cancel()
+		s.runTask(context.WithValue(tctx, taskKey{}, t), t, req)
+	}()
+	s.log.Info("kube_query runs as a task", "task", t.ID)
+	return &mcp.CallToolResult{Result: mcp.Result{Meta: &mcp.Meta{AdditionalFields: map[string]any{taskMarker: t.View()}}}}, nil
+}
+
+// runTask runs the call to its end, through its approval forms.
+func (s *Server) runTask(ctx context.Context, t *tasks.Task, req mcp.CallToolRequest) {
+	for round := 1; ; round++ {
+		res, err := s.handleQuery(ctx, req)
+		if err == nil && res != nil && res.ResultType == mcp.ResultTypeInputRequired && res.RequestState != "" {
+			req, err = s.taskInput(ctx, t, req, res, round)
+			if err == nil {
+				continue
+			}
+		}
+		switch {
+		case t.Stopped():
+			t.Cancelled("cancelled by the client")
+		case ctx.Err() != nil:
+			t.Fail(-32603, "the server is shutting down") // or the TTL, which failed it first
+		case err != nil:
+			t.Fail(-32603, err.Error())
+		default:
+			b, merr := json.Marshal(res)
+			if merr != nil {
+				t.Fail(-32603, merr.Error())
+				return
+			}
+			t.Complete(b)
+		}
+		return
+	}
+}
+
+// taskInput shows the handler's input requests in the task and waits for
+// their answers; it returns the handler's retry. Keys are made unique over
+// the task's life, as the extension requires. When the task is stopped
+// before the answer, the retry carries none (a deny), and is run at once
+// on a context that is not cancelled: the gate is closed before the task
+// ends.
+func (s *Server) taskInput(ctx context.Context, t *tasks.Task, req mcp.CallToolRequest, res *mcp.CallToolResult, round int) (mcp.CallToolRequest, error) {
+	keys := map[string]string{}
+	requests := map[string]json.RawMessage{}
+	for k, r := range res.InputRequests {
+		b, err := json.Marshal(r)
+		if err != nil {
+			return req, fmt.Errorf("input request: %w", err)
+		}
+		key := fmt.Sprintf("%s-%d", k, round)
+		keys[key] = k
+		requests[key] = b
+	}
+	t.Ask("waiting for a human to approve or deny the proposed action", requests)
+	retry := req
+	retry.Params.RequestState = res.RequestState
+	retry.Params.InputResponses = nil
+	// Unanswered past the approval timeout, the retry with no answer, on
+	// an expired state, is the deny the timeout always was.
+	timeout := time.NewTimer(s.cfg.ApprovalTimeout + time.Second)
+	defer timeout.Stop()
+	select {
+	case <-timeout.C:
+		t.Working()
+		return retry, nil
+	case answers := <-t.Answers():
+		retry.Params.InputResponses = mcp.InputResponses{}
+		for key, raw := range answers {
+			var ir mcp.InputResponse
+			if err := json.Unmarshal(raw, &ir); err == nil {
+				retry.Params.InputResponses[keys[key]] = ir
+			}
+		}
+		t.Working()
+		return retry, nil
+	case <-ctx.Done():
+		dres, err := s.handleQuery(context.WithoutCancel(ctx), retry)
+		if err == nil && dres != nil && dres.ResultType == mcp.ResultTypeInputRequired {
+			s.log.Warn("a task ended with a new approval form open; it is denied when its time runs out", "task", t.ID)
+		}
+		return req, ctx.Err()
+	}
+}
+
+// sweepTasks fails and deletes tasks past their TTL until Close. A failed
+// one stays readable for a grace as long as its TTL, at most a minute.
+func (s *Server) sweepTasks() {
+	ttl := s.cfg.TaskTTL
+	tick := time.NewTicker(min(ttl/8, 5*time.Second))
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case now := <-tick.C:
+			s.tasks.Sweep(now, min(ttl, time.Minute))
+		}
+	}
+}
