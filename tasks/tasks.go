@@ -62,6 +62,7 @@ type Task struct {
 	err      json.RawMessage
 	answers  chan map[string]json.RawMessage // to the runner, one batch at a time
 	stopped  bool                            // tasks/cancel was asked
+	expired  bool                            // failed at its TTL
 }
 
 // Registry holds the tasks of this process.
@@ -117,21 +118,22 @@ func (r *Registry) Sweep(now time.Time, grace time.Duration) {
 		end := t.created.Add(t.ttl)
 		switch {
 		case now.Before(end):
-		case t.status.terminal() && (t.err == nil || string(t.err) != expiredError || now.After(end.Add(grace))):
-			delete(r.m, id)
 		case !t.status.terminal():
 			expired = append(expired, t)
+		case !t.expired || now.After(end.Add(grace)):
+			delete(r.m, id)
 		}
 		t.mu.Unlock()
 	}
 	r.mu.Unlock()
 	for _, t := range expired {
+		t.mu.Lock()
+		t.expired = true
+		t.mu.Unlock()
 		t.fail(codeInternal, ErrExpired)
 		t.cancel()
 	}
 }
-
-var expiredError = string(mustJSON(map[string]any{"code": codeInternal, "message": ErrExpired}))
 
 func mustJSON(v any) json.RawMessage {
 	b, err := json.Marshal(v)

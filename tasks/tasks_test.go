@@ -1,0 +1,97 @@
+package tasks
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestAnotherOwnersTaskIsNotFound(t *testing.T) {
+	r := New(time.Hour, time.Second)
+	task, err := r.Create("alice", func() {})
+	require.NoError(t, err)
+	got, ok := r.Get(task.ID, "alice")
+	require.True(t, ok)
+	assert.Same(t, task, got)
+	_, ok = r.Get(task.ID, "bob")
+	assert.False(t, ok, "another owner's task is not found")
+	_, ok = r.Get("0123", "alice")
+	assert.False(t, ok)
+}
+
+func TestIDsAre128RandomBits(t *testing.T) {
+	r := New(time.Hour, time.Second)
+	seen := map[string]bool{}
+	for range 1000 {
+		task, err := r.Create("o", func() {})
+		require.NoError(t, err)
+		require.Len(t, task.ID, 32)
+		require.False(t, seen[task.ID])
+		seen[task.ID] = true
+	}
+}
+
+func TestUpdateTakesOnlyOutstandingKeysOnce(t *testing.T) {
+	r := New(time.Hour, time.Second)
+	task, err := r.Create("o", func() {})
+	require.NoError(t, err)
+	ans := map[string]json.RawMessage{"approval-1": json.RawMessage(`{"action":"accept"}`)}
+	task.Update(ans) // not waiting for input: dropped
+	task.Ask("waiting", map[string]json.RawMessage{"approval-1": json.RawMessage(`{}`)})
+	assert.Equal(t, InputRequired, task.View()["status"])
+	task.Update(map[string]json.RawMessage{"approval-7": json.RawMessage(`{"action":"accept"}`)})
+	select {
+	case <-task.Answers():
+		t.Fatal("an unknown key was passed on")
+	default:
+	}
+	task.Update(ans)
+	task.Update(ans) // answered already: ignored
+	got := <-task.Answers()
+	assert.Equal(t, ans, got)
+	select {
+	case <-task.Answers():
+		t.Fatal("a key was answered twice")
+	default:
+	}
+	assert.Equal(t, Working, task.View()["status"])
+}
+
+func TestTerminalStatusesStick(t *testing.T) {
+	r := New(time.Hour, time.Second)
+	task, err := r.Create("o", func() {})
+	require.NoError(t, err)
+	task.Complete(json.RawMessage(`{"content":[]}`))
+	task.Cancelled("late")
+	task.Fail(-32603, "late")
+	v := task.View()
+	assert.Equal(t, Completed, v["status"])
+	assert.JSONEq(t, `{"content":[]}`, string(v["result"].(json.RawMessage)))
+}
+
+func TestSweepFailsThenDeletes(t *testing.T) {
+	r := New(time.Minute, time.Second)
+	cancelled := 0
+	running, err := r.Create("o", func() { cancelled++ })
+	require.NoError(t, err)
+	done, err := r.Create("o", func() {})
+	require.NoError(t, err)
+	done.Complete(json.RawMessage(`{}`))
+	now := time.Now()
+	r.Sweep(now, time.Minute)
+	assert.Equal(t, 2, r.Len(), "nothing before the TTL")
+
+	r.Sweep(now.Add(61*time.Second), time.Minute)
+	_, ok := r.Get(done.ID, "o")
+	assert.False(t, ok, "a finished task goes at its TTL")
+	v := running.View()
+	assert.Equal(t, Failed, v["status"])
+	assert.JSONEq(t, `{"code":-32603,"message":"Task has expired"}`, string(v["error"].(json.RawMessage)))
+	assert.Equal(t, 1, cancelled, "its work is stopped")
+
+	r.Sweep(now.Add(3*time.Minute), time.Minute)
+	assert.Equal(t, 0, r.Len(), "deleted after the grace")
+}
