@@ -432,3 +432,38 @@ func TestBinaryTaskProtocolEdges(t *testing.T) {
 		assert.Equal(t, "completed", task["status"])
 	})
 }
+
+// A task stopped while its form is open denies the gate: tasks/cancel
+// (and the TTL, the same path) never leaves a change waiting.
+func TestBinaryTaskCancelAtAGateDenies(t *testing.T) {
+	bothTransports(t, func(t *testing.T, transport string) {
+		backend := kubeqtest.NewServer()
+		t.Cleanup(backend.Close)
+		backend.Handle("clean up web-5", binScript(podGate("web-5", "")))
+		b := startBinaryWith(t, transport, backend, "--approval-timeout", "60s", "--approval-browser", "none")
+		c := newTaskClient(t, b, true)
+		id := created(t, c.callQuery(map[string]any{"question": "clean up web-5"}))
+		task, _ := c.poll(id, 30*time.Second, func(task map[string]any) bool { return task["status"] == "input_required" })
+		require.Equal(t, "input_required", task["status"])
+		_, e := c.request("tasks/cancel", map[string]any{"taskId": id})
+		require.Nil(t, e)
+		task, _ = c.poll(id, 30*time.Second, nil)
+		assert.Equal(t, "cancelled", task["status"])
+		require.Eventually(t, func() bool { return len(backend.Decisions()) == 1 }, 10*time.Second, 20*time.Millisecond)
+		assert.False(t, backend.Decisions()[0].Approved, "the open gate was denied")
+	})
+}
+
+// Past --max-detached tasks running, a call is served without a task.
+func TestBinaryTaskCap(t *testing.T) {
+	bothTransports(t, func(t *testing.T, transport string) {
+		backend := liveBackend(t, "slow one", []string{"first. ", "never sent"}, time.Minute)
+		backend.Handle("quick", kubeqtest.Script{kubeqtest.Tokens("done.")})
+		b := startBinaryWith(t, transport, backend, "--max-detached", "1")
+		c := newTaskClient(t, b, true)
+		created(t, c.callQuery(map[string]any{"question": "slow one"}))
+		res := c.callQuery(map[string]any{"question": "quick"})
+		assert.NotContains(t, res, "taskId")
+		assert.Equal(t, "done.", structured(t, res)["answer"])
+	})
+}

@@ -82,10 +82,20 @@ func declaresTasks(meta map[string]any) bool {
 	return ok
 }
 
-// wantsTask reports whether this kube_query call becomes a task.
+// wantsTask reports whether this kube_query call becomes a task. The
+// server decides per request: past --max-detached tasks running, a call
+// is served as a normal call, within the limits of every call, so tasks
+// cannot pile up unbounded.
 func (s *Server) wantsTask(ctx context.Context, req mcp.CallToolRequest) bool {
-	return s.tasks != nil && taskFrom(ctx) == nil && isModern(ctx) && ownerFrom(ctx) != "" &&
-		req.Params.Meta != nil && declaresTasks(req.Params.Meta.AdditionalFields)
+	if s.tasks == nil || taskFrom(ctx) != nil || !isModern(ctx) || ownerFrom(ctx) == "" ||
+		req.Params.Meta == nil || !declaresTasks(req.Params.Meta.AdditionalFields) {
+		return false
+	}
+	if s.tasks.Running() >= s.cfg.MaxDetached {
+		s.log.Warn("too many tasks running; serving a kube_query call without a task", "max", s.cfg.MaxDetached)
+		return false
+	}
+	return true
 }
 
 // startTask records the call as a task, starts it, and returns its handle.

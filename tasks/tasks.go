@@ -150,6 +150,21 @@ func (r *Registry) Len() int {
 	return len(r.m)
 }
 
+// Running is the number of tasks not yet ended.
+func (r *Registry) Running() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, t := range r.m {
+		t.mu.Lock()
+		if !t.status.terminal() {
+			n++
+		}
+		t.mu.Unlock()
+	}
+	return n
+}
+
 // CancelAll stops every task's work (shutdown).
 func (r *Registry) CancelAll() {
 	r.mu.Lock()
