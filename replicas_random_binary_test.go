@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kubeq-mcp/kubeq-mcp/internal/redistest"
+	"github.com/kubeq-mcp/kubeq-mcp/internal/testskip"
 	"github.com/kubeq-mcp/kubeq-mcp/kubeq/kubeqtest"
 )
 
@@ -30,7 +31,7 @@ import (
 // KUBEQ_REPLICA_SEED replays a run; the seed differs per run otherwise.
 func TestReplicasRandomGates(t *testing.T) {
 	if testing.Short() {
-		t.Skip("slow: a thousand gates through three processes") // -short only; CI runs it
+		testskip.Skip(t, "a thousand gates through three processes: skipped with -short")
 	}
 	seed := uint64(time.Now().UnixNano())
 	if v := os.Getenv("KUBEQ_REPLICA_SEED"); v != "" {
