@@ -1,6 +1,9 @@
 package server
 
-import "sync"
+import (
+	"context"
+	"sync"
+)
 
 // servedSet remembers the conversations this process has sent a turn on
 // since it started. For them the ledger knows every gate that is or may
@@ -11,10 +14,12 @@ import "sync"
 //
 // The assumption (README, "One round trip per question"): a conversation
 // is driven through kubeq-mcp. A gate raised by another client typing into
-// the same KubeIntellect session (kq) is not known here; on a current
-// backend a question then goes on top of that gate, which the backend
-// keeps pending (it never approves by a question); on an older one the
-// era check still denies blind first.
+// the same KubeIntellect session (kq), or left by a replica that died
+// mid-turn, is not known here; on a current backend a question then goes
+// on top of that gate, which the backend never approves by a question. So
+// the ledger vouches only for a backend known to be current: an older one
+// takes any message but a denial as the approval, and there the era check
+// still denies blind first.
 type servedSet struct {
 	mu    sync.Mutex
 	set   map[string]struct{}
@@ -49,9 +54,12 @@ func (s *servedSet) has(conv string) bool {
 	return ok
 }
 
-// ledgerVouches reports whether the ledger knows what is pending on conv:
-// a shared store holds every gate any replica raised; this process's
-// memory, every gate of a conversation it has served.
-func (s *Server) ledgerVouches(conv string) bool {
-	return s.ledger.Shared() || s.served.has(conv)
+// ledgerVouches reports whether the ledger knows enough of what is pending
+// on conv to send a question without reading the backend's history: a
+// shared store holds every gate any replica raised; this process's memory,
+// every gate of a conversation it has served. Only on a backend known to
+// be current, where a gate the ledger missed is never approved by a
+// question.
+func (s *Server) ledgerVouches(ctx context.Context, conv string) bool {
+	return (s.ledger.Shared() || s.served.has(conv)) && s.strictBackend(ctx)
 }

@@ -152,7 +152,7 @@ func (s *Server) query(ctx context.Context, req mcp.CallToolRequest, in schema.Q
 				"waiting for approval, and it was asked first. Ask your question again.")
 		}
 	}
-	if p == nil && in.ConversationID != "" && !s.ledgerVouches(run.conv) {
+	if p == nil && in.ConversationID != "" && !s.ledgerVouches(ctx, run.conv) {
 		p = s.pendingAtBackend(ctx, run.conv)
 	}
 	s.served.add(run.conv)
