@@ -353,6 +353,17 @@ func (s *Server) running(lr *liveRun) *mcp.CallToolResult {
 	return mcp.NewToolResultStructured(out, b.String())
 }
 
+// finished reports whether lr's driver has settled it (or lr is a kept
+// result, which has no turn).
+func (lr *liveRun) finished() bool {
+	select {
+	case <-lr.done:
+		return true
+	default:
+		return false
+	}
+}
+
 // awaits reports whether lr waits at gate (the same action id).
 func (lr *liveRun) awaits(gate approval.Gate) bool {
 	select {
@@ -370,7 +381,10 @@ func (s *Server) acquire(ctx context.Context, run *queryRun) (*approval.Held, er
 	defer cancel()
 	held, err := s.ledger.Acquire(wctx, run.conv)
 	if err != nil && ctx.Err() == nil && wctx.Err() != nil {
-		if lr := s.live.get(run.conv); lr != nil {
+		// Only a run still going is "still running": a finished one (a
+		// kept result, a gate waiting) has let the lease go, so another
+		// call holds it.
+		if lr := s.live.get(run.conv); lr != nil && !lr.finished() {
 			return nil, &detachedError{lr: lr}
 		}
 		return nil, fmt.Errorf("another turn on this conversation (on another replica) was still running at the call deadline: %w", err)

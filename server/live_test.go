@@ -182,3 +182,38 @@ func TestGateRaisedWhileDetachedIsAskedNext(t *testing.T) {
 		})
 	}
 }
+
+// A result kept for kube_answer (its client gave up at the approval form)
+// is not a running investigation: a question that then waits past its
+// deadline for the conversation's lease says so plainly, and does not
+// read a turn the kept result has none of.
+func TestKeptResultIsNotTakenForARunningTurn(t *testing.T) {
+	deadline := 300 * time.Millisecond
+	f := newFixture(t, func(c *Config) { c.CallDeadline = &deadline })
+	f.backend.Handle(podQuestion, kubeqtest.Script{gate(podCommand, "act-kept")})
+	f.backend.Handle("how are the pods?", kubeqtest.Answer("All running."))
+	h := newHuman(t, func(ctx context.Context, h *human, _ *sdk.ElicitParams) (*sdk.ElicitResult, error) {
+		select { // the human never answers; the client gives up first
+		case <-ctx.Done():
+		case <-h.stopped:
+		}
+		return nil, errFormBroke
+	})
+	cs := f.connectHuman("stdio", "2025-11-25", h, false)
+	conv := "conv-kept"
+	_, err := callTool(t, cs, "kube_query", map[string]any{"question": podQuestion, "conversation_id": conv}, time.Second)
+	require.Error(t, err, "the client gave up at the form")
+	require.Eventually(t, func() bool { return f.srv.live.get(conv) != nil }, 10*time.Second, 5*time.Millisecond,
+		"the denial's result is kept for kube_answer")
+
+	// Another call holds the conversation (a form open there, say).
+	held, err := f.srv.ledger.Acquire(context.Background(), conv)
+	require.NoError(t, err)
+	defer held.Release()
+	res, err := callTool(t, cs, "kube_query", map[string]any{"question": "how are the pods?", "conversation_id": conv}, 20*time.Second)
+	require.NoError(t, err)
+	assert.True(t, res.IsError, textOf(res))
+	assert.NotContains(t, textOf(res), "panic")
+	assert.Contains(t, textOf(res), "still running at the call deadline")
+	assert.Zero(t, f.backend.Received("how are the pods?"), "nothing sent on top of the other call")
+}
