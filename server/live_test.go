@@ -217,3 +217,36 @@ func TestKeptResultIsNotTakenForARunningTurn(t *testing.T) {
 	assert.Contains(t, textOf(res), "still running at the call deadline")
 	assert.Zero(t, f.backend.Received("how are the pods?"), "nothing sent on top of the other call")
 }
+
+// kube_answer on a gate another call is already asking (it holds the
+// conversation) waits at most its call deadline for it, not for as long as
+// that call keeps the conversation.
+func TestAnswerWaitsBoundedForAGateAnotherCallHolds(t *testing.T) {
+	deadline := 300 * time.Millisecond
+	f := newFixture(t, func(c *Config) { c.CallDeadline = &deadline })
+	release := make(chan struct{})
+	f.backend.Handle("clean up", kubeqtest.Script{
+		kubeqtest.Status("investigating", "Looking"),
+		kubeqtest.WaitFor(release),
+		gate(podCommand, "act-held"),
+	})
+	cs := f.connectHuman("stdio", "2025-11-25", newHuman(t, declineForm), false)
+	res, err := callTool(t, cs, "kube_query", map[string]any{"question": "clean up"}, 20*time.Second)
+	require.NoError(t, err)
+	conv := structured(t, res)["conversation_id"].(string)
+	close(release)
+	require.Eventually(t, func() bool {
+		lr := f.srv.live.get(conv)
+		return lr != nil && lr.finished()
+	}, 10*time.Second, 5*time.Millisecond, "the detached turn stands at its gate")
+
+	held, err := f.srv.ledger.Acquire(context.Background(), conv) // another call asking it
+	require.NoError(t, err)
+	defer held.Release()
+	// The client's own limit is far past the deadline: the server must
+	// answer before it.
+	res, err = callTool(t, cs, "kube_answer", map[string]any{"conversation_id": conv}, 10*time.Second)
+	require.NoError(t, err, "kube_answer returned within its call deadline")
+	assert.True(t, res.IsError, textOf(res))
+	assertNeverApproved(t, f.backend)
+}

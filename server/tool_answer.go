@@ -73,7 +73,19 @@ func (s *Server) handleAnswer(ctx context.Context, req mcp.CallToolRequest) (*mc
 	// The run waits at a gate: ask the human now, holding the lease.
 	call := &queryRun{conv: conv}
 	call.watchedBy(ctx, req)
-	held, err := s.ledger.Acquire(ctx, conv)
+	// Another call may be asking it already, and then hold the conversation
+	// for as long as the human and the turn after take: wait for it at most
+	// until the call deadline.
+	actx, acancel := s.watchContext(ctx, call)
+	held, err := s.ledger.Acquire(actx, conv)
+	acancel()
+	if err != nil && ctx.Err() == nil && actx.Err() != nil {
+		if cur := s.live.get(conv); cur != nil && !cur.finished() {
+			return s.running(cur), nil // the approval was answered, and its turn goes on
+		}
+		return mcp.NewToolResultError("another call on this conversation is answering the approval this " +
+			"investigation waited for; call kube_answer again for its outcome."), nil
+	}
 	if err != nil {
 		return s.storeFailure(ctx, call, err)
 	}
