@@ -334,12 +334,16 @@ func (s *Server) running(lr *liveRun) *mcp.CallToolResult {
 	if lr.hitl != nil {
 		status = "waiting for approval: " + lr.hitl.Action
 	}
-	approvals := so.approvals
-	if approvals == nil {
-		approvals = []schema.Approval{}
+	// The result is encoded after lr.mu is let go, while the driver goes on
+	// adding usage and correcting approvals: it gets copies.
+	approvals := append([]schema.Approval{}, so.approvals...)
+	var usage *schema.Usage
+	if run.usage != nil {
+		u := *run.usage
+		usage = &u
 	}
 	out := schema.QueryOutput{
-		Answer: so.answer(), ConversationID: run.conv, Approvals: approvals, Usage: run.usage,
+		Answer: so.answer(), ConversationID: run.conv, Approvals: approvals, Usage: usage,
 		ElapsedMS: time.Since(run.started).Milliseconds(), Status: schema.StatusRunning, LatestStatus: status,
 	}
 	var b strings.Builder
