@@ -250,3 +250,50 @@ func TestAnswerWaitsBoundedForAGateAnotherCallHolds(t *testing.T) {
 	assert.True(t, res.IsError, textOf(res))
 	assertNeverApproved(t, f.backend)
 }
+
+// A 2026-era client asked through kube_answer for a gate raised while
+// detached calls kube_answer again with the human's answer and the sealed
+// state: that second leg is the approval's, and both answers work.
+func TestGateRaisedWhileDetachedAskedBySealedForm(t *testing.T) {
+	for _, decision := range []string{"approve", "deny"} {
+		t.Run(decision, func(t *testing.T) {
+			deadline := 300 * time.Millisecond
+			f := newFixture(t, func(c *Config) { c.CallDeadline = &deadline })
+			release := make(chan struct{})
+			f.backend.Handle("clean up", kubeqtest.Script{
+				kubeqtest.Status("investigating", "Looking"),
+				kubeqtest.WaitFor(release),
+				gate(podCommand, "act-sealed"),
+			})
+			cs := f.connectHuman("http", "", newHuman(t, declineForm), false)
+			res, err := callTool(t, cs, "kube_query", map[string]any{"question": "clean up"}, 20*time.Second)
+			require.NoError(t, err)
+			require.Equal(t, "running", structured(t, res)["status"])
+			conv := structured(t, res)["conversation_id"].(string)
+			close(release)
+			require.Eventually(t, func() bool {
+				lr := f.srv.live.get(conv)
+				return lr != nil && lr.finished()
+			}, 10*time.Second, 5*time.Millisecond, "the detached turn stands at its gate")
+
+			args := map[string]any{"conversation_id": conv}
+			res, err = callTool(t, cs, "kube_answer", args, 20*time.Second)
+			require.NoError(t, err)
+			require.Truef(t, res.NeedsInput(), "the sealed form: %s", textOf(res))
+			responses := denyAnswer()
+			if decision == "approve" {
+				responses = approveWith(podTarget)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			res, err = cs.CallTool(ctx, &sdk.CallToolParams{Name: "kube_answer", Arguments: args,
+				InputResponses: responses, RequestState: res.RequestState})
+			require.NoError(t, err)
+			require.False(t, res.IsError, textOf(res))
+			want := map[string]string{"approve": afterApprove, "deny": afterDeny}[decision]
+			assert.Contains(t, structured(t, res)["answer"], want)
+			got := f.backend.MessagesFor(conv)
+			assert.Equal(t, decision, got[len(got)-1])
+		})
+	}
+}

@@ -36,6 +36,11 @@ func (s *Server) addAnswerTool() {
 // handleAnswer returns a detached run's answer: whole once it finished,
 // else what came within wait_seconds; a gate it waits at is asked now.
 func (s *Server) handleAnswer(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	if req.Params.RequestState != "" || len(req.Params.InputResponses) > 0 {
+		// A 2026-era client answering the sealed form this tool asked
+		// (adopt): the approval's second leg, as for kube_query.
+		return s.resumeQuery(ctx, req)
+	}
 	conv, wait, err := decodeAnswerInput(req.Params.Arguments)
 	if err != nil {
 		return mcp.NewToolResultError(err.Error()), nil
