@@ -131,14 +131,16 @@ func (c *cancelReasons) explicit(scope, id string) bool {
 }
 
 // onStop runs fn if the request id on scope is stopped explicitly within
-// cancelNoteTTL from now (at once if it already was).
-func (c *cancelReasons) onStop(scope, id string, fn func()) {
+// cancelNoteTTL from now (at once if it already was). The func it returns
+// drops fn once a stop can no longer matter (the turn ended): fn holds the
+// turn, and a stale entry is pruned only by a later onStop.
+func (c *cancelReasons) onStop(scope, id string, fn func()) (drop func()) {
 	if scope == "" || id == "" {
-		return
+		return func() {}
 	}
 	if c.explicit(scope, id) {
 		go fn()
-		return
+		return func() {}
 	}
 	now := time.Now()
 	c.mu.Lock()
@@ -148,9 +150,25 @@ func (c *cancelReasons) onStop(scope, id string, fn func()) {
 			delete(c.later, k)
 		}
 	}
-	if len(c.later) < maxCancelNote {
-		c.later[scope+"\x00"+id] = laterStop{fn: fn, at: now}
+	k := scope + "\x00" + id
+	if len(c.later) >= maxCancelNote {
+		return func() {}
 	}
+	c.later[k] = laterStop{fn: fn, at: now}
+	return func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if l, ok := c.later[k]; ok && l.at.Equal(now) {
+			delete(c.later, k)
+		}
+	}
+}
+
+// waiting counts the stops still watched for (for leak tests).
+func (c *cancelReasons) waiting() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.later)
 }
 
 // stampRequestID is mcp-go's before-call hook: it hands the call's JSON-RPC

@@ -46,6 +46,8 @@ type liveRun struct {
 	turn *turns.Turn
 	cur  turns.Cursor
 
+	dropStop func() // forgets the user's stop still watched for, once the turn ended
+
 	done   chan struct{} // closed when the driver has finished
 	result *mcp.CallToolResult
 	hitl   *kubeq.HitlRequest // the gate the run waits at, recorded unasked
@@ -244,7 +246,7 @@ func (s *Server) liveTurn(ctx context.Context, run *queryRun, t kubeq.Turn, kind
 	s.live.put(lr)
 	// The user's stop may still come (a client that closes its stream
 	// before it says why): it cancels the turn then.
-	s.cancels.onStop(run.stopScope, run.requestID, func() { tr.Cancel(turns.ErrCancelled) })
+	lr.dropStop = s.cancels.onStop(run.stopScope, run.requestID, func() { tr.Cancel(turns.ErrCancelled) })
 	tr.Detach()
 	s.drivers.Add(1)
 	go s.drive(lr)
@@ -301,6 +303,7 @@ func (s *Server) drive(lr *liveRun) {
 		lr.result = s.result(run)
 	}
 	lr.ended = time.Now()
+	lr.dropStop()
 	run.held.Release()
 	close(lr.done)
 }

@@ -73,6 +73,8 @@ func TestLongInvestigations(t *testing.T) {
 					"the backend turn ran to [DONE]")
 				assert.False(t, f.backend.ChatRequests()[0].Disconnected, "the backend turn was never cancelled")
 
+				assert.Zero(t, f.srv.cancels.waiting(), "a stop is no longer watched for once the turn ended")
+
 				// Idempotent: asked again, the same answer.
 				res, err = callTool(t, cs, "kube_answer", map[string]any{"conversation_id": conv}, 20*time.Second)
 				require.NoError(t, err)
