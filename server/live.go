@@ -330,10 +330,23 @@ func lastGate(run *queryRun) *kubeq.HitlRequest {
 func (s *Server) running(lr *liveRun) *mcp.CallToolResult {
 	lr.mu.Lock()
 	defer lr.mu.Unlock()
+	// The driver may have settled the run while this call waited for the
+	// lock: then its turn's text is in run.parts already, and a result
+	// may be there whole.
+	settled := lr.finished()
+	if settled && lr.result != nil {
+		return lr.result
+	}
 	run := lr.run
-	parts := append(append([]string(nil), run.parts...), lr.acc.answer.String())
+	parts := append([]string(nil), run.parts...)
+	if !settled {
+		parts = append(parts, lr.acc.answer.String())
+	}
 	so := &queryRun{conv: run.conv, parts: parts, approvals: run.approvals, notices: run.notices, usage: run.usage, started: run.started}
-	status := lr.turn.Snapshot().Status
+	var status string
+	if lr.turn != nil {
+		status = lr.turn.Snapshot().Status
+	}
 	if lr.hitl != nil {
 		status = "waiting for approval: " + lr.hitl.Action
 	}
@@ -412,12 +425,13 @@ func (s *Server) stillRunning(ctx context.Context, lr *liveRun, notice string) (
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
-	res := s.running(lr)
+	res := *s.running(lr) // a copy: it may be the run's kept result
+	res.Content = append([]mcp.Content(nil), res.Content...)
 	if tc, ok := res.Content[0].(mcp.TextContent); ok {
 		tc.Text = notice + "\n\n" + tc.Text
 		res.Content[0] = tc
 	}
-	return res, nil
+	return &res, nil
 }
 
 // adopt makes the call of run (holding the conversation's lease, the

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kubeq-mcp/kubeq-mcp/kubeq/kubeqtest"
+	"github.com/kubeq-mcp/kubeq-mcp/schema"
 )
 
 // callTool calls name with args and a progress token, bounded by limit.
@@ -298,4 +299,31 @@ func TestGateRaisedWhileDetachedAskedBySealedForm(t *testing.T) {
 			assert.Equal(t, decision, got[len(got)-1])
 		})
 	}
+}
+
+// A call that reads a detached run just as its driver settles it (it
+// waited for the run's lock while the driver closed the turn into the
+// run) gets the answer once, not the last turn's text twice.
+func TestRunningResultOfARunThatJustSettled(t *testing.T) {
+	deadline := 300 * time.Millisecond
+	f := newFixture(t, func(c *Config) { c.CallDeadline = &deadline })
+	release := make(chan struct{})
+	f.backend.Handle("long one", kubeqtest.Script{
+		kubeqtest.Tokens("First part. "),
+		kubeqtest.WaitFor(release),
+		kubeqtest.Tokens("Second part."),
+	})
+	cs, _ := f.connect("stdio", clientOpts{version: "2025-11-25"})
+	res, err := callTool(t, cs, "kube_query", map[string]any{"question": "long one"}, 20*time.Second)
+	require.NoError(t, err)
+	conv := structured(t, res)["conversation_id"].(string)
+	lr := f.srv.live.get(conv)
+	require.NotNil(t, lr)
+	close(release)
+	require.Eventually(t, lr.finished, 10*time.Second, 5*time.Millisecond)
+
+	// What running() returns once it gets the lock after the driver.
+	out := f.srv.running(lr).StructuredContent.(schema.QueryOutput)
+	assert.Equal(t, "First part. Second part.", out.Answer)
+	assert.Equal(t, schema.StatusComplete, out.Status)
 }
