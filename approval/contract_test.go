@@ -20,6 +20,21 @@ import (
 // backing state (for redis: the same server and prefix), as replicas do.
 func runContract(t *testing.T, newStore func(t *testing.T) Store) {
 	ctx := context.Background()
+	t.Run("MirrorReadBackAndExpires", func(t *testing.T) {
+		st := newStore(t)
+		ctx := context.Background()
+		got, err := st.GetMirror(ctx, "c-mirror")
+		require.NoError(t, err)
+		assert.Nil(t, got)
+		require.NoError(t, st.SetMirror(ctx, "c-mirror", []byte(`{"a":1}`), 300*time.Millisecond))
+		got, err = st.GetMirror(ctx, "c-mirror")
+		require.NoError(t, err)
+		assert.Equal(t, `{"a":1}`, string(got))
+		require.Eventually(t, func() bool {
+			got, err := st.GetMirror(ctx, "c-mirror")
+			return err == nil && got == nil
+		}, 5*time.Second, 20*time.Millisecond, "gone after its TTL")
+	})
 	t.Run("LeaseIsExclusive", func(t *testing.T) {
 		s := newStore(t)
 		ok, err := s.TryLease(ctx, "c1", "a", time.Minute)

@@ -272,3 +272,20 @@ func (l *Ledger) Tracked() int {
 	}
 	return n
 }
+
+// SetMirror keeps blob about conv for other replicas for ttl (bounded like
+// every store call; no lease needed: only the replica running conv's
+// detached turn writes it).
+func (l *Ledger) SetMirror(ctx context.Context, conv string, blob []byte, ttl time.Duration) error {
+	ctx, cancel := l.bounded(ctx)
+	defer cancel()
+	return storeErr("mirror", l.store.SetMirror(ctx, conv, blob, ttl))
+}
+
+// GetMirror reads what SetMirror kept about conv, nil when none.
+func (l *Ledger) GetMirror(ctx context.Context, conv string) ([]byte, error) {
+	ctx, cancel := l.bounded(ctx)
+	defer cancel()
+	b, err := l.store.GetMirror(ctx, conv)
+	return b, storeErr("mirror", err)
+}

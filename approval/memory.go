@@ -13,6 +13,12 @@ type memoryStore struct {
 	records map[string]Record
 	nonces  map[string]nonceEntry
 	swept   time.Time // when forget last ran
+	mirrors map[string]mirror
+}
+
+type mirror struct {
+	blob  []byte
+	until time.Time
 }
 
 type lease struct {
@@ -27,7 +33,8 @@ type nonceEntry struct {
 
 // NewMemoryStore is the store of one process: nothing is shared.
 func NewMemoryStore() Store {
-	return &memoryStore{leases: map[string]lease{}, records: map[string]Record{}, nonces: map[string]nonceEntry{}}
+	return &memoryStore{leases: map[string]lease{}, records: map[string]Record{}, nonces: map[string]nonceEntry{},
+		mirrors: map[string]mirror{}}
 }
 
 func (m *memoryStore) TryLease(_ context.Context, conv, owner string, ttl time.Duration) (bool, error) {
@@ -171,4 +178,27 @@ func (m *memoryStore) size() (leases, records int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return len(m.leases), len(m.records)
+}
+
+func (m *memoryStore) SetMirror(_ context.Context, conv string, blob []byte, ttl time.Duration) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := time.Now()
+	for k, v := range m.mirrors {
+		if now.After(v.until) {
+			delete(m.mirrors, k)
+		}
+	}
+	m.mirrors[conv] = mirror{blob: append([]byte(nil), blob...), until: now.Add(ttl)}
+	return nil
+}
+
+func (m *memoryStore) GetMirror(_ context.Context, conv string) ([]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	v, ok := m.mirrors[conv]
+	if !ok || time.Now().After(v.until) {
+		return nil, nil
+	}
+	return append([]byte(nil), v.blob...), nil
 }

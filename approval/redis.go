@@ -216,3 +216,15 @@ func (s *redisStore) Conversations(ctx context.Context) ([]string, error) {
 func (s *redisStore) Ping(ctx context.Context) error { return s.hide(s.c.Ping(ctx).Err()) }
 func (s *redisStore) Describe() string               { return s.desc }
 func (s *redisStore) Close() error                   { return s.c.Close() }
+
+func (s *redisStore) SetMirror(ctx context.Context, conv string, blob []byte, ttl time.Duration) error {
+	return s.hide(s.c.Set(ctx, s.key("mirror", conv), blob, ttl).Err())
+}
+
+func (s *redisStore) GetMirror(ctx context.Context, conv string) ([]byte, error) {
+	raw, err := s.c.Get(ctx, s.key("mirror", conv)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	return raw, s.hide(err)
+}

@@ -84,6 +84,12 @@ type Store interface {
 	// Conversations lists every conversation with a record.
 	Conversations(ctx context.Context) ([]string, error)
 
+	// SetMirror keeps a copy of what other replicas may read about conv
+	// (a detached run's status and answer) for ttl; GetMirror reads it,
+	// nil when none.
+	SetMirror(ctx context.Context, conv string, blob []byte, ttl time.Duration) error
+	GetMirror(ctx context.Context, conv string) ([]byte, error)
+
 	// Ping checks the store is reachable.
 	Ping(ctx context.Context) error
 	// Describe names the store for people, without any password.

@@ -248,6 +248,7 @@ func (s *Server) liveTurn(ctx context.Context, run *queryRun, t kubeq.Turn, kind
 	// before it says why): it cancels the turn then.
 	lr.dropStop = s.cancels.onStop(run.stopScope, run.requestID, func() { tr.Cancel(turns.ErrCancelled) })
 	tr.Detach()
+	s.mirror(lr)
 	s.drivers.Add(1)
 	go s.drive(lr)
 	s.log.Info("the call stopped watching; the turn goes on", "conversation", run.conv,
@@ -270,10 +271,17 @@ func (s *Server) watchContext(ctx context.Context, run *queryRun) (context.Conte
 func (s *Server) drive(lr *liveRun) {
 	defer s.drivers.Done()
 	ctx := context.Background()
+	var mirrored time.Time
 	_, _ = lr.turn.Watch(ctx, lr.cur, func(ev kubeq.Event) {
 		lr.mu.Lock()
 		s.take(lr.run, lr.acc, ev)
 		lr.mu.Unlock()
+		// Other replicas read the run from the store: at most one write a
+		// second, so a token flood is not a store flood.
+		if time.Since(mirrored) >= mirrorEvery {
+			mirrored = time.Now()
+			s.mirror(lr)
+		}
 	})
 	lr.mu.Lock()
 	defer lr.mu.Unlock()
@@ -306,6 +314,7 @@ func (s *Server) drive(lr *liveRun) {
 	lr.dropStop()
 	run.held.Release()
 	close(lr.done)
+	s.mirrorSettled(lr)
 }
 
 // settleTurn closes a turn read to its end: answer text the runner did
@@ -328,6 +337,16 @@ func lastGate(run *queryRun) *kubeq.HitlRequest {
 // running is the result of a call that stopped watching at its deadline:
 // the answer so far, the latest step, and how to get the rest.
 func (s *Server) running(lr *liveRun) *mcp.CallToolResult {
+	so, status, done := lr.soFar()
+	if done != nil {
+		return done
+	}
+	return s.runningResult(so, status)
+}
+
+// soFar is the run as it stands: its parts with the current turn's text,
+// and its latest step; or its result, when the driver has settled it.
+func (lr *liveRun) soFar() (*queryRun, string, *mcp.CallToolResult) {
 	lr.mu.Lock()
 	defer lr.mu.Unlock()
 	// The driver may have settled the run while this call waited for the
@@ -335,14 +354,22 @@ func (s *Server) running(lr *liveRun) *mcp.CallToolResult {
 	// may be there whole.
 	settled := lr.finished()
 	if settled && lr.result != nil {
-		return lr.result
+		return nil, "", lr.result
 	}
 	run := lr.run
 	parts := append([]string(nil), run.parts...)
 	if !settled {
 		parts = append(parts, lr.acc.answer.String())
 	}
-	so := &queryRun{conv: run.conv, parts: parts, approvals: run.approvals, notices: run.notices, usage: run.usage, started: run.started}
+	// The result is encoded after lr.mu is let go, while the driver goes on
+	// adding usage and correcting approvals: it gets copies.
+	so := &queryRun{conv: run.conv, user: run.user, parts: parts,
+		approvals: append([]schema.Approval{}, run.approvals...), notices: append([]string(nil), run.notices...),
+		started: run.started}
+	if run.usage != nil {
+		u := *run.usage
+		so.usage = &u
+	}
 	var status string
 	if lr.turn != nil {
 		status = lr.turn.Snapshot().Status
@@ -350,17 +377,19 @@ func (s *Server) running(lr *liveRun) *mcp.CallToolResult {
 	if lr.hitl != nil {
 		status = "waiting for approval: " + lr.hitl.Action
 	}
-	// The result is encoded after lr.mu is let go, while the driver goes on
-	// adding usage and correcting approvals: it gets copies.
-	approvals := append([]schema.Approval{}, so.approvals...)
-	var usage *schema.Usage
-	if run.usage != nil {
-		u := *run.usage
-		usage = &u
+	return so, status, nil
+}
+
+// runningResult is the result of a run still going: the answer so far,
+// the latest step, and how to get the rest.
+func (s *Server) runningResult(so *queryRun, status string) *mcp.CallToolResult {
+	approvals := so.approvals
+	if approvals == nil {
+		approvals = []schema.Approval{}
 	}
 	out := schema.QueryOutput{
-		Answer: so.answer(), ConversationID: run.conv, Approvals: approvals, Usage: usage,
-		ElapsedMS: time.Since(run.started).Milliseconds(), Status: schema.StatusRunning, LatestStatus: status,
+		Answer: so.answer(), ConversationID: so.conv, Approvals: approvals, Usage: so.usage,
+		ElapsedMS: time.Since(so.started).Milliseconds(), Status: schema.StatusRunning, LatestStatus: status,
 	}
 	var b strings.Builder
 	b.WriteString(s.text(so, out.Answer))
@@ -368,7 +397,7 @@ func (s *Server) running(lr *liveRun) *mcp.CallToolResult {
 	if status != "" {
 		b.WriteString(" (latest: " + status + ")")
 	}
-	b.WriteString(". The answer above is what came so far. Call kube_answer with conversation_id " + run.conv +
+	b.WriteString(". The answer above is what came so far. Call kube_answer with conversation_id " + so.conv +
 		" (and wait_seconds) to get the rest.")
 	return mcp.NewToolResultStructured(out, b.String())
 }

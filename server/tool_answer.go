@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -49,13 +50,16 @@ func (s *Server) handleAnswer(ctx context.Context, req mcp.CallToolRequest) (*mc
 	if lr == nil {
 		lr = s.awaitDetach(ctx, conv)
 	}
+	if d := s.callDeadline(ctx); d > 0 {
+		wait = min(wait, d)
+	}
 	if lr == nil {
+		if m := s.readMirror(ctx, conv); m != nil {
+			return s.answerFromMirror(ctx, req, conv, m, wait)
+		}
 		return mcp.NewToolResultError(fmt.Sprintf("no investigation is kept for conversation_id %q: it "+
 			"finished more than %s ago, it never ran past its call, or it ran on a kubeq-mcp that has "+
 			"restarted since. Ask again with kube_query.", conv, s.cfg.AnswerTTL)), nil
-	}
-	if d := s.callDeadline(ctx); d > 0 {
-		wait = min(wait, d)
 	}
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
@@ -180,4 +184,62 @@ func (s *Server) awaitDetach(ctx context.Context, conv string) *liveRun {
 		case <-tick.C:
 		}
 	}
+}
+
+// answerFromMirror answers kube_answer on a replica that is not running
+// conv's investigation, from what the one running it mirrored into the
+// shared store: the answer so far (polling up to wait while it runs), its
+// result, or, when it waits at a gate, the human is asked here.
+func (s *Server) answerFromMirror(ctx context.Context, req mcp.CallToolRequest, conv string, m *runMirror, wait time.Duration) (*mcp.CallToolResult, error) {
+	deadline := time.Now().Add(wait)
+	for m.State == "running" && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(min(250*time.Millisecond, time.Until(deadline))):
+		}
+		if next := s.readMirror(ctx, conv); next != nil {
+			m = next
+		}
+	}
+	switch m.State {
+	case "complete":
+		return m.result(), nil
+	case "awaiting":
+	default:
+		return s.runningResult(m.run(conv), m.Latest), nil
+	}
+	// The run waits at a gate recorded unasked in the shared ledger: take
+	// it under the lease and ask the human here.
+	run := m.run(conv)
+	run.watchedBy(ctx, req)
+	held, err := s.ledger.Acquire(ctx, conv)
+	if err != nil {
+		return s.storeFailure(ctx, run, err)
+	}
+	run.held = held
+	defer run.release()
+	p, err := held.Take(ctx)
+	if err != nil {
+		return s.storeFailure(ctx, run, err)
+	}
+	if p == nil || !p.Unasked || m.Gate == nil || p.Gate.ApprovalID != m.Gate.ApprovalID || p.Gate.Action != m.Gate.Action {
+		if p != nil {
+			_ = held.Set(ctx, p) // not the mirrored gate: leave it as it was
+		}
+		return mcp.NewToolResultError("the approval this investigation waited for was already decided " +
+			"(denied when its time ran out, or answered through another call); nothing was approved here. " +
+			"Ask again with kube_query."), nil
+	}
+	run.fw = s.newForwarder(ctx, req)
+	defer run.fw.close()
+	res, err := s.gates(ctx, run, m.Gate)
+	if res != nil && !run.detached {
+		done := runMirror{State: "complete", User: run.user, Started: run.started, Text: resultText(res), IsError: res.IsError}
+		if res.StructuredContent != nil {
+			done.Structured, _ = json.Marshal(res.StructuredContent)
+		}
+		s.putMirror(conv, done, s.cfg.AnswerTTL)
+	}
+	return res, err
 }
