@@ -148,12 +148,19 @@ func (s *Server) serveTasks(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			next.ServeHTTP(w, r)
-			return
+		// limitBody has read the body into memory; the handlers after this
+		// one (capSessions) read it from there, so it stays that type.
+		var body []byte
+		if b, ok := r.Body.(interface{ Bytes() []byte }); ok {
+			body = b.Bytes()
+		} else {
+			var err error
+			if body, err = io.ReadAll(r.Body); err != nil {
+				next.ServeHTTP(w, r)
+				return
+			}
+			r.Body = &bufferedBody{Reader: bytes.NewReader(body), b: body}
 		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
 		method := peekMethod(body)
 		switch {
 		case isTaskMethod(method):
