@@ -46,6 +46,66 @@ type taskClient struct {
 	mu      sync.Mutex
 	nextID  int
 	pending map[string]chan json.RawMessage
+
+	legacy  bool   // a 2025-11-25 session (initialize first), not 2026 requests
+	session string // its Mcp-Session-Id over HTTP
+	notes   []json.RawMessage
+}
+
+// newLegacyTaskClient opens a 2025-11-25 session that declares the tasks
+// capability, as that revision's text says.
+func newLegacyTaskClient(t *testing.T, b *binInstance) *taskClient {
+	t.Helper()
+	c := newTaskClient(t, b, false)
+	c.legacy = true
+	res, e := c.request("initialize", map[string]any{"protocolVersion": "2025-11-25",
+		"clientInfo": map[string]any{"name": "tasks-2025-client", "version": "1"},
+		"capabilities": map[string]any{"elicitation": map[string]any{},
+			"tasks": map[string]any{"list": map[string]any{}, "cancel": map[string]any{},
+				"requests": map[string]any{"elicitation": map[string]any{"create": map[string]any{}}}}}})
+	require.Nil(t, e)
+	require.Equal(t, "2025-11-25", res["protocolVersion"])
+	caps := res["capabilities"].(map[string]any)
+	require.Contains(t, caps, "tasks", "the server declares the 2025-11-25 tasks")
+	c.notify("notifications/initialized")
+	return c
+}
+
+func (c *taskClient) notify(method string) {
+	body := []byte(`{"jsonrpc":"2.0","method":"` + method + `"}`)
+	if c.endpoint == "" {
+		c.mu.Lock()
+		_, err := c.in.Write(append(body, '\n'))
+		c.mu.Unlock()
+		require.NoError(c.t, err)
+		return
+	}
+	req, err := http.NewRequest(http.MethodPost, c.endpoint, bytes.NewReader(body))
+	require.NoError(c.t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Mcp-Session-Id", c.session)
+	req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(c.t, err)
+	_ = resp.Body.Close()
+}
+
+// notifications returns the notifications of method seen so far (stdio).
+func (c *taskClient) notifications(method string) []map[string]any {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []map[string]any
+	for _, n := range c.notes {
+		var m struct {
+			Method string         `json:"method"`
+			Params map[string]any `json:"params"`
+		}
+		if json.Unmarshal(n, &m) == nil && m.Method == method {
+			out = append(out, m.Params)
+		}
+	}
+	return out
 }
 
 // newTaskClient connects to b: over stdio it starts its own process (its
@@ -80,7 +140,13 @@ func (c *taskClient) deliver(line []byte) {
 		ID     json.RawMessage `json:"id"`
 		Method string          `json:"method"`
 	}
-	if json.Unmarshal(line, &m) != nil || len(m.ID) == 0 {
+	if json.Unmarshal(line, &m) != nil {
+		return
+	}
+	if len(m.ID) == 0 {
+		c.mu.Lock()
+		c.notes = append(c.notes, append(json.RawMessage(nil), line...))
+		c.mu.Unlock()
 		return
 	}
 	if m.Method != "" { // a request of the server's (a ping): answer it
@@ -99,6 +165,9 @@ func (c *taskClient) deliver(line []byte) {
 }
 
 func (c *taskClient) meta() map[string]any {
+	if c.legacy {
+		return map[string]any{"progressToken": "p1"}
+	}
 	caps := map[string]any{"elicitation": map[string]any{"form": map[string]any{}}}
 	if c.declare {
 		caps["extensions"] = map[string]any{tasksExt: map[string]any{}}
@@ -116,7 +185,9 @@ func (c *taskClient) request(method string, params map[string]any) (map[string]a
 	if params == nil {
 		params = map[string]any{}
 	}
-	params["_meta"] = c.meta()
+	if method != "initialize" {
+		params["_meta"] = c.meta()
+	}
 	c.mu.Lock()
 	c.nextID++
 	id := c.nextID
@@ -152,8 +223,15 @@ func (c *taskClient) post(method string, params map[string]any, body []byte, id 
 	require.NoError(c.t, err)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
-	req.Header.Set("Mcp-Protocol-Version", "2026-07-28")
-	req.Header.Set("Mcp-Method", method)
+	if c.legacy || method == "initialize" {
+		req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
+		if c.session != "" {
+			req.Header.Set("Mcp-Session-Id", c.session)
+		}
+	} else {
+		req.Header.Set("Mcp-Protocol-Version", "2026-07-28")
+		req.Header.Set("Mcp-Method", method)
+	}
 	// Mcp-Name routes a task's requests to the replica holding it.
 	if tid, ok := params["taskId"].(string); ok {
 		req.Header.Set("Mcp-Name", tid)
@@ -166,6 +244,9 @@ func (c *taskClient) post(method string, params map[string]any, body []byte, id 
 	out, err := io.ReadAll(resp.Body)
 	require.NoError(c.t, err)
 	require.Equal(c.t, http.StatusOK, resp.StatusCode, string(out))
+	if sid := resp.Header.Get("Mcp-Session-Id"); sid != "" {
+		c.session = sid
+	}
 	if !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
 		return out
 	}
@@ -465,5 +546,80 @@ func TestBinaryTaskCap(t *testing.T) {
 		res := c.callQuery(map[string]any{"question": "quick"})
 		assert.NotContains(t, res, "taskId")
 		assert.Equal(t, "done.", structured(t, res)["answer"])
+	})
+}
+
+// The 2025-11-25 tasks (mcp-go's, for a session that declares them): a
+// task param on tools/call, tasks/get, tasks/list, tasks/result blocking
+// until the whole result, notifications/tasks/status; the TTL capped at
+// --task-ttl.
+func TestBinaryLegacyTaskToResult(t *testing.T) {
+	bothTransports(t, func(t *testing.T, transport string) {
+		pieces := []string{"Pod web-1 is in CrashLoopBackOff.\n", "OOMKilled — «ünïcode» kept.\n"}
+		backend := liveBackend(t, "why is web-1 crashing?", pieces, time.Second)
+		b := startBinaryWith(t, transport, backend, "--task-ttl", "10m")
+		c := newLegacyTaskClient(t, b)
+
+		res, e := c.request("tools/call", map[string]any{"name": "kube_query",
+			"arguments": map[string]any{"question": "why is web-1 crashing?"}, "task": map[string]any{"ttl": 36000000}})
+		require.Nil(t, e)
+		task, ok := res["task"].(map[string]any)
+		require.True(t, ok, res)
+		id := task["taskId"].(string)
+		assert.Equal(t, "working", task["status"])
+		assert.Equal(t, float64(600000), task["ttl"], "capped at --task-ttl")
+
+		list, e := c.request("tasks/list", nil)
+		require.Nil(t, e)
+		assert.Contains(t, fmt.Sprint(list["tasks"]), id)
+
+		got, e := c.request("tasks/result", map[string]any{"taskId": id}) // blocks until the end
+		require.Nil(t, e)
+		assert.Equal(t, strings.Join(pieces, ""), structured(t, got)["answer"])
+		final, e := c.request("tasks/get", map[string]any{"taskId": id})
+		require.Nil(t, e)
+		assert.Equal(t, "completed", final["status"])
+		if transport == "stdio" {
+			require.Eventually(t, func() bool {
+				for _, n := range c.notifications("notifications/tasks/status") {
+					if n["taskId"] == id && n["status"] == "completed" {
+						return true
+					}
+				}
+				return false
+			}, 5*time.Second, 20*time.Millisecond)
+		}
+	})
+}
+
+// tasks/cancel of a 2025-11-25 task stops the turn and closes its backend
+// request (mcp-go cancels the task's context; kube_query takes it as the
+// user's stop, not as a client giving up).
+func TestBinaryLegacyTaskCancel(t *testing.T) {
+	bothTransports(t, func(t *testing.T, transport string) {
+		backend := liveBackend(t, "slow one", []string{"first. ", "never sent"}, time.Minute)
+		b := startBinaryWith(t, transport, backend)
+		c := newLegacyTaskClient(t, b)
+		res, e := c.request("tools/call", map[string]any{"name": "kube_query",
+			"arguments": map[string]any{"question": "slow one"}, "task": map[string]any{"ttl": 60000}})
+		require.Nil(t, e)
+		id := res["task"].(map[string]any)["taskId"].(string)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		require.NoError(t, backend.Wait(ctx, func(log []kubeqtest.Request) bool {
+			for _, r := range log {
+				if r.Question == "slow one" {
+					return true
+				}
+			}
+			return false
+		}))
+		_, e = c.request("tasks/cancel", map[string]any{"taskId": id})
+		require.Nil(t, e)
+		_, err := backend.WaitForDisconnect(ctx, "")
+		require.NoError(t, err, "the backend request is closed")
+		got, e := c.request("tasks/get", map[string]any{"taskId": id})
+		require.Nil(t, e)
+		assert.Equal(t, "cancelled", got["status"])
 	})
 }

@@ -228,7 +228,7 @@ func (s *Server) liveTurn(ctx context.Context, run *queryRun, t kubeq.Turn, kind
 		tr.Detach()
 		return s.settleTurn(ctx, run, acc, tr)
 	}
-	if ctx.Err() != nil && (taskFrom(ctx) != nil || s.callsCtx.Err() != nil || s.cancels.explicit(run.stopScope, run.requestID)) {
+	if ctx.Err() != nil && (inTask(ctx) || s.callsCtx.Err() != nil || s.cancels.explicit(run.stopScope, run.requestID)) {
 		// The user's stop (tasks/cancel too: a task's context ends only by
 		// its cancel, its TTL or shutdown), or the server's: close the
 		// backend request, as a call always did.
@@ -260,7 +260,7 @@ func (s *Server) liveTurn(ctx context.Context, run *queryRun, t kubeq.Turn, kind
 // deadline, counted from when the call began.
 func (s *Server) watchContext(ctx context.Context, run *queryRun) (context.Context, context.CancelFunc) {
 	d := s.callDeadline(ctx)
-	if d <= 0 || run.callStart.IsZero() || taskFrom(ctx) != nil { // a task is polled: no deadline
+	if d <= 0 || run.callStart.IsZero() || inTask(ctx) { // a task is polled: no deadline
 		return context.WithCancel(ctx)
 	}
 	return context.WithDeadline(ctx, run.callStart.Add(d))

@@ -228,6 +228,7 @@ func New(cfg Config) (*Server, error) {
 	// One set of hooks: mcp-go keeps only the last WithHooks.
 	hooks := s.sessionHooks()
 	hooks.AddBeforeCallTool(stampRequestID)
+	hooks.AddBeforeCallTool(s.boundTaskTTL)
 	s.mcp = mcpserver.NewMCPServer(cfg.Name, cfg.Version,
 		mcpserver.WithToolCapabilities(false),
 		mcpserver.WithLogging(),
@@ -237,6 +238,8 @@ func New(cfg Config) (*Server, error) {
 		mcpserver.WithToolHandlerMiddleware(s.notifierMiddleware),
 		mcpserver.WithInstructions(instructions),
 		mcpserver.WithExtensions(map[string]any{TasksExtension: map[string]any{}}),
+		// The 2025-11-25 tasks: list, cancel, tools/call.
+		mcpserver.WithTaskCapabilities(true, true, true),
 	)
 	go s.expireLiveRuns()
 	go s.sweepTasks()

@@ -38,7 +38,7 @@ func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) er
 	}
 	owner := "stdio:" + hex.EncodeToString(sid)
 	link.intercept = func(msg []byte) (reply []byte, handled bool) {
-		if !isTaskMethod(peekMethod(msg)) {
+		if !isTaskMethod(msg) {
 			return nil, false
 		}
 		return s.taskRPC(owner, msg), true

@@ -44,6 +44,31 @@ func taskFrom(ctx context.Context) *tasks.Task {
 	return t
 }
 
+// legacyTaskKey marks the work of a 2025-11-25 task (mcp-go runs it): its
+// context ends by tasks/cancel, its TTL or shutdown, never by a client
+// giving up.
+type legacyTaskKey struct{}
+
+// inTask reports whether ctx is a task's work, of either shape: a stop
+// is the user's, and no call deadline applies.
+func inTask(ctx context.Context) bool {
+	legacy, _ := ctx.Value(legacyTaskKey{}).(bool)
+	return legacy || taskFrom(ctx) != nil
+}
+
+// boundTaskTTL caps a 2025-11-25 task's TTL at --task-ttl (and gives one
+// to a task that asked for none): mcp-go stops a task at its TTL, so no
+// task runs unbounded.
+func (s *Server) boundTaskTTL(_ context.Context, _ any, req *mcp.CallToolRequest) {
+	if req.Params.Task == nil {
+		return
+	}
+	limit := s.cfg.TaskTTL.Milliseconds()
+	if req.Params.Task.TTL == nil || *req.Params.Task.TTL <= 0 || *req.Params.Task.TTL > limit {
+		req.Params.Task.TTL = &limit
+	}
+}
+
 type ownerKey struct{}
 
 // withOwner records who makes requests on ctx: the hash of the HTTP bearer

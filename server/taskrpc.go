@@ -36,13 +36,26 @@ type rpcRequest struct {
 	} `json:"params"`
 }
 
-// isTaskMethod reports whether method is one this file answers.
-func isTaskMethod(method string) bool {
-	switch method {
-	case "tasks/get", "tasks/update", "tasks/cancel", "tasks/result", "tasks/list":
-		return true
+// isTaskMethod reports whether msg is a request this file answers: a
+// tasks/* method of the 2026-07-28 era (its _meta names the protocol
+// version). The 2025-11-25 tasks of a session are mcp-go's.
+func isTaskMethod(msg []byte) bool {
+	var m struct {
+		Method string `json:"method"`
+		Params struct {
+			Meta map[string]any `json:"_meta"`
+		} `json:"params"`
 	}
-	return false
+	if json.Unmarshal(msg, &m) != nil {
+		return false
+	}
+	switch m.Method {
+	case "tasks/get", "tasks/update", "tasks/cancel", "tasks/result", "tasks/list":
+	default:
+		return false
+	}
+	v, _ := m.Params.Meta[mcp.MetaKeyProtocolVersion].(string)
+	return mcp.IsModernProtocol(v)
 }
 
 // peekMethod is the method of a single JSON-RPC message, "" for anything
@@ -163,7 +176,7 @@ func (s *Server) serveTasks(next http.Handler) http.Handler {
 		}
 		method := peekMethod(body)
 		switch {
-		case isTaskMethod(method):
+		case isTaskMethod(body):
 			token, _ := bearerToken(r.Header.Get("Authorization"))
 			reply := s.taskRPC(httpOwner(token), body)
 			if reply == nil {

@@ -43,6 +43,9 @@ func queryTool(allowUser bool) mcp.Tool {
 		mcp.WithDestructiveHintAnnotation(true),
 		mcp.WithIdempotentHintAnnotation(false),
 		mcp.WithOpenWorldHintAnnotation(true),
+		// 2025-11-25 clients may run it as a task (mcp-go's own support,
+		// server/task.go); 2026 ones get tasks through the extension.
+		mcp.WithTaskSupport(mcp.TaskSupportOptional),
 	)
 }
 
@@ -92,6 +95,9 @@ func (s *Server) handleQuery(ctx context.Context, req mcp.CallToolRequest) (*mcp
 	}
 	if s.wantsTask(ctx, req) {
 		return s.startTask(ctx, req)
+	}
+	if req.Params.Task != nil {
+		ctx = context.WithValue(ctx, legacyTaskKey{}, true)
 	}
 	in, err := decodeQueryInput(req.Params.Arguments, s.cfg.AllowUserOverride)
 	if err != nil {
