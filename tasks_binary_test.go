@@ -47,6 +47,7 @@ type taskClient struct {
 	nextID  int
 	pending map[string]chan json.RawMessage
 
+	elicit  string // the result sent to an elicitation/create (stdio); "{}" otherwise
 	legacy  bool   // a 2025-11-25 session (initialize first), not 2026 requests
 	session string // its Mcp-Session-Id over HTTP
 	notes   []json.RawMessage
@@ -149,9 +150,13 @@ func (c *taskClient) deliver(line []byte) {
 		c.mu.Unlock()
 		return
 	}
-	if m.Method != "" { // a request of the server's (a ping): answer it
+	if m.Method != "" { // a request of the server's (a ping, a form): answer it
 		c.mu.Lock()
-		_, _ = fmt.Fprintf(c.in, `{"jsonrpc":"2.0","id":%s,"result":{}}`+"\n", m.ID)
+		result := "{}"
+		if m.Method == "elicitation/create" && c.elicit != "" {
+			result = c.elicit
+		}
+		_, _ = fmt.Fprintf(c.in, `{"jsonrpc":"2.0","id":%s,"result":%s}`+"\n", m.ID, result)
 		c.mu.Unlock()
 		return
 	}
@@ -622,4 +627,40 @@ func TestBinaryLegacyTaskCancel(t *testing.T) {
 		require.Nil(t, e)
 		assert.Equal(t, "cancelled", got["status"])
 	})
+}
+
+// An approval inside a 2025-11-25 task (stdio): mcp-go has no
+// input_required, so the form is an elicitation/create on the session while
+// the task works; the human's answer decides, by the same judge.
+func TestBinaryLegacyTaskApproval(t *testing.T) {
+	for _, tc := range []struct {
+		name, answer string
+		approved     bool
+	}{
+		{"approve", `{"action":"accept","content":{"decision":"approve","confirm":"web-5"}}`, true},
+		{"decline", `{"action":"decline"}`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			backend := kubeqtest.NewServer()
+			t.Cleanup(backend.Close)
+			backend.Handle("clean up web-5", binScript(podGate("web-5", "")))
+			b := startBinaryWith(t, "stdio", backend, "--approval-timeout", "60s", "--approval-browser", "none")
+			c := newLegacyTaskClient(t, b)
+			c.elicit = tc.answer
+			res, e := c.request("tools/call", map[string]any{"name": "kube_query",
+				"arguments": map[string]any{"question": "clean up web-5"}, "task": map[string]any{"ttl": 60000}})
+			require.Nil(t, e)
+			id := res["task"].(map[string]any)["taskId"].(string)
+			got, e := c.request("tasks/result", map[string]any{"taskId": id})
+			require.Nil(t, e)
+			d := backend.Decisions()
+			require.Len(t, d, 1)
+			assert.Equal(t, tc.approved, d[0].Approved)
+			if tc.approved {
+				assert.Contains(t, structured(t, got)["answer"], "Ran web-5.")
+			} else {
+				assert.Contains(t, structured(t, got)["answer"], "Did not run web-5.")
+			}
+		})
+	}
 }
