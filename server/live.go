@@ -487,7 +487,7 @@ func (s *Server) adopt(ctx context.Context, lr *liveRun, call *queryRun, notice 
 
 // expireLiveRuns drops finished runs past the answer TTL until Close.
 func (s *Server) expireLiveRuns() {
-	tick := time.NewTicker(min(s.cfg.AnswerTTL/4, time.Minute))
+	tick := time.NewTicker(min(max(s.cfg.AnswerTTL/4, time.Millisecond), time.Minute))
 	defer tick.Stop()
 	for {
 		select {

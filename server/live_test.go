@@ -327,3 +327,14 @@ func TestRunningResultOfARunThatJustSettled(t *testing.T) {
 	assert.Equal(t, "First part. Second part.", out.Answer)
 	assert.Equal(t, schema.StatusComplete, out.Status)
 }
+
+// An answer TTL of a few nanoseconds is a positive duration the flag
+// accepts: the janitors' tickers must not be made with a zero period
+// (time.NewTicker panics, in a goroutine: the process dies).
+func TestTinyAnswerTTL(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.AnswerTTL = 3 * time.Nanosecond })
+	f.backend.Handle("how are the pods?", kubeqtest.Answer("All running."))
+	cs, _ := f.connect("stdio", clientOpts{version: "2025-11-25"})
+	res := call(t, cs, map[string]any{"question": "how are the pods?"})
+	require.False(t, res.IsError, textOf(res))
+}

@@ -157,7 +157,7 @@ func (r *Registry) Running() (running, detached int) {
 
 // janitor drops finished turns past the TTL.
 func (r *Registry) janitor() {
-	tick := time.NewTicker(min(r.opts.AnswerTTL/4, time.Minute))
+	tick := time.NewTicker(min(max(r.opts.AnswerTTL/4, time.Millisecond), time.Minute))
 	defer tick.Stop()
 	for {
 		select {
