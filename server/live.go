@@ -117,7 +117,19 @@ func (s *Server) keep(ctx context.Context, run *queryRun, res *mcp.CallToolResul
 	}
 	lr := &liveRun{conv: run.conv, run: run, acc: &turnAcc{}, result: res, ended: time.Now(), done: make(chan struct{})}
 	close(lr.done)
-	s.live.put(lr)
+	s.live.putUnlessRunning(lr)
+}
+
+// putUnlessRunning keeps lr unless conv has a run still going (a call that
+// took the lease as this one let it go may have left its turn running):
+// a stale result must not hide it.
+func (l *liveRuns) putUnlessRunning(lr *liveRun) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if cur := l.m[lr.conv]; cur != nil && !cur.finished() {
+		return
+	}
+	l.putLocked(lr)
 }
 
 // maxKeptRuns bounds the runs kept: past it, the oldest finished one is
@@ -127,6 +139,10 @@ const maxKeptRuns = 1000
 func (l *liveRuns) put(lr *liveRun) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.putLocked(lr)
+}
+
+func (l *liveRuns) putLocked(lr *liveRun) {
 	if l.m == nil {
 		l.m = map[string]*liveRun{}
 	}
