@@ -98,6 +98,29 @@ type bufferedBody struct {
 func (b *bufferedBody) Bytes() []byte { return b.b }
 func (b *bufferedBody) Close() error  { return nil }
 
+// requestBody is r's body as limitBody read it into memory, so the
+// handlers after it look at one copy instead of each reading and
+// re-wrapping the stream. A body not buffered yet (a handler used without
+// limitBody) is read and buffered here.
+func requestBody(r *http.Request) ([]byte, error) {
+	if b, ok := r.Body.(interface{ Bytes() []byte }); ok {
+		return b.Bytes(), nil
+	}
+	body, err := io.ReadAll(r.Body)
+	_ = r.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	setRequestBody(r, body)
+	return body, nil
+}
+
+// setRequestBody makes body r's body, buffered.
+func setRequestBody(r *http.Request, body []byte) {
+	r.Body = &bufferedBody{Reader: bytes.NewReader(body), b: body}
+	r.ContentLength = int64(len(body))
+}
+
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()

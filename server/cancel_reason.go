@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -207,18 +206,12 @@ func (s *Server) stoppedByUser(ctx context.Context, req mcp.CallToolRequest) boo
 func (s *Server) noteCancellations(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sid := r.Header.Get(mcpserver.HeaderKeySessionID)
-		// A notification is small and sent with its length; anything else
-		// passes untouched (and a stop not noted counts as giving up).
-		if r.Method == http.MethodPost && sid != "" && r.ContentLength > 0 && r.ContentLength <= 64<<10 && r.Body != nil {
-			body := make([]byte, r.ContentLength)
-			n, err := io.ReadFull(r.Body, body)
-			if err == nil {
+		// A notification is small; anything else passes untouched (and a
+		// stop not noted counts as giving up).
+		if r.Method == http.MethodPost && sid != "" && r.Body != nil {
+			if body, err := requestBody(r); err == nil && len(body) <= 64<<10 {
 				s.cancels.noteMessage("http:"+sid, body)
 			}
-			r.Body = struct {
-				io.Reader
-				io.Closer
-			}{io.MultiReader(bytes.NewReader(body[:n]), r.Body), r.Body}
 		}
 		next.ServeHTTP(w, r)
 	})

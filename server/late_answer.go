@@ -3,7 +3,6 @@ package server
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"net/http"
 )
 
@@ -25,20 +24,17 @@ func (s *Server) tolerateLateAnswers(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		orig := r.Body
-		body, err := io.ReadAll(io.LimitReader(orig, maxClientMessage+1))
+		body, err := requestBody(r)
 		if err != nil {
-			_ = orig.Close()
 			http.Error(w, "cannot read request body", http.StatusBadRequest)
 			return
 		}
 		if len(body) <= maxClientMessage {
 			if d := disambiguate(body); len(d) != len(body) || !bytes.Equal(d, body) {
-				body, r.ContentLength = d, int64(len(d))
+				body = d
+				setRequestBody(r, body)
 			}
 		}
-		// The transport reads the whole body: what was read, then the rest.
-		r.Body = bodyReader{io.MultiReader(bytes.NewReader(body), orig), orig}
 		if len(body) > maxClientMessage || !isJSONRPCResponse(body) {
 			next.ServeHTTP(w, r)
 			return
@@ -96,8 +92,3 @@ func (w *lateAnswerWriter) Flush() {
 }
 
 func (w *lateAnswerWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-type bodyReader struct {
-	io.Reader
-	io.Closer
-}

@@ -238,10 +238,7 @@ func TestAnswerWaitsBoundedForAGateAnotherCallHolds(t *testing.T) {
 	require.NoError(t, err)
 	conv := structured(t, res)["conversation_id"].(string)
 	close(release)
-	require.Eventually(t, func() bool {
-		lr := f.srv.live.get(conv)
-		return lr != nil && lr.finished()
-	}, 10*time.Second, 5*time.Millisecond, "the detached turn stands at its gate")
+	waitSettled(t, f, conv)
 
 	held, err := f.srv.ledger.Acquire(context.Background(), conv) // another call asking it
 	require.NoError(t, err)
@@ -274,10 +271,7 @@ func TestGateRaisedWhileDetachedAskedBySealedForm(t *testing.T) {
 			require.Equal(t, "running", structured(t, res)["status"])
 			conv := structured(t, res)["conversation_id"].(string)
 			close(release)
-			require.Eventually(t, func() bool {
-				lr := f.srv.live.get(conv)
-				return lr != nil && lr.finished()
-			}, 10*time.Second, 5*time.Millisecond, "the detached turn stands at its gate")
+			waitSettled(t, f, conv)
 
 			args := map[string]any{"conversation_id": conv}
 			res, err = callTool(t, cs, "kube_answer", args, 20*time.Second)
@@ -337,4 +331,14 @@ func TestTinyAnswerTTL(t *testing.T) {
 	cs, _ := f.connect("stdio", clientOpts{version: "2025-11-25"})
 	res := call(t, cs, map[string]any{"question": "how are the pods?"})
 	require.False(t, res.IsError, textOf(res))
+}
+
+// waitSettled waits until conv's detached run has settled (at its gate,
+// or done).
+func waitSettled(t *testing.T, f *fixture, conv string) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		lr := f.srv.live.get(conv)
+		return lr != nil && lr.finished()
+	}, 10*time.Second, 5*time.Millisecond, "the detached turn stands at its gate")
 }

@@ -1,15 +1,13 @@
 package server
 
 import (
-	"bytes"
 	"encoding/json"
-	"io"
 	"net/http"
 
 	"github.com/mark3labs/mcp-go/mcp"
 )
 
-// maxCancelMessage bounds how much of a POST is read to tell whether it is
+// maxCancelMessage bounds the POSTs looked at to tell whether one is
 // a cancellation: one is a few hundred bytes.
 const maxCancelMessage = 64 << 10
 
@@ -33,14 +31,11 @@ func (s *Server) dropModernCancels(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		orig := r.Body
-		head, err := io.ReadAll(io.LimitReader(orig, maxCancelMessage+1))
+		head, err := requestBody(r)
 		if err != nil {
-			_ = orig.Close()
 			http.Error(w, "cannot read request body", http.StatusBadRequest)
 			return
 		}
-		r.Body = bodyReader{io.MultiReader(bytes.NewReader(head), orig), orig}
 		if len(head) <= maxCancelMessage && isModernCancel(r.Header, head) {
 			s.log.Debug("ignored a 2026-era notifications/cancelled over HTTP: such a call is cancelled by closing its response stream")
 			w.WriteHeader(http.StatusAccepted)

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 
@@ -161,18 +160,12 @@ func (s *Server) serveTasks(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		// limitBody has read the body into memory; the handlers after this
-		// one (capSessions) read it from there, so it stays that type.
-		var body []byte
-		if b, ok := r.Body.(interface{ Bytes() []byte }); ok {
-			body = b.Bytes()
-		} else {
-			var err error
-			if body, err = io.ReadAll(r.Body); err != nil {
-				next.ServeHTTP(w, r)
-				return
-			}
-			r.Body = &bufferedBody{Reader: bytes.NewReader(body), b: body}
+		// The handlers after this one (capSessions) read the body that
+		// limitBody buffered, so it stays buffered.
+		body, err := requestBody(r)
+		if err != nil {
+			next.ServeHTTP(w, r)
+			return
 		}
 		method := peekMethod(body)
 		switch {
