@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -48,6 +49,7 @@ type replicaSet struct {
 	next   int
 	pick   func(n int) int // random routing; nil: round robin
 	served []int           // replica of each tools/call, in order
+	routed []routed        // every request's method and replica, in order
 
 	proxy *httptest.Server
 }
@@ -140,11 +142,35 @@ func (rs *replicaSet) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if bytes.Contains(body, []byte(`"tools/call"`)) {
 		rs.served = append(rs.served, i)
 	}
+	var m struct {
+		Method string `json:"method"`
+	}
+	_ = json.Unmarshal(body, &m)
+	rs.routed = append(rs.routed, routed{method: m.Method, replica: i})
 	target := rs.reps[i].target
 	rs.mu.Unlock()
 	p := httputil.NewSingleHostReverseProxy(target)
 	p.FlushInterval = -1 // SSE
 	p.ServeHTTP(w, r)
+}
+
+// routed is where the proxy sent one request.
+type routed struct {
+	method  string
+	replica int
+}
+
+// routes returns where every request of method went, in order.
+func (rs *replicaSet) routes(method string) []int {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	var out []int
+	for _, r := range rs.routed {
+		if r.method == method {
+			out = append(out, r.replica)
+		}
+	}
+	return out
 }
 
 func (rs *replicaSet) servedCalls() []int {

@@ -41,6 +41,7 @@ type taskClient struct {
 	t        *testing.T
 	endpoint string // http; else stdio
 	declare  bool   // the extension in every request's capabilities
+	bearer   string // its Authorization over HTTP, when set
 
 	in      io.Writer
 	mu      sync.Mutex
@@ -236,6 +237,9 @@ func (c *taskClient) post(method string, params map[string]any, body []byte, id 
 	} else {
 		req.Header.Set("Mcp-Protocol-Version", "2026-07-28")
 		req.Header.Set("Mcp-Method", method)
+	}
+	if c.bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+c.bearer)
 	}
 	// Mcp-Name routes a task's requests to the replica holding it.
 	if tid, ok := params["taskId"].(string); ok {

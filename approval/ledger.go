@@ -279,13 +279,26 @@ func (l *Ledger) Tracked() int {
 func (l *Ledger) SetMirror(ctx context.Context, conv string, blob []byte, ttl time.Duration) error {
 	ctx, cancel := l.bounded(ctx)
 	defer cancel()
-	return storeErr("mirror", l.store.SetMirror(ctx, conv, blob, ttl))
+	return l.SetBlob(ctx, BlobRun, conv, blob, ttl)
 }
 
 // GetMirror reads what SetMirror kept about conv, nil when none.
 func (l *Ledger) GetMirror(ctx context.Context, conv string) ([]byte, error) {
+	return l.GetBlob(ctx, BlobRun, conv)
+}
+
+// SetBlob keeps blob under (kind, key) for other replicas for ttl,
+// bounded like every store call.
+func (l *Ledger) SetBlob(ctx context.Context, kind BlobKind, key string, blob []byte, ttl time.Duration) error {
 	ctx, cancel := l.bounded(ctx)
 	defer cancel()
-	b, err := l.store.GetMirror(ctx, conv)
-	return b, storeErr("mirror", err)
+	return storeErr(string(kind), l.store.SetBlob(ctx, kind, key, blob, ttl))
+}
+
+// GetBlob reads what SetBlob kept under (kind, key), nil when none.
+func (l *Ledger) GetBlob(ctx context.Context, kind BlobKind, key string) ([]byte, error) {
+	ctx, cancel := l.bounded(ctx)
+	defer cancel()
+	b, err := l.store.GetBlob(ctx, kind, key)
+	return b, storeErr(string(kind), err)
 }

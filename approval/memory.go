@@ -13,7 +13,12 @@ type memoryStore struct {
 	records map[string]Record
 	nonces  map[string]nonceEntry
 	swept   time.Time // when forget last ran
-	mirrors map[string]mirror
+	mirrors map[blobKey]mirror
+}
+
+type blobKey struct {
+	kind BlobKind
+	key  string
 }
 
 type mirror struct {
@@ -34,7 +39,7 @@ type nonceEntry struct {
 // NewMemoryStore is the store of one process: nothing is shared.
 func NewMemoryStore() Store {
 	return &memoryStore{leases: map[string]lease{}, records: map[string]Record{}, nonces: map[string]nonceEntry{},
-		mirrors: map[string]mirror{}}
+		mirrors: map[blobKey]mirror{}}
 }
 
 func (m *memoryStore) TryLease(_ context.Context, conv, owner string, ttl time.Duration) (bool, error) {
@@ -180,7 +185,7 @@ func (m *memoryStore) size() (leases, records int) {
 	return len(m.leases), len(m.records)
 }
 
-func (m *memoryStore) SetMirror(_ context.Context, conv string, blob []byte, ttl time.Duration) error {
+func (m *memoryStore) SetBlob(_ context.Context, kind BlobKind, key string, blob []byte, ttl time.Duration) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := time.Now()
@@ -189,14 +194,14 @@ func (m *memoryStore) SetMirror(_ context.Context, conv string, blob []byte, ttl
 			delete(m.mirrors, k)
 		}
 	}
-	m.mirrors[conv] = mirror{blob: append([]byte(nil), blob...), until: now.Add(ttl)}
+	m.mirrors[blobKey{kind, key}] = mirror{blob: append([]byte(nil), blob...), until: now.Add(ttl)}
 	return nil
 }
 
-func (m *memoryStore) GetMirror(_ context.Context, conv string) ([]byte, error) {
+func (m *memoryStore) GetBlob(_ context.Context, kind BlobKind, key string) ([]byte, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	v, ok := m.mirrors[conv]
+	v, ok := m.mirrors[blobKey{kind, key}]
 	if !ok || time.Now().After(v.until) {
 		return nil, nil
 	}

@@ -217,12 +217,12 @@ func (s *redisStore) Ping(ctx context.Context) error { return s.hide(s.c.Ping(ct
 func (s *redisStore) Describe() string               { return s.desc }
 func (s *redisStore) Close() error                   { return s.c.Close() }
 
-func (s *redisStore) SetMirror(ctx context.Context, conv string, blob []byte, ttl time.Duration) error {
-	return s.hide(s.c.Set(ctx, s.key("mirror", conv), blob, ttl).Err())
+func (s *redisStore) SetBlob(ctx context.Context, kind BlobKind, key string, blob []byte, ttl time.Duration) error {
+	return s.hide(s.c.Set(ctx, s.key(string(kind), key), blob, ttl).Err())
 }
 
-func (s *redisStore) GetMirror(ctx context.Context, conv string) ([]byte, error) {
-	raw, err := s.c.Get(ctx, s.key("mirror", conv)).Bytes()
+func (s *redisStore) GetBlob(ctx context.Context, kind BlobKind, key string) ([]byte, error) {
+	raw, err := s.c.Get(ctx, s.key(string(kind), key)).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return nil, nil
 	}

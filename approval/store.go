@@ -54,6 +54,17 @@ const (
 	NonceTimedOut                   // its gate was denied because its time ran out
 )
 
+// BlobKind names a namespace of blobs: a key of one kind never reads or
+// overwrites a blob of another, whatever the key (a conversation id comes
+// from the model or the backend).
+type BlobKind string
+
+// The kinds of blob replicas share.
+const (
+	BlobRun  BlobKind = "mirror" // a detached run's status and answer, by conversation
+	BlobTask BlobKind = "task"   // a task of the Tasks extension and its mail, by task id
+)
+
 // Store holds what replicas must share. Every method is bounded by ctx.
 // Implementations: memoryStore (one process) and redisStore.
 type Store interface {
@@ -84,11 +95,10 @@ type Store interface {
 	// Conversations lists every conversation with a record.
 	Conversations(ctx context.Context) ([]string, error)
 
-	// SetMirror keeps a copy of what other replicas may read about conv
-	// (a detached run's status and answer) for ttl; GetMirror reads it,
-	// nil when none.
-	SetMirror(ctx context.Context, conv string, blob []byte, ttl time.Duration) error
-	GetMirror(ctx context.Context, conv string) ([]byte, error)
+	// SetBlob keeps blob under (kind, key) for ttl, for other replicas to
+	// read; GetBlob reads it, nil when none. Kinds are separate namespaces.
+	SetBlob(ctx context.Context, kind BlobKind, key string, blob []byte, ttl time.Duration) error
+	GetBlob(ctx context.Context, kind BlobKind, key string) ([]byte, error)
 
 	// Ping checks the store is reachable.
 	Ping(ctx context.Context) error

@@ -139,11 +139,40 @@ func (s *Server) startTask(ctx context.Context, req mcp.CallToolRequest) (*mcp.C
 		m.ProgressToken = nil
 		req.Params.Meta = &m
 	}
+	// With a shared store the handle is sent only once the task is in it:
+	// the client's next request may reach another replica.
+	var shared []byte
+	if s.sharesTasks() {
+		shared = taskView(t)
+		if err := s.putTask(t, shared); err != nil {
+			s.tasks.Remove(t.ID)
+			stop()
+			cancel()
+			s.log.Error("could not record a task in the store; nothing sent", "store", s.ledger.Describe(), "err", err)
+			return mcp.NewToolResultError(fmt.Sprintf("refused: kubeq-mcp cannot record this task in its store (%s), "+
+				"so it sent nothing to KubeIntellect. Check that the store is running and reachable from kubeq-mcp "+
+				"(--store / KUBEQ_MCP_STORE), then ask again; kube_health reports the store's state. (%v)",
+				s.ledger.Describe(), err)), nil
+		}
+	}
 	s.drivers.Add(1)
 	go func() {
 		defer s.drivers.Done()
 		defer stop()
 		defer cancel()
+		if shared != nil {
+			done, sharerDone := make(chan struct{}), make(chan struct{})
+			go func() { defer close(sharerDone); s.shareTask(t, done, shared) }()
+			defer func() {
+				// The sharer stops before the last write, which no older one
+				// may overwrite.
+				close(done)
+				<-sharerDone
+				if err := s.putTask(t, taskView(t)); err != nil {
+					s.log.Warn("could not write a task's outcome to the store; other replicas cannot read it", "task", t.ID, "err", err)
+				}
+			}()
+		}
 		s.runTask(context.WithValue(tctx, taskKey{}, t), t, req)
 	}()
 	s.log.Info("kube_query runs as a task", "task", t.ID)

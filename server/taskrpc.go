@@ -89,6 +89,9 @@ func (s *Server) taskRPC(owner string, msg []byte) (reply []byte) {
 			map[string]any{"requiredCapabilities": map[string]any{"extensions": map[string]any{TasksExtension: map[string]any{}}}})
 	}
 	t, ok := s.tasks.Get(req.Params.TaskID, owner)
+	if !ok && s.sharesTasks() && req.Params.TaskID != "" {
+		return s.sharedTaskRPC(req, owner) // another replica's, maybe
+	}
 	if !ok {
 		// Another client's task is not found either: its existence is not told.
 		return rpcError(req.ID, codeInvalidParams, "Failed to retrieve task: Task not found", nil)

@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"slices"
 	"sync"
 	"time"
 )
@@ -94,6 +95,14 @@ func (r *Registry) Create(owner string, cancel context.CancelFunc) (*Task, error
 	defer r.mu.Unlock()
 	r.m[t.ID] = t
 	return t, nil
+}
+
+// Remove forgets task id (one that could not be recorded where it had to
+// be, so its handle was never sent).
+func (r *Registry) Remove(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.m, id)
 }
 
 // Get returns the task id when owner created it.
@@ -173,6 +182,39 @@ func (r *Registry) CancelAll() {
 		t.cancel()
 	}
 }
+
+// Owner is the identity that created the task.
+func (t *Task) Owner() string { return t.owner }
+
+// Expires is when the task's TTL runs out.
+func (t *Task) Expires() time.Time { return t.created.Add(t.ttl) }
+
+// Status is the task's status now.
+func (t *Task) Status() Status {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.status
+}
+
+// Expired reports whether the task was failed at its TTL.
+func (t *Task) Expired() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.expired
+}
+
+// Outstanding lists the keys of the input requests not answered yet.
+func (t *Task) Outstanding() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.status != InputRequired {
+		return nil
+	}
+	return slices.Collect(maps.Keys(t.requests))
+}
+
+// Terminal reports whether s ends a task.
+func (s Status) Terminal() bool { return s.terminal() }
 
 // Progress sets where the latest progress line of a working task is read.
 func (t *Task) Progress(f func() string) {

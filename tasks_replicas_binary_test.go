@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kubeq-mcp/kubeq-mcp/internal/redistest"
+	"github.com/kubeq-mcp/kubeq-mcp/kubeq/kubeqtest"
+)
+
+// Tasks of the 2026 extension across replicas sharing one Redis (issue 12):
+// the proxy sends each request to the next replica and ignores Mcp-Name,
+// so tasks/get, tasks/update and tasks/cancel reach replicas that do not
+// run the task, and must answer from the store.
+
+// replicaTaskClient is a client of the extension talking to rs.
+func replicaTaskClient(t *testing.T, rs *replicaSet, bearer string) *taskClient {
+	c := newTaskClient(t, &binInstance{t: t, transport: "http", endpoint: rs.proxy.URL + "/mcp"}, true)
+	c.bearer = bearer
+	return c
+}
+
+// others are the replicas of rs that are not i.
+func others(n, i int) []int {
+	var out []int
+	for j := range n {
+		if j != i {
+			out = append(out, j)
+		}
+	}
+	return out
+}
+
+// A task polled to completed through every replica: the progress line and
+// the whole result are read from replicas that never ran it, the answer
+// byte-exact; another client's id is not found on any replica.
+func TestReplicasTaskPolledAnywhere(t *testing.T) {
+	srv := redistest.Start(t)
+	pieces := []string{"Pod web-1 is in CrashLoopBackOff.\n", "Its last exit code was 137 ", "(OOMKilled).\n", "Raise the limit — «ünïcode» kept.\n"}
+	backend := liveBackend(t, "why is web-1 crashing?", pieces, 1500*time.Millisecond)
+	rs := startReplicas(t, 3, backend, srv.URL(0))
+	c := replicaTaskClient(t, rs, "alice")
+
+	id := created(t, c.callQuery(map[string]any{"question": "why is web-1 crashing?"}))
+	runner := rs.servedCalls()[0]
+	task, msgs := c.poll(id, 60*time.Second, nil)
+	require.Equal(t, "completed", task["status"], task)
+	require.NotEmpty(t, msgs, "statusMessage while working, read through other replicas")
+	for _, m := range msgs {
+		assert.True(t, strings.HasPrefix(m, "[investigating]") || strings.HasPrefix(m, "Gathering"), m)
+	}
+	assert.Equal(t, strings.Join(pieces, ""), structured(t, task["result"].(map[string]any))["answer"])
+
+	// Every replica answers with the same outcome.
+	for range 3 {
+		again, e := c.request("tasks/get", map[string]any{"taskId": id})
+		require.Nil(t, e)
+		assert.Equal(t, task["result"], again["result"])
+	}
+	gets := rs.routes("tasks/get")
+	for _, o := range others(3, runner) {
+		assert.Contains(t, gets, o, "replica %d (not the runner %d) answered tasks/get", o, runner)
+	}
+
+	// Another client (another bearer) finds nothing, on any replica.
+	mallory := replicaTaskClient(t, rs, "mallory")
+	for _, m := range []string{"tasks/get", "tasks/cancel", "tasks/get"} {
+		_, e := mallory.request(m, map[string]any{"taskId": id})
+		require.NotNil(t, e, m)
+		assert.Equal(t, -32602, e.Code, "%s of another client's task", m)
+		assert.Equal(t, "Failed to retrieve task: Task not found", e.Message)
+	}
+	final, e := c.request("tasks/get", map[string]any{"taskId": id})
+	require.Nil(t, e)
+	assert.Equal(t, "completed", final["status"], "mallory's cancel changed nothing")
+	assert.Equal(t, 1, backend.Received("why is web-1 crashing?"))
+}
+
+// An approval inside a task, answered by tasks/update on a replica that
+// does not run it: an approve with the right confirmation approves, a
+// decline denies, exactly once each.
+func TestReplicasTaskApproval(t *testing.T) {
+	srv := redistest.Start(t)
+	backend := kubeqtest.NewServer()
+	t.Cleanup(backend.Close)
+	backend.Handle("clean up web-5", binScript(podGate("web-5", "")))
+	rs := startReplicas(t, 3, backend, srv.URL(0), "--approval-timeout", "60s", "--approval-browser", "none")
+	c := replicaTaskClient(t, rs, "")
+
+	for i, tc := range []struct {
+		answer   map[string]any
+		approved bool
+		says     string
+	}{
+		{map[string]any{"action": "accept", "content": map[string]any{"decision": "approve", "confirm": "web-5"}}, true, "Ran web-5."},
+		{map[string]any{"action": "decline"}, false, "Did not run web-5."},
+	} {
+		rs.only(0, 1, 2)
+		id := created(t, c.callQuery(map[string]any{"question": "clean up web-5"}))
+		runner := rs.servedCalls()[i]
+		task, _ := c.poll(id, 30*time.Second, func(task map[string]any) bool { return task["status"] == "input_required" })
+		require.Equal(t, "input_required", task["status"], task)
+		reqs := task["inputRequests"].(map[string]any)
+		require.Len(t, reqs, 1)
+		var key string
+		for k := range reqs {
+			key = k
+		}
+		rs.only(others(3, runner)...)
+		_, e := c.request("tasks/update", map[string]any{"taskId": id, "inputResponses": map[string]any{key: tc.answer}})
+		require.Nil(t, e)
+		require.NotEqual(t, runner, rs.routes("tasks/update")[len(rs.routes("tasks/update"))-1])
+		task, _ = c.poll(id, 30*time.Second, nil)
+		require.Equal(t, "completed", task["status"], task)
+		assert.Contains(t, structured(t, task["result"].(map[string]any))["answer"], tc.says)
+		d := backend.Decisions()
+		require.Len(t, d, i+1)
+		assert.Equal(t, tc.approved, d[i].Approved)
+
+		// The key is answered: a second answer, anywhere, changes nothing.
+		rs.only(0, 1, 2)
+		for range 3 {
+			_, e = c.request("tasks/update", map[string]any{"taskId": id, "inputResponses": map[string]any{key: tc.answer}})
+			require.Nil(t, e)
+		}
+		assert.Len(t, backend.Decisions(), i+1)
+	}
+	assert.Empty(t, strays(backend))
+}
+
+// tasks/cancel on a replica that does not run the task stops its turn and
+// closes the backend request.
+func TestReplicasTaskCancel(t *testing.T) {
+	srv := redistest.Start(t)
+	backend := liveBackend(t, "slow one", []string{"first. ", "never sent"}, time.Minute)
+	rs := startReplicas(t, 2, backend, srv.URL(0))
+	c := replicaTaskClient(t, rs, "")
+	rs.only(0)
+	id := created(t, c.callQuery(map[string]any{"question": "slow one"}))
+	rs.only(1)
+	c.poll(id, 30*time.Second, func(task map[string]any) bool { return task["statusMessage"] != nil })
+	res, e := c.request("tasks/cancel", map[string]any{"taskId": id})
+	require.Nil(t, e)
+	assert.Equal(t, "complete", res["resultType"])
+	task, _ := c.poll(id, 30*time.Second, nil)
+	assert.Equal(t, "cancelled", task["status"])
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := backend.WaitForDisconnect(ctx, "")
+	require.NoError(t, err, "the backend request is closed")
+	assert.Equal(t, []int{1}, slices.Compact(rs.routes("tasks/cancel")))
+}
+
+// The replica running a task is killed: the others show it failed at its
+// TTL, then forget it.
+func TestReplicasTaskTTLAfterItsReplicaDied(t *testing.T) {
+	srv := redistest.Start(t)
+	backend := liveBackend(t, "slow one", []string{"first. ", "never sent"}, time.Minute)
+	rs := startReplicas(t, 2, backend, srv.URL(0), "--task-ttl", "3s")
+	c := replicaTaskClient(t, rs, "")
+	rs.only(0)
+	id := created(t, c.callQuery(map[string]any{"question": "slow one"}))
+	rs.only(1)
+	c.poll(id, 30*time.Second, func(task map[string]any) bool { return task["statusMessage"] != nil })
+	require.NoError(t, rs.reps[0].cmd.Process.Kill())
+	task, _ := c.poll(id, 30*time.Second, nil)
+	require.Equal(t, "failed", task["status"], task)
+	assert.Equal(t, "Task has expired", task["error"].(map[string]any)["message"])
+	require.Eventually(t, func() bool {
+		_, e := c.request("tasks/get", map[string]any{"taskId": id})
+		return e != nil && e.Code == -32602
+	}, 30*time.Second, 200*time.Millisecond, "deleted after its grace")
+}
+
+// With the store down, no task is created: its handle would name a task
+// the other replicas cannot find. The call is refused, naming the store,
+// and nothing reaches the backend; tasks/get of a task it cannot read is
+// an error that names no password.
+func TestReplicasTaskStoreDown(t *testing.T) {
+	srv := redistest.Start(t, "--requirepass", "St0rePW")
+	backend := liveBackend(t, "quick", []string{"done."}, 0)
+	rs := startReplicas(t, 2, backend, "redis://:St0rePW@"+srv.Addr+"/0")
+	c := replicaTaskClient(t, rs, "")
+	rs.only(0)
+	id := created(t, c.callQuery(map[string]any{"question": "quick"}))
+	task, _ := c.poll(id, 30*time.Second, nil)
+	require.Equal(t, "completed", task["status"])
+
+	srv.Stop()
+	before := len(backend.ChatRequests())
+	res := c.callQuery(map[string]any{"question": "quick"})
+	assert.NotEqual(t, "task", res["resultType"], "no task without its record")
+	assert.Equal(t, true, res["isError"], res)
+	txt := fmt.Sprint(res["content"])
+	assert.Contains(t, txt, "store")
+	assert.Contains(t, txt, "KUBEQ_MCP_STORE")
+	assert.NotContains(t, txt, "St0rePW")
+	assert.Len(t, backend.ChatRequests(), before, "nothing sent while the store is down")
+
+	rs.only(1)
+	_, e := c.request("tasks/get", map[string]any{"taskId": id})
+	require.NotNil(t, e)
+	assert.Equal(t, -32603, e.Code)
+	assert.Contains(t, e.Message, "store is unavailable")
+	assert.NotContains(t, e.Message, "St0rePW")
+	for _, r := range rs.reps {
+		assert.NotContains(t, r.stderr.String(), "St0rePW", "the password is in no log line")
+	}
+}
