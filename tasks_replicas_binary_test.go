@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -213,4 +214,26 @@ func TestReplicasTaskStoreDown(t *testing.T) {
 	for _, r := range rs.reps {
 		assert.NotContains(t, r.stderr.String(), "St0rePW", "the password is in no log line")
 	}
+}
+
+// The replica running a task hangs (SIGSTOP): once its record has not been
+// rewritten for 30 s, the others show the task failed rather than working
+// forever.
+func TestReplicasTaskReplicaHung(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	backend := liveBackend(t, "slow one", []string{"first. ", "never sent"}, 10*time.Minute)
+	rs := startReplicas(t, 2, backend, srv.URL(0))
+	c := replicaTaskClient(t, rs, "")
+	rs.only(0)
+	id := created(t, c.callQuery(map[string]any{"question": "slow one"}))
+	rs.only(1)
+	c.poll(id, 30*time.Second, func(task map[string]any) bool { return task["statusMessage"] != nil })
+	require.NoError(t, rs.reps[0].cmd.Process.Signal(syscall.SIGSTOP))
+	stopped := time.Now()
+	t.Cleanup(func() { _ = rs.reps[0].cmd.Process.Kill() })
+	task, _ := c.poll(id, 2*time.Minute, nil)
+	require.Equal(t, "failed", task["status"], task)
+	assert.Equal(t, "the replica running this task stopped", task["error"].(map[string]any)["message"])
+	assert.GreaterOrEqual(t, time.Since(stopped), 25*time.Second, "not before its record went stale (30 s after its last write, at most 5 s before the stop)")
 }
