@@ -5,6 +5,9 @@
 package fakebackend
 
 import (
+	"strings"
+	"time"
+
 	"github.com/kubeq-mcp/kubeq-mcp/kubeq/kubeqtest"
 )
 
@@ -42,19 +45,55 @@ const (
 	DeclinedAnswer  = "Understood: I left `cart-5f8d7c9b4-q2w7e` running."
 )
 
+// The task turns (e2e/ts/tasks.mjs). TaskQuestion is the diagnostic turn
+// with a pause of TaskPause in the middle, so a client polling a task sees
+// it working before it completes. A question that starts with SlowPrefix
+// (the client adds something unique, so each run finds its own request in
+// the log) gets a turn that says one status line and then waits SlowPause
+// for a cancel: the fake's log then shows the request disconnected.
+const (
+	TaskQuestion = "why is checkout crashing? take your time"
+	TaskPause    = 2 * time.Second
+	SlowPrefix   = "investigate slowly: "
+	SlowPause    = 5 * time.Minute
+	slowStatus   = "Taking my time…"
+	SlowStep     = "[analyzing] " + slowStatus // its progress line
+)
+
 // Install scripts the e2e turns on srv.
 func Install(srv *kubeqtest.Server) {
-	srv.Handle(DiagnosticQuestion, kubeqtest.Script{
+	srv.Handle(DiagnosticQuestion, diagnostic(0))
+	srv.Handle(TaskQuestion, diagnostic(TaskPause))
+	srv.Handle(ApproveQuestion, gate(ApprovePod, ApprovedAnswer, "I did not delete it."))
+	srv.Handle(DeclineQuestion, gate(DeclinePod, "Deleted it.", DeclinedAnswer))
+	srv.HandleFunc(func(req kubeqtest.Request) kubeqtest.Script {
+		if !strings.HasPrefix(req.Question, SlowPrefix) {
+			return nil
+		}
+		return kubeqtest.Script{
+			kubeqtest.Status("analyzing", slowStatus),
+			kubeqtest.Sleep(SlowPause), // returns early when the client goes away
+			kubeqtest.Tokens("Too late: nobody waited."),
+		}
+	})
+}
+
+// diagnostic is the diagnostic turn, with a pause after its third event.
+func diagnostic(pause time.Duration) kubeqtest.Script {
+	script := kubeqtest.Script{
 		kubeqtest.Status("analyzing", "Analyzing your request…"),
 		kubeqtest.ToolCall("run_kubectl", "kubectl get pods -n shop"),
 		kubeqtest.ToolResult("run_kubectl", "checkout-7d4b9cf6-xk2lp 0/1 CrashLoopBackOff 5 (32s ago) 4m"),
+	}
+	if pause > 0 {
+		script = append(script, kubeqtest.Sleep(pause))
+	}
+	return append(script,
 		kubeqtest.Status("diagnosing", "Reading the pod's logs"),
 		kubeqtest.ToolCall("run_kubectl", "kubectl logs checkout-7d4b9cf6-xk2lp -n shop --tail=20"),
 		kubeqtest.ToolResult("run_kubectl", "panic: DB_URL is not set"),
 		kubeqtest.Tokens(DiagnosticAnswer),
-	})
-	srv.Handle(ApproveQuestion, gate(ApprovePod, ApprovedAnswer, "I did not delete it."))
-	srv.Handle(DeclineQuestion, gate(DeclinePod, "Deleted it.", DeclinedAnswer))
+	)
 }
 
 func gate(pod, onApprove, onDeny string) kubeqtest.Script {
@@ -80,6 +119,10 @@ type ScenarioInfo struct {
 	DeclineQuestion    string   `json:"decline_question"`
 	DeclinePod         string   `json:"decline_pod"`
 	DeclinedAnswer     string   `json:"declined_answer"`
+	TaskQuestion       string   `json:"task_question"`
+	TaskPauseMs        int64    `json:"task_pause_ms"`
+	SlowPrefix         string   `json:"slow_prefix"`
+	SlowStep           string   `json:"slow_step"`
 }
 
 // Scenario describes the turns Install scripts.
@@ -89,5 +132,7 @@ func Scenario() ScenarioInfo {
 		DiagnosticSteps: append([]string(nil), DiagnosticSteps...),
 		ApproveQuestion: ApproveQuestion, ApprovePod: ApprovePod, ApprovedAnswer: ApprovedAnswer,
 		DeclineQuestion: DeclineQuestion, DeclinePod: DeclinePod, DeclinedAnswer: DeclinedAnswer,
+		TaskQuestion: TaskQuestion, TaskPauseMs: TaskPause.Milliseconds(),
+		SlowPrefix: SlowPrefix, SlowStep: SlowStep,
 	}
 }
