@@ -38,7 +38,8 @@ type CPURound struct {
 //
 // With profile set, one more round runs on the instrumented server (the
 // same server package) with a CPU profile written to profile and an
-// allocation profile beside it (profile + ".allocs"); it is not counted.
+// allocation profile beside it (profile + ".allocs"), and one on the floor
+// (profile + ".floor", profile + ".floor.allocs"); they are not counted.
 func CPUPerCall(ctx context.Context, env *Env, sessions, perSession, rounds int, profile string) (CPUResult, error) {
 	res := CPUResult{Sessions: sessions, CallsPerSession: perSession, Rounds: rounds}
 	if env.Self == "" {
@@ -92,6 +93,10 @@ func CPUPerCall(ctx context.Context, env *Env, sessions, perSession, rounds int,
 		env.logf("cpu: profile round on the instrumented server → %s", profile)
 		if _, err := cpuRoundWith(ctx, env, argv, sessions, perSession, profile); err != nil {
 			return res, fmt.Errorf("cpu profile: %w", err)
+		}
+		env.logf("cpu: profile round on the floor → %s.floor", profile)
+		if _, err := cpuRoundWith(ctx, env, []string{env.Self, "floor"}, sessions, perSession, profile+".floor"); err != nil {
+			return res, fmt.Errorf("cpu profile of the floor: %w", err)
 		}
 	}
 	return res, nil

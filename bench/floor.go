@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -40,6 +41,13 @@ func ServeFloor(ctx context.Context, args []string) error {
 	mux := http.NewServeMux()
 	mux.Handle("/mcp", streamable)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`{"status":"ok"}`)) })
+	// The same profiling endpoints as the instrumented server, so the
+	// floor's profile can be read next to kubeq-mcp's. Idle unless asked.
+	var prof cpuProfile
+	defer prof.stopProfile()
+	mux.HandleFunc("POST "+CPUProfileStart, prof.start)
+	mux.HandleFunc("POST "+CPUProfileStop, prof.stop)
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("floor: %w", err)
