@@ -235,7 +235,9 @@ func (s *Server) liveTurn(ctx context.Context, run *queryRun, t kubeq.Turn, kind
 	acc := &turnAcc{}
 	wctx, cancel := s.watchContext(ctx, run)
 	defer cancel()
-	cur, werr := tr.Watch(wctx, turns.Cursor{}, func(ev kubeq.Event) {
+	// Follow: the events reach the forwarder on the runner's goroutine, with
+	// no hand-off to this one (take and event never block).
+	cur, werr := tr.Follow(wctx, turns.Cursor{}, func(ev kubeq.Event) {
 		if s.take(run, acc, ev) {
 			run.fw.event(ev)
 		}

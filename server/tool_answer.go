@@ -130,7 +130,7 @@ func (s *Server) follow(ctx context.Context, req mcp.CallToolRequest, lr *liveRu
 	lr.mu.Unlock()
 	tr.Attach()
 	defer tr.Detach()
-	_, _ = tr.Watch(ctx, tr.End(), fw.event)
+	_, _ = tr.Follow(ctx, tr.End(), fw.event) // event never blocks
 	// The driver settles the run right after the turn: wait for it.
 	select {
 	case <-lr.done:

@@ -25,10 +25,17 @@ type Turn struct {
 	dropped    int // answer bytes past the cap
 	err        error
 	done       bool
-	ended      time.Time
+	endedAt    time.Time
 	watchers   int
 	detachedAt time.Time
 	wake       chan struct{} // closed and replaced on every change
+	ended      chan struct{} // closed once the turn is done
+
+	// pushMu orders the runner's hand-over to a follower (see Follow)
+	// against the follower's start and stop; the runner holds it while it
+	// records an event and hands it on.
+	pushMu   sync.Mutex
+	follower func(kubeq.Event) // guarded by pushMu and mu
 }
 
 // entry is one event of the turn; answer text is a range of Turn.answer,
@@ -64,24 +71,40 @@ func (t *Turn) run(ctx context.Context, stream Stream) {
 		err = errors.Join(cause, err)
 	}
 	t.mu.Lock()
-	t.err, t.done, t.ended = err, true, time.Now()
+	t.err, t.done, t.endedAt = err, true, time.Now()
 	t.changedLocked()
 	t.mu.Unlock()
+	close(t.ended)
 	t.cancel(nil) // release the context's resources
 }
 
+// add records ev and hands it to the follower, if any, in the same step:
+// a follower sees every event once, in order, with no goroutine between.
 func (t *Turn) add(ev kubeq.Event) {
+	t.pushMu.Lock()
+	defer t.pushMu.Unlock()
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	handed := ev
 	if tok, ok := ev.(kubeq.Token); ok {
-		t.addText(tok.Content)
+		kept := t.addText(tok.Content)
+		handed = nil
+		if kept != "" {
+			handed = kubeq.Token{Content: kept}
+		}
 	} else {
 		t.entries = append(t.entries, entry{ev: ev})
 	}
 	t.changedLocked()
+	follow := t.follower
+	t.mu.Unlock()
+	if follow != nil && handed != nil {
+		follow(handed)
+	}
 }
 
-func (t *Turn) addText(s string) {
+// addText keeps s, or what of it fits under the cap, and returns what it
+// kept.
+func (t *Turn) addText(s string) string {
 	if room := t.reg.opts.MaxAnswerBytes - t.answer.Len(); len(s) > room {
 		if t.cutAt == 0 {
 			t.cutAt = t.reg.opts.MaxAnswerBytes
@@ -90,15 +113,16 @@ func (t *Turn) addText(s string) {
 		s = s[:max(room, 0)]
 	}
 	if s == "" {
-		return
+		return ""
 	}
 	start := t.answer.Len()
 	t.answer.WriteString(s)
 	if n := len(t.entries); n > 0 && t.entries[n-1].ev == nil {
 		t.entries[n-1].end = t.answer.Len()
-		return
+		return s
 	}
 	t.entries = append(t.entries, entry{start: start, end: t.answer.Len()})
+	return s
 }
 
 // changedLocked wakes whoever waits for the turn to change. The channel is
@@ -163,7 +187,7 @@ func (t *Turn) Snapshot() Snapshot {
 		Watchers: t.watchers, EventCount: len(t.entries)}
 	end := time.Now()
 	if t.done {
-		end = t.ended
+		end = t.endedAt
 	}
 	s.Elapsed = end.Sub(t.started)
 	for i := len(t.entries) - 1; i >= 0; i-- {
@@ -208,25 +232,10 @@ func StatusLine(ev kubeq.Event) string {
 // returns the cursor after the last event handed over, and ctx's error if
 // ctx ended first. The caller counts as a watcher meanwhile (see Watcher).
 func (t *Turn) Watch(ctx context.Context, cur Cursor, fn func(kubeq.Event)) (Cursor, error) {
+	var batch []kubeq.Event
 	for {
 		t.mu.Lock()
-		var batch []kubeq.Event
-		for cur.entry < len(t.entries) {
-			e := t.entries[cur.entry]
-			if e.ev != nil {
-				batch = append(batch, e.ev)
-				cur = Cursor{entry: cur.entry + 1}
-				continue
-			}
-			if from := max(cur.pos, e.start); from < e.end {
-				batch = appendText(batch, t.answer.String()[from:e.end])
-			}
-			if cur.entry == len(t.entries)-1 && !t.done {
-				cur.pos = e.end // the text may still grow
-				break
-			}
-			cur = Cursor{entry: cur.entry + 1}
-		}
+		batch, cur = t.sinceLocked(batch[:0], cur)
 		done, wake := t.done, t.waitChanLocked()
 		t.mu.Unlock()
 		for _, ev := range batch {
@@ -243,11 +252,86 @@ func (t *Turn) Watch(ctx context.Context, cur Cursor, fn func(kubeq.Event)) (Cur
 	}
 }
 
+// sinceLocked appends to batch the events from cur to what the turn has
+// now, and returns the cursor after them.
+func (t *Turn) sinceLocked(batch []kubeq.Event, cur Cursor) ([]kubeq.Event, Cursor) {
+	for cur.entry < len(t.entries) {
+		e := t.entries[cur.entry]
+		if e.ev != nil {
+			batch = append(batch, e.ev)
+			cur = Cursor{entry: cur.entry + 1}
+			continue
+		}
+		if from := max(cur.pos, e.start); from < e.end {
+			batch = appendText(batch, t.answer.String()[from:e.end])
+		}
+		if cur.entry == len(t.entries)-1 && !t.done {
+			cur.pos = e.end // the text may still grow
+			break
+		}
+		cur = Cursor{entry: cur.entry + 1}
+	}
+	return batch, cur
+}
+
+// Follow is Watch for an fn that never blocks: after what the turn has
+// already, fn runs on the runner's goroutine as the runner records each
+// event, so no goroutine hand-off stands between the backend stream and
+// fn (Watch wakes its caller for every batch). fn must return quickly and
+// must not call the turn's methods: the runner waits for it. One follower
+// at a time; a second caller is served by Watch. Follow returns as Watch
+// does, and fn is not called once it has returned.
+func (t *Turn) Follow(ctx context.Context, cur Cursor, fn func(kubeq.Event)) (Cursor, error) {
+	t.pushMu.Lock()
+	t.mu.Lock()
+	if t.follower != nil {
+		t.mu.Unlock()
+		t.pushMu.Unlock()
+		return t.Watch(ctx, cur, fn)
+	}
+	// The runner cannot record anything while pushMu is held: the backlog
+	// is handed over before anything it records next.
+	backlog, cur := t.sinceLocked(nil, cur)
+	done := t.done
+	if !done {
+		t.follower = fn
+	}
+	t.mu.Unlock()
+	for _, ev := range backlog {
+		fn(ev)
+	}
+	t.pushMu.Unlock()
+	if done {
+		return cur, nil
+	}
+	var err error
+	select {
+	case <-t.ended:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	// Waits for an fn running now; after this, fn is not called again.
+	t.pushMu.Lock()
+	t.mu.Lock()
+	t.follower = nil
+	end := t.endLocked()
+	t.mu.Unlock()
+	t.pushMu.Unlock()
+	if err == nil {
+		return end, nil
+	}
+	return end, err
+}
+
 // End is the cursor after everything the turn has now: a watcher that
 // starts there sees only what comes next.
 func (t *Turn) End() Cursor {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	return t.endLocked()
+}
+
+func (t *Turn) endLocked() Cursor {
 	n := len(t.entries)
 	if n > 0 && t.entries[n-1].ev == nil && !t.done {
 		return Cursor{entry: n - 1, pos: t.entries[n-1].end}
@@ -307,7 +391,7 @@ func (t *Turn) Wait(ctx context.Context) error {
 func (t *Turn) expired(now time.Time, ttl time.Duration) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.done && t.watchers <= 0 && now.Sub(t.ended) > ttl
+	return t.done && t.watchers <= 0 && now.Sub(t.endedAt) > ttl
 }
 
 // maxTokenEvent bounds the text of one Token a watcher is handed: text

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"iter"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -241,4 +243,119 @@ func TestCloseCancelsRunningTurns(t *testing.T) {
 	assert.True(t, errors.Is(turn.Err(), ErrCancelled))
 	_, err = s.reg.Start("other", s.stream("q", "other"))
 	assert.ErrorIs(t, err, ErrCancelled)
+}
+
+// A follower is handed the events on the runner's goroutine: one that
+// gives up is not called again, and a watcher that resumes from its cursor
+// sees the rest, so between them every byte arrives once, in order.
+func TestFollowerStopsAndAWatcherResumes(t *testing.T) {
+	s := newSetup(t, Options{})
+	release := make(chan struct{})
+	s.fake.Handle("long", kubeqtest.Script{
+		kubeqtest.Status("analyzing", "Looking"),
+		kubeqtest.Tokens("first part, "),
+		kubeqtest.WaitFor(release),
+		kubeqtest.Status("answering", "Writing"),
+		kubeqtest.Tokens("second part."),
+	})
+	turn, err := s.reg.Start("conv-long", s.stream("long", "conv-long"))
+	require.NoError(t, err)
+
+	var (
+		first    collector
+		returned atomic.Bool
+		late     atomic.Int32
+	)
+	ctx, giveUp := context.WithCancel(context.Background())
+	cur, err := turn.Follow(ctx, Cursor{}, func(ev kubeq.Event) {
+		if returned.Load() {
+			late.Add(1)
+		}
+		first.add(ev)
+		if first.text.String() == "first part, " {
+			giveUp()
+		}
+	})
+	returned.Store(true)
+	require.ErrorIs(t, err, context.Canceled)
+	turn.Detach()
+
+	close(release)
+	var second collector
+	turn.Attach()
+	_, err = turn.Watch(context.Background(), cur, second.add)
+	turn.Detach()
+	require.NoError(t, err)
+	require.NoError(t, turn.Err())
+	assert.Zero(t, late.Load(), "the follower was called after Follow returned")
+	assert.Equal(t, "first part, ", first.text.String())
+	assert.True(t, slices.ContainsFunc(first.events, func(ev kubeq.Event) bool { _, ok := ev.(kubeq.Status); return ok }),
+		"the follower got the status before the text")
+	assert.Equal(t, "second part.", second.text.String())
+	require.Len(t, second.events, 4, "the status, the text, the usage, the end")
+	assert.IsType(t, kubeq.Status{}, second.events[0])
+}
+
+// A follower that starts late is handed what the turn has first, then the
+// rest as it comes, in order; past the answer cap it gets only kept text.
+func TestFollowerGetsTheBacklogThenTheRest(t *testing.T) {
+	s := newSetup(t, Options{MaxAnswerBytes: 8})
+	release := make(chan struct{})
+	s.fake.Handle("q", kubeqtest.Script{
+		kubeqtest.Status("analyzing", "Looking"),
+		kubeqtest.Token("abc"),
+		kubeqtest.WaitFor(release),
+		kubeqtest.Token("def"),
+		kubeqtest.Status("answering", "Writing"),
+		kubeqtest.Token("ghijk"),
+	})
+	turn, err := s.reg.Start("conv", s.stream("q", "conv"))
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return turn.Snapshot().Answer == "abc" }, 5*time.Second, time.Millisecond)
+
+	var got collector
+	go func() {
+		// Released while the follower may be starting or waiting: either
+		// way nothing is lost or repeated.
+		time.Sleep(5 * time.Millisecond)
+		close(release)
+	}()
+	cur, err := turn.Follow(context.Background(), Cursor{}, got.add)
+	require.NoError(t, err)
+	assert.Equal(t, turn.End(), cur)
+	assert.Equal(t, "abcdefgh", got.text.String(), "text past the cap is not handed on")
+	var kinds []string
+	for _, ev := range got.events {
+		switch e := ev.(type) {
+		case kubeq.Status:
+			kinds = append(kinds, "status:"+e.Phase)
+		case kubeq.Token:
+			kinds = append(kinds, "text")
+		}
+	}
+	assert.Equal(t, []string{"status:analyzing", "text", "text", "status:answering", "text"}, kinds)
+}
+
+// Only one follower at a time: a second is served as a watcher, and both
+// see the whole turn.
+func TestSecondFollowerIsAWatcher(t *testing.T) {
+	s := newSetup(t, Options{})
+	release := make(chan struct{})
+	s.fake.Handle("q", kubeqtest.Script{kubeqtest.Token("one "), kubeqtest.WaitFor(release), kubeqtest.Token("two")})
+	turn, err := s.reg.Start("conv", s.stream("q", "conv"))
+	require.NoError(t, err)
+	var a, b collector
+	errs := make(chan error, 2)
+	go func() { _, err := turn.Follow(context.Background(), Cursor{}, a.add); errs <- err }()
+	go func() { _, err := turn.Follow(context.Background(), Cursor{}, b.add); errs <- err }()
+	require.Eventually(t, func() bool {
+		turn.mu.Lock()
+		defer turn.mu.Unlock()
+		return turn.follower != nil
+	}, 5*time.Second, time.Millisecond)
+	close(release)
+	require.NoError(t, <-errs)
+	require.NoError(t, <-errs)
+	assert.Equal(t, "one two", a.text.String())
+	assert.Equal(t, "one two", b.text.String())
 }
