@@ -30,13 +30,30 @@ type outbox struct {
 	queue   []string
 	bytes   int
 	sending bool          // a sender goroutine is running
+	direct  int           // messages sent without it (directSends)
 	empty   chan struct{} // closed when the sender has sent everything
 }
+
+// directSends is how many progress messages of a call are handed to
+// mcp-go from the caller's goroutine, with no sender goroutine. mcp-go
+// v1.6.0 queues the notifications of a call on its POST stream in a
+// channel of 100, fed only by that call, and elsewhere (stdio, the GET
+// stream) drops what does not fit at once: so the first 100 cannot wait
+// for the client, whether it reads or not. Past this many, a call's
+// progress goes through the sender goroutine.
+const directSends = 64
 
 // put queues msg; it reports false when the outbox is full.
 func (o *outbox) put(msg string) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if !o.sending && o.direct < directSends {
+		// Nothing queued ahead of it: sent now, in order with the rest
+		// (o.mu is held), without a goroutine per message.
+		o.direct++
+		_ = o.n.sendProgress(o.ctx, o.token, msg)
+		return true
+	}
 	if len(o.queue) >= outboxMessages || o.bytes+len(msg) > outboxBytes {
 		return false
 	}
