@@ -118,6 +118,11 @@ func (d *decoder) decodeFrame(data []byte, evs []Event, fast bool) ([]Event, out
 		}
 		return evs, frameKnown
 	}
+	if fast {
+		if out, ok := fastProgress(data, evs); ok {
+			return out, frameKnown
+		}
+	}
 	f := &d.f
 	choices := f.Choices[:cap(f.Choices)]
 	clear(choices) // json reuses elements without zeroing them

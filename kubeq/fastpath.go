@@ -93,3 +93,128 @@ func skipInt(b []byte) ([]byte, bool) {
 	}
 	return b[n:], true
 }
+
+// The server's other frequent frames are the progress events of a turn
+// (status, tool_call, tool_result), in the same chunk with the event
+// under "ki_event" (chat_completions.py _make_ki_chunk):
+//
+//	{"id": "<id>", "object": "chat.completion.chunk", "created": <int>, "model": "<model>",
+//	 "ki_event": {"type": "status", "phase": "<p>", "message": "<m>"}, "choices": []}
+//
+// fastKIEvent reads exactly that shape, with a payload of string members
+// only, named as the wire names them, and of one of those three types.
+// Anything else goes to the general decoder, and
+// FuzzFastTokenMatchesDecoder holds the two to the same answer.
+
+var (
+	fastKIEvent = []byte(`", "ki_event": {`)
+	fastKITail  = []byte(`}, "choices": []}`)
+	fastSep     = []byte(`, `)
+	fastColon   = []byte(`": `)
+)
+
+// fastProgress appends the event of a standard progress ki_event chunk.
+func fastProgress(data []byte, evs []Event) ([]Event, bool) {
+	rest, ok := bytes.CutPrefix(data, fastHead)
+	if !ok {
+		return evs, false
+	}
+	if rest, ok = skipPlain(rest); !ok {
+		return evs, false
+	}
+	if rest, ok = bytes.CutPrefix(rest, fastObject); !ok {
+		return evs, false
+	}
+	if rest, ok = skipInt(rest); !ok {
+		return evs, false
+	}
+	if rest, ok = bytes.CutPrefix(rest, fastModel); !ok {
+		return evs, false
+	}
+	if rest, ok = skipPlain(rest); !ok {
+		return evs, false
+	}
+	if rest, ok = bytes.CutPrefix(rest, fastKIEvent); !ok {
+		return evs, false
+	}
+	body, ok := bytes.CutSuffix(rest, fastKITail)
+	if !ok || len(body) == 0 {
+		return evs, false
+	}
+	var p wirePayload
+	for i := 0; len(body) > 0; i++ {
+		if i > 0 {
+			if body, ok = bytes.CutPrefix(body, fastSep); !ok {
+				return evs, false
+			}
+		}
+		if len(body) == 0 || body[0] != '"' {
+			return evs, false
+		}
+		end := bytes.IndexByte(body[1:], '"') + 1
+		if end == 0 || !plain(body[1:end]) {
+			return evs, false
+		}
+		key := body[1:end]
+		if body, ok = bytes.CutPrefix(body[end:], fastColon); !ok {
+			return evs, false
+		}
+		var v string
+		if v, body, ok = fastString(body); !ok {
+			return evs, false
+		}
+		// Last one wins, as in encoding/json.
+		switch string(key) {
+		case "type":
+			p.Type = v
+		case "phase":
+			p.Phase = v
+		case "message":
+			p.Message = v
+		case "tool":
+			p.Tool = v
+		case "tool_name":
+			p.ToolName = v
+		case "command":
+			p.Command = v
+		case "output":
+			p.Output = v
+		case "summary":
+			p.Summary = v
+		default:
+			return evs, false
+		}
+	}
+	switch p.Type {
+	case "status", "tool_call", "tool_result":
+		return payloadEvents(&p, evs)
+	}
+	return evs, false
+}
+
+// fastString reads the JSON string literal at the start of b: its value
+// and what follows it.
+func fastString(b []byte) (string, []byte, bool) {
+	if len(b) == 0 || b[0] != '"' {
+		return "", nil, false
+	}
+	escaped := false
+	for i := 1; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			escaped = true
+			i++
+		case '"':
+			lit, rest := b[:i+1], b[i+1:]
+			if !escaped && plain(lit[1:i]) {
+				return string(lit[1:i]), rest, true
+			}
+			var s string
+			if json.Unmarshal(lit, &s) != nil {
+				return "", nil, false
+			}
+			return s, rest, true
+		}
+	}
+	return "", nil, false
+}

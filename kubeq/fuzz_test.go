@@ -79,8 +79,9 @@ func checkInvariants(t *testing.T, p parsed) {
 	}
 }
 
-// FuzzFastTokenMatchesDecoder: whenever the token fast path accepts a frame,
-// the general decoder reads the same frame as exactly that token.
+// FuzzFastTokenMatchesDecoder: whenever a fast path (a token, a progress
+// ki_event) accepts a frame, the general decoder reads the same frame as
+// exactly the same events.
 func FuzzFastTokenMatchesDecoder(f *testing.F) {
 	for _, file := range sseFiles(f) {
 		data, err := os.ReadFile(file)
@@ -92,6 +93,7 @@ func FuzzFastTokenMatchesDecoder(f *testing.F) {
 		}
 	}
 	f.Add([]byte(`{"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m", "choices": [{"index": 0, "delta": {"content": "a\"b\\u00e9\ud83d\udd34", "role": "assistant"}, "finish_reason": null}]}`))
+	f.Add([]byte(`{"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m", "ki_event": {"type": "tool_call", "tool": "run_kubectl", "message": "Running: kubectl get pods \"a\"\u2026", "type": "tool_result", "output": "x\ny"}, "choices": []}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var fast, general decoder
 		fe, fo := fast.decodeFrame(data, nil, true)

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"testing/iotest"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/kubeq-mcp/kubeq-mcp/internal/testskip"
@@ -165,4 +166,40 @@ func normalise(t testing.TB, g golden) golden {
 		out.Unknown = -1
 	}
 	return out
+}
+
+// The fast paths take the server's own frames: every token chunk and every
+// status, tool_call and tool_result event of the recorded streams (the
+// fuzz test holds them to the general decoder's answer; this one makes
+// sure they are taken at all).
+func TestFastPathsTakeTheServerFrames(t *testing.T) {
+	tokens, progress := 0, 0
+	for _, file := range sseFiles(t) {
+		data, err := os.ReadFile(file)
+		require.NoError(t, err)
+		for _, line := range strings.Split(string(data), "\n") {
+			payload, ok := strings.CutPrefix(strings.TrimRight(line, "\r"), "data: ")
+			// The recorded oddities (a frame split over data: lines, a
+			// payload with an object member) are the general decoder's.
+			if !ok || !strings.HasPrefix(payload, `{"id": "`) || strings.Contains(payload, `"extra": {`) {
+				continue
+			}
+			switch {
+			case strings.Contains(payload, `"choices": [{"index": 0, "delta": {"content": `) &&
+				strings.HasSuffix(payload, `, "role": "assistant"}, "finish_reason": null}]}`):
+				_, ok := fastToken([]byte(payload))
+				assert.True(t, ok, "token chunk not taken: %s", payload)
+				tokens++
+			case strings.Contains(payload, `"ki_event": {"type": "status"`),
+				strings.Contains(payload, `"ki_event": {"type": "tool_call"`),
+				strings.Contains(payload, `"ki_event": {"type": "tool_result"`):
+				evs, ok := fastProgress([]byte(payload), nil)
+				assert.True(t, ok, "progress event not taken: %s", payload)
+				assert.Len(t, evs, 1)
+				progress++
+			}
+		}
+	}
+	assert.Positive(t, tokens)
+	assert.Positive(t, progress)
 }
