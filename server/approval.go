@@ -40,15 +40,15 @@ import (
 
 const elicitationID = "approval"
 
-// denyTimeout bounds sending a deny and reading the backend's reply.
-const denyTimeout = 30 * time.Second
+// defaultDenyTimeout is Config.DenyTimeout when unset.
+const defaultDenyTimeout = 30 * time.Second
 
 // denyContext is for sending a deny: detached from ctx's cancellation (the
 // client that cancels is often the one whose form just failed), bounded by
-// denyTimeout, ctx's own deadline when that is sooner, and the end of
+// Config.DenyTimeout, ctx's own deadline when that is sooner, and the end of
 // Close's budget.
 func (s *Server) denyContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	d := s.denyTimeout
+	d := s.cfg.DenyTimeout
 	if dl, ok := ctx.Deadline(); ok {
 		d = min(d, time.Until(dl))
 	}
@@ -665,9 +665,9 @@ type backendEra struct {
 // again; meanwhile the era counts as unknown.
 const eraRetry = 30 * time.Second
 
-// eraTTL is how long a health answer about the era is trusted: a backend
-// can be replaced by an older one while kubeq-mcp runs.
-const eraTTL = 5 * time.Minute
+// defaultEraTTL is Config.EraTTL when unset: how long a health answer
+// about the era is trusted.
+const defaultEraTTL = 5 * time.Minute
 
 // strictBackend reports whether the backend is known to be a current
 // KubeIntellect, which answers a pending gate with anything but an approval
@@ -706,7 +706,7 @@ func (s *Server) strictBackend(ctx context.Context) bool {
 func (s *Server) knownEra() (strict, ok bool) {
 	s.eraMu.Lock()
 	defer s.eraMu.Unlock()
-	if s.era.learned.IsZero() || time.Since(s.era.learned) > eraTTL {
+	if s.era.learned.IsZero() || time.Since(s.era.learned) > s.cfg.EraTTL {
 		return false, false
 	}
 	return s.era.strict, true

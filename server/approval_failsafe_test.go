@@ -29,6 +29,12 @@ import (
 // state key and retry delays.
 func (f *fixture) behind(t *testing.T, front func(backend *url.URL) http.Handler, key []byte, retry ...time.Duration) *fixture {
 	t.Helper()
+	return f.behindWith(t, front, func(c *Config) { c.StateKey = key }, retry...)
+}
+
+// behindWith is behind with the second kubeq-mcp's Config changed by mutate.
+func (f *fixture) behindWith(t *testing.T, front func(backend *url.URL) http.Handler, mutate func(*Config), retry ...time.Duration) *fixture {
+	t.Helper()
 	target := f.backend.URL
 	if front != nil {
 		u, err := url.Parse(f.backend.URL)
@@ -42,8 +48,14 @@ func (f *fixture) behind(t *testing.T, front func(backend *url.URL) http.Handler
 	}
 	client, err := kubeq.New(target, kubeq.WithRetryDelays(retry...), kubeq.WithTimeout(5*time.Second))
 	require.NoError(t, err)
-	srv, err := New(Config{Backend: client, ConfirmHighRisk: true, ApprovalTimeout: 5 * time.Second,
-		KeepAliveInterval: time.Hour, StateKey: key})
+	cfg := Config{Backend: client, ConfirmHighRisk: true, ApprovalTimeout: 5 * time.Second, KeepAliveInterval: time.Hour}
+	if testing.Verbose() {
+		cfg.Logger = newTestLogger(t)
+	}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	srv, err := New(cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = srv.Close() })
 	return &fixture{t: t, backend: f.backend, srv: srv}
@@ -253,8 +265,7 @@ func TestFailsafeUndeliveredApproveDenies(t *testing.T) {
 // sent before the next question.
 func TestFailsafeDenyTimeoutRemembered(t *testing.T) {
 	f := newFixture(t, nil)
-	g := f.behind(t, nil, nil, time.Minute)
-	g.srv.denyTimeout = 300 * time.Millisecond
+	g := f.behindWith(t, nil, func(c *Config) { c.DenyTimeout = 300 * time.Millisecond }, time.Minute)
 	f.backend.Handle(podQuestion, kubeqtest.Script{gate(podCommand, "act-pod")})
 	f.backend.Handle("what now?", kubeqtest.Answer("nothing."))
 	h := newHuman(t, func(ctx context.Context, h *human, p *sdk.ElicitParams) (*sdk.ElicitResult, error) {

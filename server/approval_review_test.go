@@ -113,8 +113,7 @@ func TestEraNotPoisonedByCancelledHealthRead(t *testing.T) {
 // (it never can), so the whole budget is spent and the gates pending on
 // other conversations are not denied.
 func TestShutdownFromInsideToolCall(t *testing.T) {
-	f := newFixture(t, nil)
-	f.srv.shutdownBudget = time.Second
+	f := newFixture(t, func(c *Config) { c.ShutdownBudget = time.Second })
 	f.backend.Handle(podQuestion, kubeqtest.Script{gate(podCommand, "act-pod")})
 	f.srv.MCPServer().AddTool(mcp.NewTool("fixture_close"), func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		start := time.Now()
@@ -139,8 +138,8 @@ func TestShutdownSlowCallDoesNotStarveDenials(t *testing.T) {
 	f := newFixture(t, nil)
 	f.backend.Handle(podQuestion, kubeqtest.Script{gate(podCommand, "act-pod")})
 	f.backend.Handle(scaleQuestion, kubeqtest.Script{gate(scaleCommand, "act-scale")})
-	g := f.behind(t, interceptDeny(func(n int32) bool { return n == 1 }, hangUntilCancelled), nil)
-	g.srv.shutdownBudget = time.Second
+	g := f.behindWith(t, interceptDeny(func(n int32) bool { return n == 1 }, hangUntilCancelled),
+		func(c *Config) { c.ShutdownBudget = time.Second })
 	csY := g.connectHuman("http", "", newHuman(t, declineForm), false)
 	legY := askGate(t, g, csY, map[string]any{"question": scaleQuestion})
 
@@ -166,22 +165,50 @@ func TestShutdownSlowCallDoesNotStarveDenials(t *testing.T) {
 
 // Found in review: effect: after one cancelled health read, a follow-up on a healthy
 // current backend without history is preceded by a blind "deny" sent as a
-// question.
+// question. The era learned by the first question expires (a short
+// EraTTL), the next call is cancelled by its client while it reads
+// /healthz again, and the call after it must send its question alone.
 func TestEraCancelledHealthNoBlindDeny(t *testing.T) {
+	const eraTTL = 50 * time.Millisecond
 	f := newFixture(t, nil)
 	f.backend.Handle("why is web slow?", kubeqtest.Answer("it is not."))
 	f.backend.Handle("and now?", kubeqtest.Answer("fine."))
-	g := f.behind(t, noHistory, nil)
+	g := f.behindWith(t, noHistory, func(c *Config) { c.EraTTL = eraTTL })
 	cs := g.connectHuman("http", "2025-11-25", newHuman(t, declineForm), true)
 	_, err := query(context.Background(), cs, map[string]any{"question": "why is web slow?"})
 	require.NoError(t, err)
 	conv := f.backend.ChatRequests()[0].Session
-	g.srv.eraMu.Lock()
-	g.srv.era = backendEra{} // the 5-minute TTL ran out
-	g.srv.eraMu.Unlock()
+	time.Sleep(2 * eraTTL) // what the first question learned of the era has expired
+
+	// A call cancelled by its client during its health read.
+	f.backend.SetHealth(http.StatusOK, true)
+	before := len(f.backend.Requests())
+	hanging := func(log []kubeqtest.Request) (kubeqtest.Request, bool) {
+		for _, r := range log[before:] {
+			if r.Path == "/healthz" {
+				return r, true
+			}
+		}
+		return kubeqtest.Request{}, false
+	}
 	ctx, cancel := context.WithCancel(context.Background())
+	called := make(chan error, 1)
+	go func() {
+		_, err := query(ctx, cs, map[string]any{"question": "and now?", "conversation_id": conv})
+		called <- err
+	}()
+	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer wcancel()
+	require.NoError(t, f.backend.Wait(wctx, func(log []kubeqtest.Request) bool { _, ok := hanging(log); return ok }),
+		"the call never read /healthz")
 	cancel()
-	g.srv.strictBackend(ctx) // a call cancelled by its client during the health read
+	require.Error(t, <-called)
+	require.NoError(t, f.backend.Wait(wctx, func(log []kubeqtest.Request) bool {
+		r, _ := hanging(log)
+		return r.Disconnected
+	}), "the cancelled call's health read was never closed")
+	f.backend.SetHealth(http.StatusOK, false)
+
 	_, err = query(context.Background(), cs, map[string]any{"question": "and now?", "conversation_id": conv})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"why is web slow?", "and now?"}, f.backend.MessagesFor(conv))

@@ -40,6 +40,18 @@ type Config struct {
 	StateKey        []byte        // 32-byte AES key for sealed request state; random when nil
 	AuditLog        io.Writer     // optional extra sink for audit records (one JSON line each)
 	Demo            bool          // the backend is simulated: say so in every answer
+	// DenyTimeout bounds sending one deny and reading the backend's reply;
+	// 30s when zero.
+	DenyTimeout time.Duration
+	// ShutdownBudget bounds Close: cancelling the calls in flight, waiting
+	// for them, and denying the gates left open; 10s when zero. Keep it
+	// inside the orchestrator's grace period (docs/deploy.md).
+	ShutdownBudget time.Duration
+	// EraTTL is how long the backend's /healthz answer about its approval
+	// rules (current or older) is trusted before it is read again: a
+	// backend can be replaced by an older one while kubeq-mcp runs; 5m
+	// when zero.
+	EraTTL time.Duration
 	// Ledger keeps leases, gate records and used nonces; a memory ledger
 	// (one process) when nil. Close closes it.
 	Ledger *approval.Ledger
@@ -139,17 +151,15 @@ type Server struct {
 
 	stop chan struct{} // closed by Close
 
-	denyTimeout    time.Duration // bounds sending a deny; denyTimeout, shorter in tests
-	shutdownBudget time.Duration // bounds Close; shutdownDenyBudget, shorter in tests
-	closeOnce      sync.Once
-	closing        bool // under mu: Close has begun, no sweeper may start
-	inflight       inflightCalls
-	callsCtx       context.Context // ends when Close begins: cancels calls in flight
-	cancelCalls    context.CancelFunc
-	hardCtx        context.Context // ends when Close's budget is spent: cuts off denials
-	hardStop       context.CancelFunc
-	sweepOnce      sync.Once
-	sweepWG        sync.WaitGroup
+	closeOnce   sync.Once
+	closing     bool // under mu: Close has begun, no sweeper may start
+	inflight    inflightCalls
+	callsCtx    context.Context // ends when Close begins: cancels calls in flight
+	cancelCalls context.CancelFunc
+	hardCtx     context.Context // ends when Close's budget is spent: cuts off denials
+	hardStop    context.CancelFunc
+	sweepOnce   sync.Once
+	sweepWG     sync.WaitGroup
 }
 
 // New builds a server from cfg.
@@ -165,6 +175,15 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.ApprovalTimeout <= 0 {
 		cfg.ApprovalTimeout = 10 * time.Minute
+	}
+	if cfg.DenyTimeout <= 0 {
+		cfg.DenyTimeout = defaultDenyTimeout
+	}
+	if cfg.ShutdownBudget <= 0 {
+		cfg.ShutdownBudget = defaultShutdownBudget
+	}
+	if cfg.EraTTL <= 0 {
+		cfg.EraTTL = defaultEraTTL
 	}
 	if cfg.AnswerTTL <= 0 {
 		cfg.AnswerTTL = 30 * time.Minute
@@ -216,9 +235,7 @@ func New(cfg Config) (*Server, error) {
 			MaxAnswerBytes: int(min(cfg.MaxAnswerBytes+1<<20, 1<<30)),
 			Logger:         cfg.Logger.With("component", "turns")}),
 
-		denyTimeout:    denyTimeout,
-		shutdownBudget: shutdownDenyBudget,
-		tasks:          tasks.New(cfg.TaskTTL, taskPollInterval),
+		tasks: tasks.New(cfg.TaskTTL, taskPollInterval),
 	}
 	if s.ledger == nil {
 		s.ledger = approval.NewLedger(approval.NewMemoryStore(), approval.Options{})
@@ -282,7 +299,7 @@ func (c *Config) setLimitDefaults() {
 func (s *Server) MCPServer() *mcpserver.MCPServer { return s.mcp }
 
 // Close cancels the calls in flight and denies every gate still pending
-// (within shutdownDenyBudget), then ends the HTTP sessions and the
+// (within Config.ShutdownBudget), then ends the HTTP sessions and the
 // background work of every handler HTTPHandler made. The audit sink is the
 // caller's to close, after Close.
 func (s *Server) Close() error {

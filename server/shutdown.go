@@ -8,12 +8,12 @@ import (
 
 // Shutdown in order: stop taking calls and cancel those in flight (an open
 // approval form becomes a denial), wait for them and the sweeper, then
-// deny every gate still pending. All of it within shutdownDenyBudget: once
+// deny every gate still pending. All of it within Config.ShutdownBudget: once
 // the budget is spent, denials still being sent are cut off too, so Close
 // ends in time for an orchestrator's grace period.
 
-// shutdownDenyBudget bounds Close's denials of the gates left open.
-const shutdownDenyBudget = 10 * time.Second
+// defaultShutdownBudget is Config.ShutdownBudget when unset.
+const defaultShutdownBudget = 10 * time.Second
 
 // inflightCalls counts tool calls being handled, and refuses new ones once
 // closed.
@@ -67,7 +67,7 @@ func (f *inflightCalls) closeAndWait(ctx context.Context) {
 
 // shutdown runs once, from Close.
 func (s *Server) shutdown() {
-	ctx, cancel := context.WithTimeout(context.Background(), s.shutdownBudget)
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownBudget)
 	defer cancel()
 	stopHard := context.AfterFunc(ctx, s.hardStop) // the budget is spent: cut off denials
 	defer stopHard()
@@ -82,12 +82,12 @@ func (s *Server) shutdown() {
 	// the drivers of detached ones settle them (a gate is recorded, to be
 	// denied below) before the leases are released.
 	s.turns.Close(ctx)
-	dctx, dcancel := context.WithTimeout(ctx, s.shutdownBudget/4)
+	dctx, dcancel := context.WithTimeout(ctx, s.cfg.ShutdownBudget/4)
 	waitGroup(dctx, &s.drivers)
 	dcancel()
 	// Calls get half the budget, so one stuck call cannot keep the gates
 	// of other conversations from being denied.
-	wctx, wcancel := context.WithTimeout(ctx, s.shutdownBudget/2)
+	wctx, wcancel := context.WithTimeout(ctx, s.cfg.ShutdownBudget/2)
 	s.inflight.closeAndWait(wctx)
 	wcancel()
 	s.sweepWG.Wait()

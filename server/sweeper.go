@@ -69,7 +69,7 @@ func (s *Server) sweep() {
 // due. The lease is the claim: when another call or replica holds it, that
 // one resolves the gate, and exactly one replica sends the deny.
 func (s *Server) denyExpired(conv string) {
-	ctx, cancel := context.WithTimeout(context.Background(), s.denyTimeout+5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.DenyTimeout+5*time.Second)
 	defer cancel()
 	go func() {
 		select {

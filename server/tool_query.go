@@ -160,6 +160,13 @@ func (s *Server) query(ctx context.Context, req mcp.CallToolRequest, in schema.Q
 	}
 	if p == nil && in.ConversationID != "" && !s.ledgerVouches(ctx, run.conv) {
 		p = s.pendingAtBackend(ctx, run.conv)
+		if ctx.Err() != nil {
+			// Cancelled while checking: the question will not be sent, so
+			// neither is a denial meant to go before it (a blind one, from
+			// reads the cancellation cut short). Nothing was sent, no
+			// record was taken: the next question checks again.
+			return nil, ctx.Err()
+		}
 	}
 	s.served.add(run.conv)
 	if p != nil {
