@@ -176,12 +176,33 @@ func TestFailsafeReplayOnOtherReplicaRefused(t *testing.T) {
 // whose answer is lost; the human approves the first gate only.
 func lostApprove(t *testing.T) (f, g *fixture, cs *sdk.ClientSession) {
 	t.Helper()
+	return lostApproveHistory(t, true)
+}
+
+// lostApproveHistory is lostApprove where g reads the backend's event
+// history (history) or gets the 404 of a backend worker without it.
+func lostApproveHistory(t *testing.T, history bool) (f, g *fixture, cs *sdk.ClientSession) {
+	t.Helper()
 	f = newFixture(t, nil)
 	f.backend.Handle(podQuestion, kubeqtest.Script{kubeqtest.Gate{
 		Command: podCommand, ActionID: "act-pod",
 		OnApprove: kubeqtest.Script{kubeqtest.Tokens("web-1 deleted. Now scaling."), gate(scaleCommand, "act-scale")},
 	}})
-	g = f.behind(t, loseOneAnswer(func(b []byte) bool { return bytes.Contains(b, []byte(`"content":"approve"`)) }), nil)
+	front := loseOneAnswer(func(b []byte) bool { return bytes.Contains(b, []byte(`"content":"approve"`)) })
+	if !history {
+		lose := front
+		front = func(backend *url.URL) http.Handler {
+			next := lose(backend)
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if strings.HasPrefix(r.URL.Path, "/v1/events/replay/") {
+					http.Error(w, `{"detail":"this process holds no event history"}`, http.StatusNotFound)
+					return
+				}
+				next.ServeHTTP(w, r)
+			})
+		}
+	}
+	g = f.behind(t, front, nil)
 	h := newHuman(t, accept("approve", podTarget), declineForm)
 	cs = g.connectHuman("http", "2025-11-25", h, true)
 	return f, g, cs

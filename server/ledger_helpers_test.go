@@ -2,22 +2,12 @@ package server
 
 import (
 	"context"
-	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/kubeq-mcp/kubeq-mcp/approval"
 )
-
-// pendingIDs lists the conversations with a record in s's ledger.
-func pendingIDs(t *testing.T, s *Server) []string {
-	t.Helper()
-	convs, err := s.ledger.Conversations(context.Background())
-	require.NoError(t, err)
-	slices.Sort(convs)
-	return convs
-}
 
 // recordOf reads conv's record through its lease, as the server would.
 func recordOf(t *testing.T, s *Server, conv string) *approval.Record {
