@@ -49,9 +49,14 @@ func TestFailsafeDenyChainExhaustedSendsNothing(t *testing.T) {
 	// sent on top of it.
 	assert.Equal(t, []string{"start", "deny", "deny", "deny", "deny", "deny", "deny"}, f.backend.MessagesFor(leg.conv))
 	gi, pending := f.backend.PendingGate(leg.conv)
-	assert.True(t, pending, "the seventh gate is left open, recorded")
-	assert.NotNil(t, recordOf(t, f.srv, leg.conv), "and recorded, to be denied later")
+	assert.True(t, pending, "the seventh gate is left open")
 	t.Logf("left open: %s", gi.ActionID)
+	// and recorded, to be denied later: Close denies what is recorded.
+	require.NoError(t, f.srv.Close())
+	msgs := f.backend.MessagesFor(leg.conv)
+	assert.Equal(t, []string{"deny", "deny", "deny", "deny", "deny", "deny", "deny"}, msgs[1:], "Close denied the gate left open")
+	gi, pending = f.backend.PendingGate(leg.conv)
+	assert.Falsef(t, pending, "gate %s left open after Close: it was not recorded", gi.ActionID)
 	assertNeverApproved(t, f.backend)
 }
 
@@ -91,10 +96,20 @@ func TestFailsafeFailedApproveKeepsRecordOfOpenGate(t *testing.T) {
 	conv := f.backend.ChatRequests()[0].Session
 	gi, _ := f.backend.PendingGate(conv)
 	t.Logf("pending at backend: %s; messages: %q", gi.ActionID, f.backend.MessagesFor(conv))
-	p := recordOf(t, g.srv, conv)
-	require.NotNil(t, p)
-	assert.Equal(t, "act-scale", p.Gate.ApprovalID, "the record must name the gate actually pending")
 	assert.NotContains(t, txt, "neither did the denial sent after it", "the denial of act-pod did arrive")
+
+	// The record must name the gate actually pending: the next question is
+	// preceded by its denial, and the result says which gate that was.
+	f.backend.Handle("what now?", kubeqtest.Answer("nothing."))
+	res, err = query(context.Background(), cs, map[string]any{"question": "what now?", "conversation_id": conv})
+	require.NoError(t, err)
+	require.False(t, res.IsError, textOf(res))
+	msgs := f.backend.MessagesFor(conv)
+	assert.Equal(t, []string{"deny", "what now?"}, msgs[max(len(msgs)-2, 0):])
+	assert.Contains(t, textOf(res), "An approval left pending on this conversation (`"+scaleCommand+"`) was denied",
+		"the denial before the question is of the gate actually pending")
+	_, pending := f.backend.PendingGate(conv)
+	assert.False(t, pending)
 }
 
 // Found in review: a cancelled call's health read is negatively cached for 30 s: a

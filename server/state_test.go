@@ -389,7 +389,9 @@ func TestSealStateExpiredIsTimedOut(t *testing.T) {
 		args := map[string]any{"question": podQuestion}
 		leg := askGate(t, f, cs, args)
 		state := resealed(t, f, leg, time.Now().Add(-time.Second), "")
-		require.NotNil(t, recordOf(t, f.srv, leg.conv), "the gate is still recorded: the sweeper has not run")
+		_, pending := f.backend.PendingGate(leg.conv)
+		require.True(t, pending)
+		require.Equal(t, []string{podQuestion}, f.backend.MessagesFor(leg.conv), "no deny yet: the sweeper has not run")
 		res, err := answerGate(cs, args, state, approveWith(podTarget))
 		require.NoError(t, err)
 		require.False(t, res.IsError, textOf(res))
