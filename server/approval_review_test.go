@@ -124,11 +124,18 @@ func TestEraNotPoisonedByCancelledHealthRead(t *testing.T) {
 	t.Logf("took %v", time.Since(start))
 }
 
+// starvedBudget is Close's budget in the tests of a call that cannot
+// leave: the call gets half of it, and the denials the rest, which must
+// be enough on a loaded machine (under -race with both cores busy, 500 ms
+// was not). Without the split the call takes the whole budget and the
+// denials get none, whatever its size.
+const starvedBudget = 4 * time.Second
+
 // Found in review: Close called from inside a tool call waits for that call to leave
 // (it never can), so the whole budget is spent and the gates pending on
 // other conversations are not denied.
 func TestShutdownFromInsideToolCall(t *testing.T) {
-	f := newFixture(t, func(c *Config) { c.ShutdownBudget = time.Second })
+	f := newFixture(t, func(c *Config) { c.ShutdownBudget = starvedBudget })
 	f.backend.Handle(podQuestion, kubeqtest.Script{gate(podCommand, "act-pod")})
 	f.srv.MCPServer().AddTool(mcp.NewTool("fixture_close"), func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		start := time.Now()
@@ -154,7 +161,7 @@ func TestShutdownSlowCallDoesNotStarveDenials(t *testing.T) {
 	f.backend.Handle(podQuestion, kubeqtest.Script{gate(podCommand, "act-pod")})
 	f.backend.Handle(scaleQuestion, kubeqtest.Script{gate(scaleCommand, "act-scale")})
 	g := f.behindWith(t, interceptDeny(func(n int32) bool { return n == 1 }, hangUntilCancelled),
-		func(c *Config) { c.ShutdownBudget = time.Second })
+		func(c *Config) { c.ShutdownBudget = starvedBudget })
 	csY := g.connectHuman("http", "", newHuman(t, declineForm), false)
 	legY := askGate(t, g, csY, map[string]any{"question": scaleQuestion})
 
