@@ -129,7 +129,10 @@ func TestBinarySlowBodyTimesOut(t *testing.T) {
 	assert.Contains(t, body, "request body not received within 500ms (--request-read-timeout)")
 	assert.True(t, resp.Close, "the connection is closed")
 	assert.GreaterOrEqual(t, waited, timeout, "answered before the timeout")
-	assert.Contains(t, stderr.String(), "closed a connection whose request body did not arrive in time")
+	// stderr reaches the test through a pipe, apart from the response: wait for the line.
+	assert.Eventually(t, func() bool {
+		return strings.Contains(stderr.String(), "closed a connection whose request body did not arrive in time")
+	}, 10*time.Second, 10*time.Millisecond, "the slow body is logged: %s", stderr)
 
 	// An idle keep-alive connection is closed after --idle-timeout.
 	conn, err := net.Dial("tcp", u.Host)
