@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"time"
+	"unicode/utf8"
 )
 
 // limitBody reads a request's body before the transport does, within
@@ -119,6 +120,51 @@ func requestBody(r *http.Request) ([]byte, error) {
 func setRequestBody(r *http.Request, body []byte) {
 	r.Body = &bufferedBody{Reader: bytes.NewReader(body), b: body}
 	r.ContentLength = int64(len(body))
+}
+
+// mayMention reports whether a JSON message may name one of words (ASCII,
+// lower case) as a member or hold it in a string. It is false only when
+// the message cannot: it is plain ASCII with no escape, and no word
+// appears in it in any letter case (encoding/json matches member names
+// case-insensitively, with Unicode folding: hence plain ASCII only). The
+// middlewares use it to skip decoding what cannot be what they look for.
+func mayMention(msg []byte, words ...string) bool {
+	for _, c := range msg {
+		if c >= utf8.RuneSelf || c == '\\' {
+			return true
+		}
+	}
+	for _, w := range words {
+		if containsFoldASCII(msg, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// containsFoldASCII reports whether b holds w (lower case) in any letter
+// case.
+func containsFoldASCII(b []byte, w string) bool {
+	if len(w) == 0 {
+		return true
+	}
+	for i := 0; i+len(w) <= len(b); i++ {
+		j := 0
+		for j < len(w) && lowerASCII(b[i+j]) == w[j] {
+			j++
+		}
+		if j == len(w) {
+			return true
+		}
+	}
+	return false
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
 
 func isTimeout(err error) bool {

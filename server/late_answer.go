@@ -51,6 +51,9 @@ func (s *Server) tolerateLateAnswers(next http.Handler) http.Handler {
 // isJSONRPCResponse reports whether body is a JSON-RPC response: an id and
 // a result or an error, and no method.
 func isJSONRPCResponse(body []byte) bool {
+	if !mayMention(body, "result", "error") {
+		return false
+	}
 	var m struct {
 		ID     json.RawMessage `json:"id"`
 		Method *string         `json:"method"`

@@ -48,6 +48,9 @@ func (s *Server) dropModernCancels(next http.Handler) http.Handler {
 // isModernCancel: body is a notifications/cancelled (no id) of protocol
 // 2026-07-28 or later, by its header or its _meta.
 func isModernCancel(h http.Header, body []byte) bool {
+	if !mayMention(body, string(mcp.MethodNotificationCancelled)) {
+		return false
+	}
 	var m struct {
 		ID     json.RawMessage `json:"id"`
 		Method string          `json:"method"`

@@ -116,7 +116,7 @@ func opensSession(r *http.Request) bool {
 		return true
 	case http.MethodPost:
 		body, ok := r.Body.(interface{ Bytes() []byte })
-		if !ok {
+		if !ok || !mayMention(body.Bytes(), string(mcp.MethodInitialize)) {
 			return false
 		}
 		var m struct {

@@ -39,6 +39,9 @@ type rpcRequest struct {
 // tasks/* method of the 2026-07-28 era (its _meta names the protocol
 // version). The 2025-11-25 tasks of a session are mcp-go's.
 func isTaskMethod(msg []byte) bool {
+	if !mayMention(msg, "tasks/") {
+		return false
+	}
 	var m struct {
 		Method string `json:"method"`
 		Params struct {
@@ -170,7 +173,6 @@ func (s *Server) serveTasks(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		method := peekMethod(body)
 		switch {
 		case isTaskMethod(body):
 			token, _ := bearerToken(r.Header.Get("Authorization"))
@@ -181,7 +183,7 @@ func (s *Server) serveTasks(next http.Handler) http.Handler {
 			}
 			w.Header().Set("Content-Type", "application/json")
 			_, _ = w.Write(reply)
-		case method == "tools/call" && bytes.Contains(body, []byte(TasksExtension)):
+		case bytes.Contains(body, []byte(TasksExtension)) && peekMethod(body) == "tools/call":
 			bw := &bufferedResponse{header: http.Header{}, status: http.StatusOK}
 			next.ServeHTTP(bw, r)
 			bw.sendRewritten(w)

@@ -1,0 +1,72 @@
+package server
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestMayMention(t *testing.T) {
+	for _, c := range []struct {
+		msg  string
+		want bool
+	}{
+		{`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"kube_query"}}`, false},
+		{`{"jsonrpc":"2.0","id":1,"result":{}}`, true},
+		{`{"jsonrpc":"2.0","id":1,"RESULT":{}}`, true},          // member names match in any case
+		{`{"jsonrpc":"2.0","id":1,"re\u0073ult":{}}`, true},     // an escape may spell it
+		{`{"jsonrpc":"2.0","id":1,"reſult":{}}`, true},          // so may Unicode folding (ſ is s)
+		{`{"jsonrpc":"2.0","id":1,"method":"Tasks/get"}`, true}, // found whatever the case
+	} {
+		got := mayMention([]byte(c.msg), "result", "tasks/")
+		assert.Equal(t, c.want, got, c.msg)
+	}
+	var m struct {
+		Result json.RawMessage `json:"result"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(`{"reſult":{}}`), &m))
+	assert.NotEmpty(t, m.Result, "encoding/json folds ſ to s, which is why non-ASCII bodies are always decoded")
+}
+
+// FuzzMayMentionHidesNothing: whatever encoding/json finds in a message,
+// mayMention says the message may mention it.
+func FuzzMayMentionHidesNothing(f *testing.F) {
+	for _, s := range []string{
+		`{"jsonrpc":"2.0","id":1,"result":{"action":"accept"}}`,
+		`{"jsonrpc":"2.0","id":1,"ERROR":{"code":1}}`,
+		`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1}}`,
+		`{"jsonrpc":"2.0","id":2,"method":"ta\u0073ks/get"}`,
+		`{"jsonrpc":"2.0","id":3,"method":"initialize","params":{}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		var m struct {
+			Method string          `json:"method"`
+			Result json.RawMessage `json:"result"`
+			Error  json.RawMessage `json:"error"`
+		}
+		_ = json.Unmarshal(msg, &m) // what it decoded, even with an error elsewhere
+		if len(m.Result) > 0 {
+			require.True(t, mayMention(msg, "result"))
+		}
+		if len(m.Error) > 0 {
+			require.True(t, mayMention(msg, "error"))
+		}
+		if ascii(m.Method) {
+			require.True(t, mayMention(msg, strings.ToLower(m.Method)))
+		}
+	})
+}
+
+func ascii(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
