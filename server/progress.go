@@ -40,10 +40,13 @@ type forwarder struct {
 	bufSince time.Time
 	lastSent time.Time
 	closed   bool
-	idleMsg  string // the keep-alive's text; "" for the default
+	idleMsg  string    // the keep-alive's text; "" for the default
+	due      time.Time // when the timer fires next
 
-	wake chan struct{}
-	done chan struct{}
+	// One timer, not a goroutine per call: it flushes tokens that waited
+	// long enough and sends keep-alives (tick), then sets itself again.
+	timer  *time.Timer
+	tickMu sync.Mutex // one tick at a time
 }
 
 // newForwarder starts a forwarder; close it when the call ends. It returns
@@ -56,16 +59,18 @@ func (s *Server) newForwarder(ctx context.Context, req mcp.CallToolRequest) *for
 	if n == nil {
 		return nil
 	}
+	now := time.Now()
 	f := &forwarder{
 		ctx:      ctx,
 		n:        n,
 		token:    req.Params.Meta.ProgressToken,
 		cfg:      &s.cfg,
-		lastSent: time.Now(),
-		wake:     make(chan struct{}, 1),
-		done:     make(chan struct{}),
+		lastSent: now,
+		due:      now.Add(s.cfg.KeepAliveInterval),
 	}
-	go f.timers()
+	f.mu.Lock() // tick reads f.timer under f.mu
+	f.timer = time.AfterFunc(s.cfg.KeepAliveInterval, f.tick)
+	f.mu.Unlock()
 	return f
 }
 
@@ -79,7 +84,11 @@ func (f *forwarder) event(ev kubeq.Event) {
 		f.mu.Lock()
 		if f.buf.Len() == 0 {
 			f.bufSince = time.Now()
-			f.poke()
+			// The tokens are due before the timer fires: bring it forward.
+			if due := f.bufSince.Add(f.cfg.CoalesceInterval); due.Before(f.due) && !f.closed {
+				f.due = due
+				f.timer.Reset(f.cfg.CoalesceInterval)
+			}
 		}
 		f.buf.WriteString(e.Content)
 		// Size flushes are spaced out too, so a token flood gives tens of
@@ -141,8 +150,9 @@ func (f *forwarder) send(msg string) {
 	}
 	f.lastSent = time.Now()
 	f.mu.Unlock()
-	// No poke: the timer finds the later lastSent when it fires and waits
-	// again; waking it on every message would cost a goroutine switch.
+	// The timer is left as it is: it finds the later lastSent when it
+	// fires and sets itself again; moving it on every message would cost
+	// a timer update each.
 	// A full outbox drops the message; the notifier counts and logs it.
 	f.n.queueProgress(f.ctx, f.token, msg)
 }
@@ -159,14 +169,7 @@ func (f *forwarder) flushTokens() {
 	f.send(text)
 }
 
-func (f *forwarder) poke() {
-	select {
-	case f.wake <- struct{}{}:
-	default:
-	}
-}
-
-// close flushes what is left and stops the timers.
+// close flushes what is left and stops the timer.
 func (f *forwarder) close() {
 	if f == nil {
 		return
@@ -174,45 +177,49 @@ func (f *forwarder) close() {
 	f.flushTokens()
 	f.mu.Lock()
 	f.closed = true
+	f.timer.Stop()
 	f.mu.Unlock()
-	close(f.done)
 }
 
-// timers flushes tokens that waited long enough and sends keep-alives.
-func (f *forwarder) timers() {
-	t := time.NewTimer(f.cfg.KeepAliveInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-f.done:
-			return
-		case <-f.ctx.Done():
-			return
-		case <-f.wake:
-		case <-t.C:
-		}
-		now := time.Now()
-		f.mu.Lock()
-		tokensDue := f.buf.Len() > 0 && now.Sub(f.bufSince) >= f.cfg.CoalesceInterval
-		idle := f.buf.Len() == 0 && now.Sub(f.lastSent) >= f.cfg.KeepAliveInterval
-		idleMsg := f.idleMsg
-		f.mu.Unlock()
-		switch {
-		case tokensDue:
-			f.flushTokens()
-		case idle && idleMsg != "":
-			f.send(idleMsg)
-		case idle:
-			f.send("still working: waiting for KubeIntellect")
-		}
-		f.mu.Lock()
-		next := f.lastSent.Add(f.cfg.KeepAliveInterval).Sub(now)
-		if f.buf.Len() > 0 {
-			next = min(next, f.bufSince.Add(f.cfg.CoalesceInterval).Sub(now))
-		}
-		f.mu.Unlock()
-		t.Reset(max(next, time.Millisecond))
+// tick flushes tokens that waited long enough and sends keep-alives, then
+// sets the timer for what is due next. It stops once the forwarder is
+// closed or its call has ended.
+func (f *forwarder) tick() {
+	f.tickMu.Lock()
+	defer f.tickMu.Unlock()
+	if f.ctx.Err() != nil {
+		return
 	}
+	now := time.Now()
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		return
+	}
+	tokensDue := f.buf.Len() > 0 && now.Sub(f.bufSince) >= f.cfg.CoalesceInterval
+	idle := f.buf.Len() == 0 && now.Sub(f.lastSent) >= f.cfg.KeepAliveInterval
+	idleMsg := f.idleMsg
+	f.mu.Unlock()
+	switch {
+	case tokensDue:
+		f.flushTokens()
+	case idle && idleMsg != "":
+		f.send(idleMsg)
+	case idle:
+		f.send("still working: waiting for KubeIntellect")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return
+	}
+	next := f.lastSent.Add(f.cfg.KeepAliveInterval).Sub(now)
+	if f.buf.Len() > 0 {
+		next = min(next, f.bufSince.Add(f.cfg.CoalesceInterval).Sub(now))
+	}
+	next = max(next, time.Millisecond)
+	f.due = now.Add(next)
+	f.timer.Reset(next)
 }
 
 func statusLine(e kubeq.Status) string {
