@@ -108,7 +108,9 @@ func (l *Ledger) TryAcquire(ctx context.Context, conv string) (*Held, error) {
 		return nil, nil
 	}
 	h := &Held{l: l, conv: conv, token: token, done: make(chan struct{})}
-	go h.renew()
+	h.mu.Lock()
+	h.timer = time.AfterFunc(l.opts.LeaseTTL/3, h.renew)
+	h.mu.Unlock()
 	return h, nil
 }
 
@@ -176,27 +178,34 @@ type Held struct {
 	lost  atomic.Bool
 	once  sync.Once
 	done  chan struct{}
+
+	mu    sync.Mutex
+	timer *time.Timer // the next renewal: a timer, not a goroutine per lease
 }
 
 // Conv is the conversation held.
 func (h *Held) Conv() string { return h.conv }
 
-// renew keeps the lease while it is held.
+// renew keeps the lease while it is held: it renews it, then sets the
+// timer for the next renewal, until Release.
 func (h *Held) renew() {
-	t := time.NewTicker(h.l.opts.LeaseTTL / 3)
-	defer t.Stop()
-	for {
-		select {
-		case <-h.done:
-			return
-		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), h.l.opts.CallTimeout)
-			ok, err := h.l.store.RenewLease(ctx, h.conv, h.token, h.l.opts.LeaseTTL)
-			cancel()
-			if err == nil && !ok {
-				h.lost.Store(true) // writes fail from now on: the store refuses them
-			}
-		}
+	select {
+	case <-h.done:
+		return
+	default:
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), h.l.opts.CallTimeout)
+	ok, err := h.l.store.RenewLease(ctx, h.conv, h.token, h.l.opts.LeaseTTL)
+	cancel()
+	if err == nil && !ok {
+		h.lost.Store(true) // writes fail from now on: the store refuses them
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	select {
+	case <-h.done:
+	default:
+		h.timer.Reset(h.l.opts.LeaseTTL / 3)
 	}
 }
 
@@ -252,7 +261,10 @@ func (h *Held) Consume(ctx context.Context, nonce string, keep time.Time) (Nonce
 // Release frees the lease. Safe to call more than once.
 func (h *Held) Release() {
 	h.once.Do(func() {
+		h.mu.Lock()
 		close(h.done)
+		h.timer.Stop()
+		h.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), h.l.opts.CallTimeout)
 		_ = h.l.store.ReleaseLease(ctx, h.conv, h.token) // on failure the lease expires by itself
 		cancel()
