@@ -44,6 +44,7 @@ type Client struct {
 	healthTimeout time.Duration
 	log           *slog.Logger // nil: discard
 	redact        *redactor    // our secrets, out of everything the backend says
+	readers       readerPool   // read buffers of finished turns
 }
 
 // Option configures a Client.

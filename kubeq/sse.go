@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"sync"
 )
 
 // The SSE reader: bytes in, frames out. It knows the SSE line format and
@@ -65,6 +66,32 @@ type sseReader struct {
 
 func newSSEReader(src io.Reader) *sseReader {
 	return &sseReader{src: src, buf: make([]byte, initialBuf)}
+}
+
+// readerPool keeps the readers of finished turns, so the next turn reads
+// into their buffers instead of allocating its own. Only readers whose
+// buffers did not grow are kept: a turn with huge frames does not make
+// every later turn hold that much.
+type readerPool struct{ p sync.Pool }
+
+// maxPooledData is the largest frame buffer kept for reuse.
+const maxPooledData = 16 << 10
+
+func (rp *readerPool) get(src io.Reader) *sseReader {
+	if s, ok := rp.p.Get().(*sseReader); ok {
+		*s = sseReader{src: src, buf: s.buf, data: s.data[:0]}
+		return s
+	}
+	return newSSEReader(src)
+}
+
+// put keeps s for a later turn; s must not be used after.
+func (rp *readerPool) put(s *sseReader) {
+	if len(s.buf) != initialBuf || cap(s.data) > maxPooledData {
+		return
+	}
+	*s = sseReader{buf: s.buf, data: s.data[:0]}
+	rp.p.Put(s)
 }
 
 // next returns the next complete frame. At the end of input it returns

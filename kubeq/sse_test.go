@@ -7,6 +7,7 @@ import (
 	"testing"
 	"testing/iotest"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -248,4 +249,31 @@ func start(sid string) string {
 func contentChunk(text string) string {
 	return `data: {"id": "chatcmpl-000000000000", "object": "chat.completion.chunk", "created": 1, "model": "kubeintellect", "choices": [{"index": 0, "delta": {"content": "` +
 		text + `", "role": "assistant"}, "finish_reason": null}]}` + "\n\n"
+}
+
+// A pooled reader starts clean: the next turn reads its own frames only,
+// and a reader whose buffer grew for a huge frame is not kept.
+func TestReaderPoolStartsClean(t *testing.T) {
+	var rp readerPool
+	first := rp.get(strings.NewReader("data: {\"type\": \"token\", \"content\": \"a\"}\n\ndata: cut"))
+	_, err := readTurnFrom(first, End{}, func(Event) bool { return true })
+	require.ErrorIs(t, err, io.ErrUnexpectedEOF)
+	rp.put(first)
+
+	var evs []Event
+	again := rp.get(strings.NewReader("data: {\"type\": \"token\", \"content\": \"b\"}\n\ndata: [DONE]\n\n"))
+	st, err := readTurnFrom(again, End{}, func(e Event) bool { evs = append(evs, e); return true })
+	require.NoError(t, err)
+	assert.Equal(t, []Event{Token{Content: "b"}, End{}}, evs)
+	assert.Equal(t, 2, st.Frames)
+
+	huge := newSSEReader(strings.NewReader("data: " + strings.Repeat("x", 3*initialBuf) + "\n\n"))
+	_, _ = readTurnFrom(huge, End{}, func(Event) bool { return true })
+	require.Greater(t, len(huge.buf), initialBuf)
+	rp.put(huge)
+	for range 10 { // sync.Pool may drop what it holds, never hand back what it was not given
+		got := rp.get(strings.NewReader(""))
+		assert.Len(t, got.buf, initialBuf, "a grown reader was kept")
+		rp.put(got)
+	}
 }

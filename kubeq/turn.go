@@ -20,9 +20,13 @@ type turnStats struct {
 // consumer's stop. It returns nil after [DONE] or a stop;
 // io.ErrUnexpectedEOF when the input ended without [DONE]; or the read error.
 func readTurn(body io.Reader, end End, yield func(Event) bool) (turnStats, error) {
+	return readTurnFrom(newSSEReader(body), end, yield)
+}
+
+// readTurnFrom is readTurn on a reader of the body.
+func readTurnFrom(sse *sseReader, end End, yield func(Event) bool) (turnStats, error) {
 	var st turnStats
 	var v2 v2Fatal
-	sse := newSSEReader(body)
 	var dec decoder
 	evs := make([]Event, 0, maxEventsPerFrame)
 	for {
