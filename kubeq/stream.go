@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptrace"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -75,10 +76,10 @@ func (m maybeDelivered) Unwrap() error { return m.error }
 func (c *Client) attempt(ctx context.Context, p preparedTurn, yield func(Event, error) bool) (retry bool, err error) {
 	actx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	idle := time.AfterFunc(c.timeout, func() {
+	idle := newIdleWatch(c.timeout, func() {
 		cancel(fmt.Errorf("%w (%s)", ErrIdleTimeout, c.timeout))
 	})
-	defer idle.Stop()
+	defer idle.stop()
 
 	var wrote atomic.Bool
 	tctx := httptrace.WithClientTrace(actx, &httptrace.ClientTrace{
@@ -113,7 +114,7 @@ func (c *Client) attempt(ctx context.Context, p preparedTurn, yield func(Event, 
 		return false, c.notAStreamError(resp)
 	}
 
-	body := &idleReader{r: resp.Body, timer: idle, d: c.timeout}
+	body := &idleReader{r: resp.Body, w: idle}
 	end := End{Conversation: p.conversation, RequestID: reqID}
 	// Our secrets go out of every event; answer text is held back while it
 	// may be the start of one.
@@ -135,9 +136,11 @@ func (c *Client) attempt(ctx context.Context, p preparedTurn, yield func(Event, 
 	}
 	// The timer measures the backend's silence, not the consumer's time:
 	// it is paused while an event is handed over.
-	st, err := readTurn(body, end, func(e Event) bool {
-		idle.Stop()
-		defer idle.Reset(c.timeout)
+	sse := c.readers.get(body)
+	defer c.readers.put(sse)
+	st, err := readTurnFrom(sse, end, func(e Event) bool {
+		idle.busy.Add(1)
+		defer idle.done()
 		return emit(e)
 	})
 	if err == nil {
@@ -175,17 +178,74 @@ func idleCause(actx context.Context, err error) error {
 	return err
 }
 
-// idleReader restarts the idle timer on every byte received.
-type idleReader struct {
-	r     io.Reader
-	timer *time.Timer
+// idleWatch runs fire once the backend has been silent for d: nothing
+// read, and no event being handed over, for d in a row. It is one timer
+// that, when it finds activity since it was set, sets itself for the rest
+// of d: reads and hand-overs only note the time, where resetting a timer
+// for each would update the runtime's timers several times per frame.
+type idleWatch struct {
 	d     time.Duration
+	start time.Time    // monotonic base of last
+	last  atomic.Int64 // time since start of the last activity
+	busy  atomic.Int32 // events being handed over (the consumer's time is not silence)
+	off   atomic.Bool
+	fire  func()
+
+	mu    sync.Mutex // guards timer, set once check may already run
+	timer *time.Timer
+}
+
+func newIdleWatch(d time.Duration, fire func()) *idleWatch {
+	w := &idleWatch{d: d, start: time.Now(), fire: fire}
+	w.mu.Lock()
+	w.timer = time.AfterFunc(d, w.check)
+	w.mu.Unlock()
+	return w
+}
+
+// touch notes activity now.
+func (w *idleWatch) touch() { w.last.Store(int64(time.Since(w.start))) }
+
+// done ends a hand-over: the silence counts from now.
+func (w *idleWatch) done() {
+	w.touch()
+	w.busy.Add(-1)
+}
+
+func (w *idleWatch) check() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.off.Load() {
+		return
+	}
+	if w.busy.Load() > 0 {
+		w.timer.Reset(w.d)
+		return
+	}
+	if silent := time.Since(w.start) - time.Duration(w.last.Load()); silent < w.d {
+		w.timer.Reset(w.d - silent)
+		return
+	}
+	w.fire()
+}
+
+func (w *idleWatch) stop() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.off.Store(true)
+	w.timer.Stop()
+}
+
+// idleReader notes activity on every byte received.
+type idleReader struct {
+	r io.Reader
+	w *idleWatch
 }
 
 func (r *idleReader) Read(p []byte) (int, error) {
 	n, err := r.r.Read(p)
 	if n > 0 {
-		r.timer.Reset(r.d)
+		r.w.touch()
 	}
 	return n, err
 }
