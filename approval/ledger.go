@@ -61,8 +61,13 @@ func (l *Ledger) Describe() string { return l.store.Describe() }
 
 // bounded is a store call's context: detached from ctx's cancellation (a
 // record must be written even when the call that learned it is gone) and
-// bounded by CallTimeout.
+// bounded by CallTimeout. The memory store never waits and never reads its
+// context, so it is given ctx as is: a timer per store call would be all
+// cost (a question makes several).
 func (l *Ledger) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, mem := l.store.(*memoryStore); mem {
+		return ctx, func() {}
+	}
 	return context.WithTimeout(context.WithoutCancel(ctx), l.opts.CallTimeout)
 }
 
@@ -194,7 +199,7 @@ func (h *Held) renew() {
 		return
 	default:
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), h.l.opts.CallTimeout)
+	ctx, cancel := h.l.bounded(context.Background())
 	ok, err := h.l.store.RenewLease(ctx, h.conv, h.token, h.l.opts.LeaseTTL)
 	cancel()
 	if err == nil && !ok {
@@ -265,7 +270,7 @@ func (h *Held) Release() {
 		close(h.done)
 		h.timer.Stop()
 		h.mu.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), h.l.opts.CallTimeout)
+		ctx, cancel := h.l.bounded(context.Background())
 		_ = h.l.store.ReleaseLease(ctx, h.conv, h.token) // on failure the lease expires by itself
 		cancel()
 		h.l.wake(h.conv)

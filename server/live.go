@@ -444,6 +444,11 @@ func (lr *liveRun) awaits(gate approval.Gate) bool {
 // acquire takes the conversation's lease for run, waiting at most until
 // the call deadline for a turn that runs on without a call.
 func (s *Server) acquire(ctx context.Context, run *queryRun) (*approval.Held, error) {
+	// A free lease is taken at once, as Acquire would first: no deadline
+	// (and its timer) to set up for the usual case.
+	if held, err := s.ledger.TryAcquire(ctx, run.conv); err != nil || held != nil {
+		return held, err
+	}
 	wctx, cancel := s.watchContext(ctx, run)
 	defer cancel()
 	held, err := s.ledger.Acquire(wctx, run.conv)
