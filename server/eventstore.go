@@ -27,18 +27,23 @@ type boundedEventStore struct {
 	total    int64 // bytes stored in all sessions
 	live     int   // events stored in all sessions
 	sessions map[string]*eventLog
-	order    []eventRef // every event stored, oldest first; some already dropped
+	order    deque[eventRef] // every event stored, oldest first; some already dropped
 }
 
+// Events and refs are kept in ring buffers: storing one and dropping the
+// oldest move nothing and allocate nothing once a session's buffer has
+// grown to its size (a slice cut at the front and appended to is copied
+// whole every so often). An event's id is its sequence number, written
+// out when it is needed.
 type eventLog struct {
-	events []storedEvent // oldest first
+	events deque[storedEvent] // oldest first
 	bytes  int64
 }
 
 type storedEvent struct {
-	seq        int64
-	id, stream string
-	message    json.RawMessage
+	seq     int64
+	stream  string
+	message json.RawMessage
 }
 
 // eventRef names a stored event in the order of all sessions.
@@ -63,41 +68,36 @@ func (s *boundedEventStore) StoreEvent(_ context.Context, sessionID, streamID st
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.seq++
-	id := strconv.FormatInt(s.seq, 10)
 	log := s.sessions[sessionID]
 	if log == nil {
 		log = &eventLog{}
 		s.sessions[sessionID] = log
 	}
-	log.events = append(log.events, storedEvent{seq: s.seq, id: id, stream: streamID, message: message})
+	log.events.push(storedEvent{seq: s.seq, stream: streamID, message: message})
 	log.bytes += int64(len(message))
 	s.total += int64(len(message))
 	s.live++
-	s.order = append(s.order, eventRef{sessionID, s.seq})
-	for len(log.events) > s.max || (log.bytes > s.maxBytes && len(log.events) > 1) {
+	s.order.push(eventRef{sessionID, s.seq})
+	for log.events.len() > s.max || (log.bytes > s.maxBytes && log.events.len() > 1) {
 		s.dropOldest(log)
 	}
-	for s.total > s.maxTotal && len(s.order) > 0 {
-		ref := s.order[0]
-		s.order[0] = eventRef{}
-		s.order = s.order[1:]
-		if l := s.sessions[ref.session]; l != nil && len(l.events) > 0 && l.events[0].seq == ref.seq {
+	for s.total > s.maxTotal && s.order.len() > 0 {
+		ref := s.order.pop()
+		if l := s.sessions[ref.session]; l != nil && l.events.len() > 0 && l.events.at(0).seq == ref.seq {
 			s.dropOldest(l)
 		}
 	}
 	// Refs to events dropped per session or purged stay in order until
 	// they reach its front: compact when they outnumber the live ones.
-	if len(s.order) > 2*s.live+1024 {
+	if s.order.len() > 2*s.live+1024 {
 		s.compact()
 	}
-	return id, nil
+	return strconv.FormatInt(s.seq, 10), nil
 }
 
 // dropOldest drops the oldest event of log; the caller holds s.mu.
 func (s *boundedEventStore) dropOldest(log *eventLog) {
-	n := int64(len(log.events[0].message))
-	log.events[0] = storedEvent{}
-	log.events = log.events[1:]
+	n := int64(len(log.events.pop().message))
 	log.bytes -= n
 	s.total -= n
 	s.live--
@@ -105,11 +105,12 @@ func (s *boundedEventStore) dropOldest(log *eventLog) {
 
 // compact keeps in order only the refs of events still stored.
 func (s *boundedEventStore) compact() {
-	kept := make([]eventRef, 0, s.live)
-	for _, ref := range s.order {
+	var kept deque[eventRef]
+	for i := range s.order.len() {
+		ref := *s.order.at(i)
 		l := s.sessions[ref.session]
-		if l != nil && len(l.events) > 0 && l.events[0].seq <= ref.seq {
-			kept = append(kept, ref)
+		if l != nil && l.events.len() > 0 && l.events.at(0).seq <= ref.seq {
+			kept.push(ref)
 		}
 	}
 	s.order = kept
@@ -120,13 +121,14 @@ func (s *boundedEventStore) ReplayEventsAfter(ctx context.Context, sessionID, la
 	log := s.sessions[sessionID]
 	var stream string
 	var todo []storedEvent
-	if log != nil {
-		for i, e := range log.events {
-			if e.id == lastEventID {
+	if after, err := strconv.ParseInt(lastEventID, 10, 64); err == nil && log != nil &&
+		strconv.FormatInt(after, 10) == lastEventID { // the id exactly as it was handed out
+		for i := range log.events.len() {
+			if e := log.events.at(i); e.seq == after {
 				stream = e.stream
-				for _, later := range log.events[i+1:] {
-					if later.stream == stream {
-						todo = append(todo, later)
+				for j := i + 1; j < log.events.len(); j++ {
+					if later := log.events.at(j); later.stream == stream {
+						todo = append(todo, *later)
 					}
 				}
 				break
@@ -141,7 +143,7 @@ func (s *boundedEventStore) ReplayEventsAfter(ctx context.Context, sessionID, la
 		if err := ctx.Err(); err != nil {
 			return stream, err
 		}
-		if err := send(e.id, e.message); err != nil {
+		if err := send(strconv.FormatInt(e.seq, 10), e.message); err != nil {
 			return stream, err
 		}
 	}
@@ -152,9 +154,51 @@ func (s *boundedEventStore) PurgeSession(_ context.Context, sessionID string) er
 	s.mu.Lock()
 	if log := s.sessions[sessionID]; log != nil {
 		s.total -= log.bytes
-		s.live -= len(log.events)
+		s.live -= log.events.len()
 		delete(s.sessions, sessionID)
 	}
 	s.mu.Unlock()
 	return nil
+}
+
+// deque is a first-in first-out queue in a ring buffer that doubles when
+// full and halves when three quarters empty.
+type deque[T any] struct {
+	buf  []T
+	head int
+	n    int
+}
+
+func (q *deque[T]) len() int { return q.n }
+
+// at is the i-th element from the front.
+func (q *deque[T]) at(i int) *T { return &q.buf[(q.head+i)%len(q.buf)] }
+
+func (q *deque[T]) push(v T) {
+	if q.n == len(q.buf) {
+		q.resize(max(8, 2*len(q.buf)))
+	}
+	q.buf[(q.head+q.n)%len(q.buf)] = v
+	q.n++
+}
+
+// pop removes and returns the front element; the queue must not be empty.
+func (q *deque[T]) pop() T {
+	v := q.buf[q.head]
+	var zero T
+	q.buf[q.head] = zero // let go of what it held
+	q.head = (q.head + 1) % len(q.buf)
+	q.n--
+	if len(q.buf) > 64 && q.n < len(q.buf)/4 {
+		q.resize(len(q.buf) / 2)
+	}
+	return v
+}
+
+func (q *deque[T]) resize(size int) {
+	buf := make([]T, size)
+	for i := range q.n {
+		buf[i] = *q.at(i)
+	}
+	q.buf, q.head = buf, 0
 }

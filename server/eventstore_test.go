@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -96,5 +97,46 @@ func TestEventStoreCompactsItsOrder(t *testing.T) {
 		require.NoError(t, err)
 	}
 	// Two events live; the refs to the dropped ones do not pile up.
-	assert.LessOrEqual(t, len(s.order), 2*2+1024+1)
+	assert.LessOrEqual(t, s.order.len(), 2*2+1024+1)
+}
+
+// The ring buffer keeps order across wrapping, growing and shrinking.
+func TestDequeKeepsOrder(t *testing.T) {
+	var q deque[int]
+	next, front := 0, 0
+	for round := range 5 {
+		for range 300 + 100*round { // grows, wrapping around a moving head
+			q.push(next)
+			next++
+		}
+		for q.len() > 10*round { // shrinks as it empties
+			require.Equal(t, front, q.pop())
+			front++
+		}
+		for i := range q.len() {
+			require.Equal(t, front+i, *q.at(i))
+		}
+	}
+	assert.LessOrEqual(t, len(q.buf), 128, "a queue that emptied gave its room back")
+}
+
+// A session past its cap keeps its newest events, in order, replayable
+// from any of them (the ids are handed out as before: 1, 2, 3, …).
+func TestEventStoreKeepsTheNewestInOrder(t *testing.T) {
+	ctx := context.Background()
+	s := newBoundedEventStore(100, 1<<20, 1<<30)
+	var ids []string
+	for i := range 1000 {
+		id, err := s.StoreEvent(ctx, "s", "stream", json.RawMessage(strconv.Itoa(i)))
+		require.NoError(t, err)
+		require.Equal(t, strconv.Itoa(i+1), id)
+		ids = append(ids, id)
+	}
+	got, ok := replayable(t, s, "s", ids[989])
+	require.True(t, ok)
+	assert.Equal(t, []string{"990", "991", "992", "993", "994", "995", "996", "997", "998", "999"}, got)
+	_, ok = replayable(t, s, "s", ids[899])
+	assert.False(t, ok, "dropped past the cap of 100")
+	_, ok = replayable(t, s, "s", "0950")
+	assert.False(t, ok, "an id only as it was handed out")
 }
