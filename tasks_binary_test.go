@@ -52,6 +52,7 @@ type taskClient struct {
 	legacy  bool   // a 2025-11-25 session (initialize first), not 2026 requests
 	session string // its Mcp-Session-Id over HTTP
 	notes   []json.RawMessage
+	asked   []json.RawMessage // the server's requests (stdio)
 }
 
 // newLegacyTaskClient opens a 2025-11-25 session that declares the tasks
@@ -97,8 +98,27 @@ func (c *taskClient) notify(method string) {
 func (c *taskClient) notifications(method string) []map[string]any {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return paramsOf(c.notes, method)
+}
+
+// requests returns the server's requests of method seen so far (stdio).
+func (c *taskClient) requests(method string) []map[string]any {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return paramsOf(c.asked, method)
+}
+
+// relatedTaskOf is the task id in params' related-task _meta, "" if none.
+func relatedTaskOf(params map[string]any) string {
+	meta, _ := params["_meta"].(map[string]any)
+	rt, _ := meta["io.modelcontextprotocol/related-task"].(map[string]any)
+	id, _ := rt["taskId"].(string)
+	return id
+}
+
+func paramsOf(msgs []json.RawMessage, method string) []map[string]any {
 	var out []map[string]any
-	for _, n := range c.notes {
+	for _, n := range msgs {
 		var m struct {
 			Method string         `json:"method"`
 			Params map[string]any `json:"params"`
@@ -153,6 +173,7 @@ func (c *taskClient) deliver(line []byte) {
 	}
 	if m.Method != "" { // a request of the server's (a ping, a form): answer it
 		c.mu.Lock()
+		c.asked = append(c.asked, append(json.RawMessage(nil), line...))
 		result := "{}"
 		if m.Method == "elicitation/create" && c.elicit != "" {
 			result = c.elicit
@@ -665,6 +686,9 @@ func TestBinaryLegacyTaskApproval(t *testing.T) {
 			} else {
 				assert.Contains(t, structured(t, got)["answer"], "Did not run web-5.")
 			}
+			forms := c.requests("elicitation/create")
+			require.Len(t, forms, 1)
+			assert.Equal(t, id, relatedTaskOf(forms[0]), "the form names its task (related-task _meta)")
 		})
 	}
 }

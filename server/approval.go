@@ -138,7 +138,7 @@ func (s *Server) askByForm(ctx context.Context, gate approval.Gate) approval.Ver
 	defer cancel()
 	res, err := s.mcp.RequestElicitation(ectx, mcp.ElicitationRequest{
 		Request: mcp.Request{Method: string(mcp.MethodElicitationCreate)},
-		Params:  s.form(gate),
+		Params:  withRelatedTask(ctx, s.form(gate)),
 	})
 	if err != nil {
 		if errors.Is(ectx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {

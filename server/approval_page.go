@@ -229,7 +229,7 @@ func (s *Server) askByPage(ctx context.Context, run *queryRun, gate approval.Gat
 		id := randomID()
 		res, err := s.mcp.RequestElicitation(wctx, mcp.ElicitationRequest{
 			Request: mcp.Request{Method: string(mcp.MethodElicitationCreate)},
-			Params:  mcp.ElicitationParams{Mode: mcp.ElicitationModeURL, ElicitationID: id, URL: url, Message: pageMessage(gate)},
+			Params:  withRelatedTask(ctx, mcp.ElicitationParams{Mode: mcp.ElicitationModeURL, ElicitationID: id, URL: url, Message: pageMessage(gate)}),
 		})
 		switch {
 		case err != nil && errors.Is(wctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil:

@@ -41,6 +41,13 @@ func (s *Server) notifierMiddleware(next mcpserver.ToolHandlerFunc) mcpserver.To
 		ctx, cancel := s.callContext(ctx)
 		defer cancel()
 		n := &notifier{s: s}
+		if req.Params.Task != nil {
+			// A 2025-11-25 task: its approval form names it. (Its progress
+			// cannot: mcp-go v1.6.0's SendNotificationToClient drops a
+			// _meta from the params it is given.)
+			lt := legacyTask{id: s.legacyIDs.take(req)}
+			ctx = context.WithValue(ctx, legacyTaskKey{}, lt)
+		}
 		res, err := next(context.WithValue(ctx, notifierKey{}, n), req)
 		n.flush(ctx)
 		if sent, dropped := n.stats(); dropped > 0 {

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mark3labs/mcp-go/mcp"
 	mcpserver "github.com/mark3labs/mcp-go/server"
 
 	"github.com/kubeq-mcp/kubeq-mcp/approval"
@@ -122,26 +123,27 @@ const (
 
 // Server is one kubeq-mcp MCP server. It can serve stdio or HTTP.
 type Server struct {
-	cfg      Config
-	log      *slog.Logger
-	mcp      *mcpserver.MCPServer
-	tracker  *deliveryTracker
-	sealer   *sealer
-	ledger   *approval.Ledger
-	audit    *auditor
-	pages    *pages
-	counters counters
-	calls    callSlots
-	sessions sessionCap
-	busyLog  rateLog
-	stallLog rateLog
-	slowLog  rateLog
-	cancels  *cancelReasons
-	served   *servedSet      // conversations this process has sent turns on
-	turns    *turns.Registry // backend turns, read apart from the calls that start them
-	live     liveRuns        // runs whose call stopped watching
-	tasks    *tasks.Registry // kube_query calls run as tasks (Tasks extension)
-	drivers  sync.WaitGroup  // goroutines driving detached runs
+	cfg       Config
+	log       *slog.Logger
+	mcp       *mcpserver.MCPServer
+	tracker   *deliveryTracker
+	sealer    *sealer
+	ledger    *approval.Ledger
+	audit     *auditor
+	pages     *pages
+	counters  counters
+	calls     callSlots
+	sessions  sessionCap
+	busyLog   rateLog
+	stallLog  rateLog
+	slowLog   rateLog
+	cancels   *cancelReasons
+	served    *servedSet      // conversations this process has sent turns on
+	turns     *turns.Registry // backend turns, read apart from the calls that start them
+	live      liveRuns        // runs whose call stopped watching
+	tasks     *tasks.Registry // kube_query calls run as tasks (Tasks extension)
+	legacyIDs *legacyTaskIDs  // the ids of 2025-11-25 tasks, for their handlers
+	drivers   sync.WaitGroup  // goroutines driving detached runs
 
 	mu          sync.Mutex
 	streamables []*mcpserver.StreamableHTTPServer // to shut down in Close
@@ -235,7 +237,8 @@ func New(cfg Config) (*Server, error) {
 			MaxAnswerBytes: int(min(cfg.MaxAnswerBytes+1<<20, 1<<30)),
 			Logger:         cfg.Logger.With("component", "turns")}),
 
-		tasks: tasks.New(cfg.TaskTTL, taskPollInterval),
+		tasks:     tasks.New(cfg.TaskTTL, taskPollInterval),
+		legacyIDs: newLegacyTaskIDs(),
 	}
 	if s.ledger == nil {
 		s.ledger = approval.NewLedger(approval.NewMemoryStore(), approval.Options{})
@@ -246,6 +249,15 @@ func New(cfg Config) (*Server, error) {
 	hooks := s.sessionHooks()
 	hooks.AddBeforeCallTool(stampRequestID)
 	hooks.AddBeforeCallTool(s.boundTaskTTL)
+	hooks.AddBeforeCallTool(s.legacyIDs.mark)
+	hooks.AddAfterCallTool(func(ctx context.Context, _ any, _ *mcp.CallToolRequest, _ any) { s.legacyIDs.done(ctx) })
+	hooks.AddOnError(func(ctx context.Context, _ any, method mcp.MCPMethod, _ any, _ error) {
+		if method == mcp.MethodToolsCall {
+			s.legacyIDs.done(ctx)
+		}
+	})
+	taskHooks := &mcpserver.TaskHooks{}
+	taskHooks.AddOnTaskCreated(func(ctx context.Context, m mcpserver.TaskMetrics) { s.legacyIDs.created(ctx, m, s.cfg.TaskTTL) })
 	s.mcp = mcpserver.NewMCPServer(cfg.Name, cfg.Version,
 		mcpserver.WithToolCapabilities(false),
 		mcpserver.WithLogging(),
@@ -257,6 +269,7 @@ func New(cfg Config) (*Server, error) {
 		mcpserver.WithExtensions(map[string]any{TasksExtension: map[string]any{}}),
 		// The 2025-11-25 tasks: list, cancel, tools/call.
 		mcpserver.WithTaskCapabilities(true, true, true),
+		mcpserver.WithTaskHooks(taskHooks),
 	)
 	go s.expireLiveRuns()
 	go s.sweepTasks()

@@ -49,10 +49,14 @@ func taskFrom(ctx context.Context) *tasks.Task {
 // giving up.
 type legacyTaskKey struct{}
 
+// legacyTask is the value under legacyTaskKey: the task's id, "" when
+// mcp-go's hooks did not tell it (tasklegacy.go).
+type legacyTask struct{ id string }
+
 // inTask reports whether ctx is a task's work, of either shape: a stop
 // is the user's, and no call deadline applies.
 func inTask(ctx context.Context) bool {
-	legacy, _ := ctx.Value(legacyTaskKey{}).(bool)
+	_, legacy := ctx.Value(legacyTaskKey{}).(legacyTask)
 	return legacy || taskFrom(ctx) != nil
 }
 

@@ -97,7 +97,9 @@ func (s *Server) handleQuery(ctx context.Context, req mcp.CallToolRequest) (*mcp
 		return s.startTask(ctx, req)
 	}
 	if req.Params.Task != nil {
-		ctx = context.WithValue(ctx, legacyTaskKey{}, true)
+		if _, ok := ctx.Value(legacyTaskKey{}).(legacyTask); !ok { // notifierMiddleware sets it
+			ctx = context.WithValue(ctx, legacyTaskKey{}, legacyTask{})
+		}
 	}
 	in, err := decodeQueryInput(req.Params.Arguments, s.cfg.AllowUserOverride)
 	if err != nil {
