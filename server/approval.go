@@ -364,6 +364,13 @@ func (s *Server) lateAnswer(st approvalState) *mcp.CallToolResult {
 // shows this gate pending.
 func (s *Server) decide(ctx context.Context, run *queryRun, gate approval.Gate, v approval.Verdict) (*kubeq.HitlRequest, error) {
 	approve := v.Approves(gate)
+	if approve && s.stopped(ctx, run) {
+		// The stop came after the human approved, before the approval was
+		// sent: the stop wins, and the gate is denied (never left open).
+		approve, v = false, approval.Verdict{Reason: schema.ReasonUserCancelled, Comment: v.Comment, Via: v.Via}
+		run.notices = append(run.notices, fmt.Sprintf("The human approved `%s`, but the call was stopped "+
+			"before the approval was sent, so kubeq-mcp denied it: it did not run.", gate.Action))
+	}
 	if approve && !s.pendingHere(ctx, run, gate) {
 		approve, v = false, approval.Verdict{Reason: schema.ReasonError, Via: v.Via}
 		run.approvals = append(run.approvals, schema.Approval{ApprovalID: gate.ApprovalID, Action: gate.Action,
@@ -425,7 +432,12 @@ func (s *Server) decide(ctx context.Context, run *queryRun, gate approval.Gate, 
 // gate, or none, does: "approve" would start a new turn or answer a gate
 // nobody saw. Another gate it shows is recorded, to be denied.
 func (s *Server) pendingHere(ctx context.Context, run *queryRun, gate approval.Gate) bool {
-	state, bg, err := s.cfg.Backend.GateState(ctx, run.conv)
+	// Read apart from the call's end: a call that gave up still sends the
+	// human's approval (its turn goes on), and must not take a read cut
+	// short by its own end for a history that cannot be read.
+	hctx, cancel := s.denyContext(ctx)
+	defer cancel()
+	state, bg, err := s.cfg.Backend.GateState(hctx, run.conv)
 	if err != nil {
 		s.log.Debug("backend history unavailable", "conversation", run.conv, "err", err)
 	}

@@ -216,3 +216,11 @@ func (s *Server) noteCancellations(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
+
+// stopped reports whether run's call ended by a stop, not by giving up:
+// the user's (notifications/cancelled that is not a timeout; tasks/cancel,
+// as a task's context ends only by its cancel, its TTL or shutdown), or
+// the server's shutdown.
+func (s *Server) stopped(ctx context.Context, run *queryRun) bool {
+	return ctx.Err() != nil && (inTask(ctx) || s.callsCtx.Err() != nil || s.cancels.explicit(run.stopScope, run.requestID))
+}

@@ -246,7 +246,7 @@ func (s *Server) liveTurn(ctx context.Context, run *queryRun, t kubeq.Turn, kind
 		tr.Detach()
 		return s.settleTurn(ctx, run, acc, tr)
 	}
-	if ctx.Err() != nil && (inTask(ctx) || s.callsCtx.Err() != nil || s.cancels.explicit(run.stopScope, run.requestID)) {
+	if s.stopped(ctx, run) {
 		// The user's stop (tasks/cancel too: a task's context ends only by
 		// its cancel, its TTL or shutdown), or the server's: close the
 		// backend request, as a call always did.

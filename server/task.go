@@ -10,6 +10,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/kubeq-mcp/kubeq-mcp/schema"
 	"github.com/kubeq-mcp/kubeq-mcp/tasks"
 )
 
@@ -159,6 +160,9 @@ func (s *Server) startTask(ctx context.Context, req mcp.CallToolRequest) (*mcp.C
 				s.ledger.Describe(), err)), nil
 		}
 	}
+	// The handle shows the task as created: taken before it runs, it can
+	// never already carry an outcome.
+	handle := t.View()
 	s.drivers.Add(1)
 	go func() {
 		defer s.drivers.Done()
@@ -180,7 +184,7 @@ func (s *Server) startTask(ctx context.Context, req mcp.CallToolRequest) (*mcp.C
 		s.runTask(context.WithValue(tctx, taskKey{}, t), t, req)
 	}()
 	s.log.Info("kube_query runs as a task", "task", t.ID)
-	return &mcp.CallToolResult{Result: mcp.Result{Meta: &mcp.Meta{AdditionalFields: map[string]any{taskMarker: t.View()}}}}, nil
+	return &mcp.CallToolResult{Result: mcp.Result{Meta: &mcp.Meta{AdditionalFields: map[string]any{taskMarker: handle}}}}, nil
 }
 
 // runTask runs the call to its end, through its approval forms.
@@ -194,6 +198,16 @@ func (s *Server) runTask(ctx context.Context, t *tasks.Task, req mcp.CallToolReq
 			}
 		}
 		switch {
+		case t.Stopped() && err == nil && ranApproved(res):
+			// Stopped after an approved change ran: the client must learn
+			// it ran, so the task completes with what it did (the
+			// extension lets a cancel end in another terminal status).
+			b, merr := json.Marshal(res)
+			if merr != nil {
+				t.Fail(-32603, merr.Error())
+				return
+			}
+			t.Complete(b)
 		case t.Stopped():
 			t.Cancelled("cancelled by the client")
 		case ctx.Err() != nil:
@@ -210,6 +224,24 @@ func (s *Server) runTask(ctx context.Context, t *tasks.Task, req mcp.CallToolReq
 		}
 		return
 	}
+}
+
+// ranApproved reports whether res records an approval the human gave and
+// kubeq-mcp sent.
+func ranApproved(res *mcp.CallToolResult) bool {
+	if res == nil {
+		return false
+	}
+	out, ok := res.StructuredContent.(schema.QueryOutput)
+	if !ok {
+		return false
+	}
+	for _, a := range out.Approvals {
+		if a.Decision == schema.Approved {
+			return true
+		}
+	}
+	return false
 }
 
 // taskInput shows the handler's input requests in the task and waits for
@@ -253,7 +285,10 @@ func (s *Server) taskInput(ctx context.Context, t *tasks.Task, req mcp.CallToolR
 		t.Working()
 		return retry, nil
 	case <-ctx.Done():
-		dres, err := s.handleQuery(context.WithoutCancel(ctx), retry)
+		// Bounded like every deny: the conversation's lease may be held.
+		dctx, cancel := s.denyContext(ctx)
+		defer cancel()
+		dres, err := s.handleQuery(dctx, retry)
 		if err == nil && dres != nil && dres.ResultType == mcp.ResultTypeInputRequired {
 			s.log.Warn("a task ended with a new approval form open; it is denied when its time runs out", "task", t.ID)
 		}
@@ -265,7 +300,7 @@ func (s *Server) taskInput(ctx context.Context, t *tasks.Task, req mcp.CallToolR
 // one stays readable for a grace as long as its TTL, at most a minute.
 func (s *Server) sweepTasks() {
 	ttl := s.cfg.TaskTTL
-	tick := time.NewTicker(min(ttl/8, 5*time.Second))
+	tick := time.NewTicker(max(min(ttl/8, 5*time.Second), time.Millisecond)) // a tiny --task-ttl must not make a zero period
 	defer tick.Stop()
 	for {
 		select {

@@ -435,6 +435,16 @@ func (r *queryRun) addUsage(u kubeq.Usage) {
 	r.usage.LLMCalls += u.LLMCalls
 }
 
+// ranApproved reports whether a change the human approved was sent.
+func (r *queryRun) ranApproved() bool {
+	for _, a := range r.approvals {
+		if a.Decision == schema.Approved {
+			return true
+		}
+	}
+	return false
+}
+
 func (r *queryRun) answer() string {
 	parts := make([]string, 0, len(r.parts)+2)
 	for _, p := range r.parts {
@@ -486,6 +496,13 @@ func (s *Server) text(run *queryRun, answer string) string {
 // keeping whatever answer arrived before it.
 func (s *Server) failure(ctx context.Context, run *queryRun, err error) (*mcp.CallToolResult, error) {
 	if ctx.Err() != nil {
+		if taskFrom(ctx) != nil && run.ranApproved() {
+			// A task stopped after an approved change ran: its client
+			// must learn that it ran (runTask completes the task with this).
+			run.notices = append(run.notices, "The task was cancelled after the approved change was sent to "+
+				"KubeIntellect; the rest of the investigation was stopped.")
+			return s.result(run), nil
+		}
 		// The call was cancelled: nobody is waiting for a result.
 		return nil, ctx.Err()
 	}

@@ -229,7 +229,18 @@ func (t *Task) Working() { t.set(Working, "", nil) }
 // Ask moves the task to input_required with requests (by key, each a
 // server-to-client request); message says what it waits for.
 func (t *Task) Ask(message string, requests map[string]json.RawMessage) {
-	t.set(InputRequired, message, requests)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.status.terminal() {
+		return
+	}
+	// Answers of an earlier round not taken (it ended by its timeout) are
+	// never read as this round's.
+	select {
+	case <-t.answers:
+	default:
+	}
+	t.status, t.message, t.requests, t.updated = InputRequired, message, maps.Clone(requests), time.Now()
 }
 
 // Complete ends the task with result (a CallToolResult, tool errors
@@ -317,13 +328,20 @@ func (t *Task) Update(answers map[string]json.RawMessage) {
 	if len(t.requests) == 0 {
 		t.status, t.message, t.updated = Working, "", time.Now()
 	}
+	// Only Update sends, under t.mu, and the runner only receives: none of
+	// these sends can block.
 	select {
 	case t.answers <- got:
 	default:
-		// An earlier batch is not read yet: merge (keys are disjoint).
-		prev := <-t.answers
-		maps.Copy(prev, got)
-		t.answers <- prev
+		// An earlier batch is not read yet: merge (keys are disjoint),
+		// unless the runner took it meanwhile.
+		select {
+		case prev := <-t.answers:
+			maps.Copy(prev, got)
+			t.answers <- prev
+		default:
+			t.answers <- got
+		}
 	}
 }
 

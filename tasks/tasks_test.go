@@ -2,6 +2,8 @@ package tasks
 
 import (
 	"encoding/json"
+	"fmt"
+	"maps"
 	"testing"
 	"time"
 
@@ -94,4 +96,52 @@ func TestSweepFailsThenDeletes(t *testing.T) {
 
 	r.Sweep(now.Add(3*time.Minute), time.Minute)
 	assert.Equal(t, 0, r.Len(), "deleted after the grace")
+}
+
+// Answers of a round not taken (it ended by its timeout) are never read
+// as the next round's.
+func TestAskDropsAnUntakenRound(t *testing.T) {
+	r := New(time.Hour, time.Second)
+	task, err := r.Create("o", func() {})
+	require.NoError(t, err)
+	task.Ask("round 1", map[string]json.RawMessage{"approval-1": json.RawMessage(`{}`)})
+	task.Update(map[string]json.RawMessage{"approval-1": json.RawMessage(`{"action":"accept"}`)})
+	task.Ask("round 2", map[string]json.RawMessage{"approval-2": json.RawMessage(`{}`)})
+	select {
+	case got := <-task.Answers():
+		t.Fatalf("round 1's answer was kept for round 2: %s", got)
+	default:
+	}
+	task.Update(map[string]json.RawMessage{"approval-2": json.RawMessage(`{"action":"decline"}`)})
+	assert.Equal(t, map[string]json.RawMessage{"approval-2": json.RawMessage(`{"action":"decline"}`)}, <-task.Answers())
+}
+
+// Updates merge into a batch not yet read, and none blocks while the
+// runner takes batches at the same time.
+func TestUpdatesMergeAndNeverBlock(t *testing.T) {
+	r := New(time.Hour, time.Second)
+	task, err := r.Create("o", func() {})
+	require.NoError(t, err)
+	reqs := map[string]json.RawMessage{}
+	for i := range 200 {
+		reqs[fmt.Sprint("k", i)] = json.RawMessage(`{}`)
+	}
+	task.Ask("many", reqs)
+	got := map[string]json.RawMessage{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for len(got) < len(reqs) {
+			maps.Copy(got, <-task.Answers())
+		}
+	}()
+	for k := range reqs {
+		task.Update(map[string]json.RawMessage{k: json.RawMessage(`{"action":"decline"}`)})
+	}
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the runner got %d of %d answers", len(got), len(reqs))
+	}
+	assert.Len(t, got, len(reqs))
 }
