@@ -207,3 +207,31 @@ func TestBinaryTaskTTLOrShutdownAtAGateDenies(t *testing.T) {
 		assert.False(t, d[0].Approved)
 	})
 }
+
+// A form inside a task left unanswered until its time runs out: the gate
+// is denied as timed out from inside the task, which completes with the
+// backend's reply to the deny (not a late-answer notice).
+func TestBinaryTaskApprovalTimesOut(t *testing.T) {
+	bothTransports(t, func(t *testing.T, transport string) {
+		backend := kubeqtest.NewServer()
+		t.Cleanup(backend.Close)
+		backend.Handle("clean up web-5", binScript(podGate("web-5", "")))
+		b := startBinaryWith(t, transport, backend, "--approval-timeout", "3s", "--approval-browser", "none")
+		c := newTaskClient(t, b, true)
+		id := created(t, c.callQuery(map[string]any{"question": "clean up web-5"}))
+		awaitForm(t, c, id)
+		task, _ := c.poll(id, 30*time.Second, nil)
+		require.Equal(t, "completed", task["status"], task)
+		out := structured(t, task["result"].(map[string]any))
+		assert.Contains(t, out["answer"], "Did not run web-5.", "the backend's reply to the deny is in the result")
+		approvals, _ := out["approvals"].([]any)
+		require.Len(t, approvals, 1, out)
+		assert.Equal(t, "denied", approvals[0].(map[string]any)["decision"])
+		assert.Equal(t, "timed_out", approvals[0].(map[string]any)["reason"])
+		assert.NotContains(t, fmt.Sprint(task["result"]), "came after the approval timeout")
+		d := backend.Decisions()
+		require.Len(t, d, 1)
+		assert.False(t, d[0].Approved)
+		assert.Empty(t, strays(backend))
+	})
+}

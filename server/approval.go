@@ -277,7 +277,14 @@ func (s *Server) resumeQuery(ctx context.Context, req mcp.CallToolRequest) (*mcp
 	defer run.fw.close()
 	v := approval.Deny(schema.ReasonTimedOut)
 	v.Via = viaForm
+	timedOut, _ := ctx.Value(taskTimedOutKey{}).(bool)
 	switch {
+	case timedOut:
+		// A task's form left unanswered until its time ran out: the
+		// timeout's deny (page or form alike).
+		if st.PageID != "" {
+			v.Via = viaURL
+		}
 	case st.PageID != "" && expired:
 		v.Via = viaURL
 	case st.PageID != "":

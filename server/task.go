@@ -39,6 +39,10 @@ const taskPollInterval = time.Second
 
 type taskKey struct{}
 
+// taskTimedOutKey marks the retry of a task's approval left unanswered
+// until its time ran out: it is denied as timed out.
+type taskTimedOutKey struct{}
+
 // taskFrom is the task whose work ctx is, if any.
 func taskFrom(ctx context.Context) *tasks.Task {
 	t, _ := ctx.Value(taskKey{}).(*tasks.Task)
@@ -189,10 +193,16 @@ func (s *Server) startTask(ctx context.Context, req mcp.CallToolRequest) (*mcp.C
 
 // runTask runs the call to its end, through its approval forms.
 func (s *Server) runTask(ctx context.Context, t *tasks.Task, req mcp.CallToolRequest) {
+	rctx := ctx
 	for round := 1; ; round++ {
-		res, err := s.handleQuery(ctx, req)
+		res, err := s.handleQuery(rctx, req)
 		if err == nil && res != nil && res.ResultType == mcp.ResultTypeInputRequired && res.RequestState != "" {
-			req, err = s.taskInput(ctx, t, req, res, round)
+			var timedOut bool
+			req, timedOut, err = s.taskInput(ctx, t, req, res, round)
+			rctx = ctx
+			if timedOut {
+				rctx = context.WithValue(ctx, taskTimedOutKey{}, true)
+			}
 			if err == nil {
 				continue
 			}
@@ -250,13 +260,13 @@ func ranApproved(res *mcp.CallToolResult) bool {
 // before the answer, the retry carries none (a deny), and is run at once
 // on a context that is not cancelled: the gate is closed before the task
 // ends.
-func (s *Server) taskInput(ctx context.Context, t *tasks.Task, req mcp.CallToolRequest, res *mcp.CallToolResult, round int) (mcp.CallToolRequest, error) {
+func (s *Server) taskInput(ctx context.Context, t *tasks.Task, req mcp.CallToolRequest, res *mcp.CallToolResult, round int) (_ mcp.CallToolRequest, timedOut bool, _ error) {
 	keys := map[string]string{}
 	requests := map[string]json.RawMessage{}
 	for k, r := range res.InputRequests {
 		b, err := json.Marshal(r)
 		if err != nil {
-			return req, fmt.Errorf("input request: %w", err)
+			return req, false, fmt.Errorf("input request: %w", err)
 		}
 		key := fmt.Sprintf("%s-%d", k, round)
 		keys[key] = k
@@ -266,14 +276,17 @@ func (s *Server) taskInput(ctx context.Context, t *tasks.Task, req mcp.CallToolR
 	retry := req
 	retry.Params.RequestState = res.RequestState
 	retry.Params.InputResponses = nil
-	// Unanswered past the approval timeout, the retry with no answer, on
-	// an expired state, is the deny the timeout always was.
-	timeout := time.NewTimer(s.cfg.ApprovalTimeout + time.Second)
+	// Unanswered when the approval's time is about to run out, the retry
+	// is a deny for the timeout, sent here so the task's result has the
+	// backend's reply to it (a little before the form's own deadline,
+	// which the sweeper keeps: if this runs late, the sweeper denies and
+	// the retry finds the gate closed).
+	timeout := time.NewTimer(s.cfg.ApprovalTimeout - min(time.Second, s.cfg.ApprovalTimeout/10))
 	defer timeout.Stop()
 	select {
 	case <-timeout.C:
 		t.Working()
-		return retry, nil
+		return retry, true, nil
 	case answers := <-t.Answers():
 		retry.Params.InputResponses = mcp.InputResponses{}
 		for key, raw := range answers {
@@ -283,7 +296,7 @@ func (s *Server) taskInput(ctx context.Context, t *tasks.Task, req mcp.CallToolR
 			}
 		}
 		t.Working()
-		return retry, nil
+		return retry, false, nil
 	case <-ctx.Done():
 		// Bounded like every deny: the conversation's lease may be held.
 		dctx, cancel := s.denyContext(ctx)
@@ -292,7 +305,7 @@ func (s *Server) taskInput(ctx context.Context, t *tasks.Task, req mcp.CallToolR
 		if err == nil && dres != nil && dres.ResultType == mcp.ResultTypeInputRequired {
 			s.log.Warn("a task ended with a new approval form open; it is denied when its time runs out", "task", t.ID)
 		}
-		return req, ctx.Err()
+		return req, false, ctx.Err()
 	}
 }
 
