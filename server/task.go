@@ -151,7 +151,7 @@ func (s *Server) startTask(ctx context.Context, req mcp.CallToolRequest) (*mcp.C
 	// With a shared store the handle is sent only once the task is in it:
 	// the client's next request may reach another replica.
 	var shared []byte
-	if s.sharesTasks() {
+	if s.sharesTasks(ownerFrom(ctx)) {
 		shared = taskView(t)
 		if err := s.putTask(t, shared); err != nil {
 			s.tasks.Remove(t.ID)

@@ -92,7 +92,7 @@ func (s *Server) taskRPC(owner string, msg []byte) (reply []byte) {
 			map[string]any{"requiredCapabilities": map[string]any{"extensions": map[string]any{TasksExtension: map[string]any{}}}})
 	}
 	t, ok := s.tasks.Get(req.Params.TaskID, owner)
-	if !ok && s.sharesTasks() && req.Params.TaskID != "" {
+	if !ok && s.sharesTasks(owner) && req.Params.TaskID != "" {
 		return s.sharedTaskRPC(req, owner) // another replica's, maybe
 	}
 	if !ok {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -53,8 +54,14 @@ type sharedTask struct {
 // local sweeper keeps it).
 func (s *Server) taskGrace() time.Duration { return min(s.cfg.TaskTTL, time.Minute) }
 
-// sharesTasks reports whether tasks are written to a shared store.
-func (s *Server) sharesTasks() bool { return s.ledger != nil && s.ledger.Shared() }
+// sharesTasks reports whether the tasks of owner are written to a shared
+// store: an HTTP client's, with a shared store. A stdio connection's tasks
+// belong to its one process (no other replica can know its owner), so
+// they are neither written nor looked up there, and a tasks/* request on
+// stdin never waits for the store.
+func (s *Server) sharesTasks(owner string) bool {
+	return s.ledger != nil && s.ledger.Shared() && strings.HasPrefix(owner, "http")
+}
 
 // putTask writes t's record as it stands; view is its tasks/get view.
 func (s *Server) putTask(t *tasks.Task, view []byte) error {
