@@ -75,10 +75,47 @@ type Registry struct {
 	m  map[string]*Task
 }
 
+// What a registry keeps of ended tasks, besides their TTL: the oldest
+// ended are dropped first past either bound (as kube_answer's kept
+// results are), so finished tasks cannot pile up for a whole TTL.
+const (
+	MaxEnded      = 1000
+	MaxEndedBytes = 64 << 20
+)
+
 // New makes a registry whose tasks live ttl from creation and are polled
 // every poll.
 func New(ttl, poll time.Duration) *Registry {
 	return &Registry{ttl: ttl, poll: poll, m: map[string]*Task{}}
+}
+
+// dropOldestEnded keeps at most MaxEnded ended tasks and MaxEndedBytes of
+// their outcomes. Under r.mu.
+func (r *Registry) dropOldestEnded() {
+	type ended struct {
+		id    string
+		at    time.Time
+		bytes int
+	}
+	var all []ended
+	total := 0
+	for id, t := range r.m {
+		t.mu.Lock()
+		if t.status.terminal() {
+			n := len(t.result) + len(t.err)
+			all = append(all, ended{id, t.updated, n})
+			total += n
+		}
+		t.mu.Unlock()
+	}
+	if len(all) <= MaxEnded && total <= MaxEndedBytes {
+		return
+	}
+	slices.SortFunc(all, func(a, b ended) int { return a.at.Compare(b.at) })
+	for i := 0; i < len(all) && (len(all)-i > MaxEnded || total > MaxEndedBytes); i++ {
+		delete(r.m, all[i].id)
+		total -= all[i].bytes
+	}
 }
 
 // Create records a new working task owned by owner; cancel stops its work.
@@ -93,6 +130,7 @@ func (r *Registry) Create(owner string, cancel context.CancelFunc) (*Task, error
 		cancel: cancel, status: Working, answers: make(chan map[string]json.RawMessage, 1)}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.dropOldestEnded()
 	r.m[t.ID] = t
 	return t, nil
 }
@@ -172,15 +210,6 @@ func (r *Registry) Running() int {
 		t.mu.Unlock()
 	}
 	return n
-}
-
-// CancelAll stops every task's work (shutdown).
-func (r *Registry) CancelAll() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, t := range r.m {
-		t.cancel()
-	}
 }
 
 // Owner is the identity that created the task.

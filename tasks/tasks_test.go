@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"strings"
 	"testing"
 	"time"
 
@@ -144,4 +145,43 @@ func TestUpdatesMergeAndNeverBlock(t *testing.T) {
 		t.Fatalf("the runner got %d of %d answers", len(got), len(reqs))
 	}
 	assert.Len(t, got, len(reqs))
+}
+
+// Ended tasks are kept within MaxEnded and MaxEndedBytes, the oldest
+// dropped first; a task still working is never dropped.
+func TestEndedTasksAreBounded(t *testing.T) {
+	r := New(time.Hour, time.Second)
+	working, err := r.Create("o", func() {})
+	require.NoError(t, err)
+	var first *Task
+	for i := range MaxEnded + 10 {
+		task, err := r.Create("o", func() {})
+		require.NoError(t, err)
+		task.Complete(json.RawMessage(`{"n":1}`))
+		if i == 0 {
+			first = task
+		}
+	}
+	_, err = r.Create("o", func() {}) // the bound is kept as tasks are created
+	require.NoError(t, err)
+	assert.LessOrEqual(t, r.Len(), MaxEnded+2, "ended tasks kept within MaxEnded (plus the two working)")
+	_, ok := r.Get(first.ID, "o")
+	assert.False(t, ok, "the oldest ended task was dropped first")
+	_, ok = r.Get(working.ID, "o")
+	assert.True(t, ok, "a working task is never dropped")
+
+	big := json.RawMessage(`"` + strings.Repeat("x", MaxEndedBytes/3) + `"`)
+	var bigs []*Task
+	for range 4 {
+		task, err := r.Create("o", func() {})
+		require.NoError(t, err)
+		task.Complete(big)
+		bigs = append(bigs, task)
+	}
+	_, err = r.Create("o", func() {})
+	require.NoError(t, err)
+	_, ok = r.Get(bigs[0].ID, "o")
+	assert.False(t, ok, "past MaxEndedBytes the oldest results go")
+	_, ok = r.Get(bigs[3].ID, "o")
+	assert.True(t, ok, "the newest result stays")
 }
