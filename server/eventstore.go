@@ -105,7 +105,7 @@ func (s *boundedEventStore) dropOldest(log *eventLog) {
 
 // compact keeps in order only the refs of events still stored.
 func (s *boundedEventStore) compact() {
-	var kept deque[eventRef]
+	kept := deque[eventRef]{buf: make([]eventRef, max(8, s.live))}
 	for i := range s.order.len() {
 		ref := *s.order.at(i)
 		l := s.sessions[ref.session]

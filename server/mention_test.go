@@ -70,3 +70,19 @@ func ascii(s string) bool {
 	}
 	return true
 }
+
+// folded says a line needs no folding only when folding would not change
+// it.
+func FuzzFoldedMeansUnchanged(f *testing.F) {
+	for _, s := range []string{"", " ", "a b", "a  b", " a", "a ", "a\tb", "a\u00a0b", "a\u2003b", "\xff b", "running: kubectl get pods"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		joined := strings.Join(strings.Fields(s), " ")
+		if folded(s) {
+			require.Equal(t, joined, s)
+		} else {
+			require.NotEqual(t, joined, s)
+		}
+	})
+}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -222,6 +223,24 @@ func (f *forwarder) tick() {
 	f.timer.Reset(next)
 }
 
+// folded reports whether s is already on one line as oneLine makes it:
+// words separated by single spaces, none before or after (most progress
+// lines are: no need to split and join them).
+func folded(s string) bool {
+	space := true // at the start, a space would be leading
+	for _, r := range s {
+		if unicode.IsSpace(r) {
+			if r != ' ' || space {
+				return false
+			}
+			space = true
+		} else {
+			space = false
+		}
+	}
+	return !space || s == ""
+}
+
 func statusLine(e kubeq.Status) string {
 	if e.Phase == "" {
 		return oneLine(e.Message, 300)
@@ -273,7 +292,9 @@ func planLine(e kubeq.Plan) string {
 
 // oneLine folds s onto one line and caps it at n runes.
 func oneLine(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
+	if !folded(s) {
+		s = strings.Join(strings.Fields(s), " ")
+	}
 	if utf8.RuneCountInString(s) <= n {
 		return s
 	}

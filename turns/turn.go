@@ -86,9 +86,11 @@ func (t *Turn) add(ev kubeq.Event) {
 	t.mu.Lock()
 	handed := ev
 	if tok, ok := ev.(kubeq.Token); ok {
-		kept := t.addText(tok.Content)
-		handed = nil
-		if kept != "" {
+		switch kept := t.addText(tok.Content); kept {
+		case tok.Content: // all of it: ev as it came
+		case "":
+			handed = nil
+		default:
 			handed = kubeq.Token{Content: kept}
 		}
 	} else {

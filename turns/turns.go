@@ -91,7 +91,8 @@ func (r *Registry) Start(conv string, stream Stream) (*Turn, error) {
 		return nil, ErrBusy
 	}
 	ctx, cancel := context.WithCancelCause(context.Background())
-	t := &Turn{reg: r, conv: conv, cancel: cancel, started: time.Now(), watchers: 1, ended: make(chan struct{})}
+	t := &Turn{reg: r, conv: conv, cancel: cancel, started: time.Now(), watchers: 1, ended: make(chan struct{}),
+		entries: make([]entry, 0, 16)} // a short turn's events, without regrowing
 	r.byConv[conv] = t
 	r.wg.Go(func() { t.run(ctx, stream) })
 	return t, nil
