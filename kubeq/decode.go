@@ -122,6 +122,9 @@ func (d *decoder) decodeFrame(data []byte, evs []Event, fast bool) ([]Event, out
 		if out, ok := fastProgress(data, evs); ok {
 			return out, frameKnown
 		}
+		if out, ok := fastOther(data, evs); ok {
+			return out, frameKnown
+		}
 	}
 	f := &d.f
 	choices := f.Choices[:cap(f.Choices)]

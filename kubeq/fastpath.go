@@ -159,6 +159,23 @@ func fastProgress(data []byte, evs []Event) ([]Event, bool) {
 		if body, ok = bytes.CutPrefix(body[end:], fastColon); !ok {
 			return evs, false
 		}
+		if n, rest, isInt := fastInt(body); isInt {
+			// Only the usage counts are numbers.
+			body = rest
+			switch string(key) {
+			case "prompt_tokens":
+				p.PromptTokens = n
+			case "completion_tokens":
+				p.CompletionTokens = n
+			case "total_tokens":
+				p.TotalTokens = n
+			case "llm_calls":
+				p.LLMCalls = n
+			default:
+				return evs, false
+			}
+			continue
+		}
 		var v string
 		if v, body, ok = fastString(body); !ok {
 			return evs, false
@@ -186,10 +203,77 @@ func fastProgress(data []byte, evs []Event) ([]Event, bool) {
 		}
 	}
 	switch p.Type {
-	case "status", "tool_call", "tool_result":
+	case "status", "tool_call", "tool_result", "usage":
 		return payloadEvents(&p, evs)
 	}
 	return evs, false
+}
+
+// fastInt reads a JSON non-negative integer of at most 18 digits (no
+// sign, fraction or exponent) at the start of b, and what follows it.
+func fastInt(b []byte) (int, []byte, bool) {
+	rest, ok := skipInt(b)
+	if !ok || len(b)-len(rest) > 18 {
+		return 0, nil, false
+	}
+	n := 0
+	for _, c := range b[:len(b)-len(rest)] {
+		n = n*10 + int(c-'0')
+	}
+	return n, rest, true
+}
+
+// The chunk that ends the answer (finish_reason "stop") carries no event,
+// and the handshake that starts a stream is one of fixed shape:
+//
+//	{..., "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+//	{"protocol_version": "<v>", "object": "stream.start", "session_id": "<id>"}
+
+var (
+	fastStopTail       = []byte(`", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}`)
+	fastHandshakeHead  = []byte(`{"protocol_version": "`)
+	fastHandshakeMid   = []byte(`", "object": "stream.start", "session_id": "`)
+	fastHandshakeClose = []byte(`"}`)
+)
+
+// fastOther appends the events of a standard stop chunk (none) or
+// handshake.
+func fastOther(data []byte, evs []Event) ([]Event, bool) {
+	if rest, ok := bytes.CutPrefix(data, fastHandshakeHead); ok {
+		i := bytes.IndexByte(rest, '"')
+		if i < 0 || !plain(rest[:i]) {
+			return evs, false
+		}
+		version := rest[:i]
+		if rest, ok = bytes.CutPrefix(rest[i:], fastHandshakeMid); !ok {
+			return evs, false
+		}
+		id, ok := bytes.CutSuffix(rest, fastHandshakeClose)
+		if !ok || !plain(id) {
+			return evs, false
+		}
+		return append(evs, Handshake{ProtocolVersion: string(version), SessionID: string(id)}), true
+	}
+	rest, ok := bytes.CutPrefix(data, fastHead)
+	if !ok {
+		return evs, false
+	}
+	if rest, ok = skipPlain(rest); !ok {
+		return evs, false
+	}
+	if rest, ok = bytes.CutPrefix(rest, fastObject); !ok {
+		return evs, false
+	}
+	if rest, ok = skipInt(rest); !ok {
+		return evs, false
+	}
+	if rest, ok = bytes.CutPrefix(rest, fastModel); !ok {
+		return evs, false
+	}
+	if rest, ok = skipPlain(rest); !ok {
+		return evs, false
+	}
+	return evs, bytes.Equal(rest, fastStopTail)
 }
 
 // fastString reads the JSON string literal at the start of b: its value

@@ -80,8 +80,8 @@ func checkInvariants(t *testing.T, p parsed) {
 }
 
 // FuzzFastTokenMatchesDecoder: whenever a fast path (a token, a progress
-// ki_event) accepts a frame, the general decoder reads the same frame as
-// exactly the same events.
+// or usage ki_event, a stop chunk, a handshake) accepts a frame, the
+// general decoder reads the same frame as exactly the same events.
 func FuzzFastTokenMatchesDecoder(f *testing.F) {
 	for _, file := range sseFiles(f) {
 		data, err := os.ReadFile(file)
@@ -94,6 +94,9 @@ func FuzzFastTokenMatchesDecoder(f *testing.F) {
 	}
 	f.Add([]byte(`{"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m", "choices": [{"index": 0, "delta": {"content": "a\"b\\u00e9\ud83d\udd34", "role": "assistant"}, "finish_reason": null}]}`))
 	f.Add([]byte(`{"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m", "ki_event": {"type": "tool_call", "tool": "run_kubectl", "message": "Running: kubectl get pods \"a\"\u2026", "type": "tool_result", "output": "x\ny"}, "choices": []}`))
+	f.Add([]byte(`{"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m", "ki_event": {"type": "usage", "prompt_tokens": 1200, "completion_tokens": 80, "total_tokens": 1280, "llm_calls": 1}, "choices": []}`))
+	f.Add([]byte(`{"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}`))
+	f.Add([]byte(`{"protocol_version": "1.0", "object": "stream.start", "session_id": "a7a191e0-3680"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var fast, general decoder
 		fe, fo := fast.decodeFrame(data, nil, true)

@@ -168,12 +168,13 @@ func normalise(t testing.TB, g golden) golden {
 	return out
 }
 
-// The fast paths take the server's own frames: every token chunk and every
-// status, tool_call and tool_result event of the recorded streams (the
+// The fast paths take the server's own frames: every token chunk, every
+// status, tool_call, tool_result and usage event, stop chunk and handshake
+// of the recorded streams (the
 // fuzz test holds them to the general decoder's answer; this one makes
 // sure they are taken at all).
 func TestFastPathsTakeTheServerFrames(t *testing.T) {
-	tokens, progress := 0, 0
+	tokens, progress, other := 0, 0, 0
 	for _, file := range sseFiles(t) {
 		data, err := os.ReadFile(file)
 		require.NoError(t, err)
@@ -181,16 +182,29 @@ func TestFastPathsTakeTheServerFrames(t *testing.T) {
 			payload, ok := strings.CutPrefix(strings.TrimRight(line, "\r"), "data: ")
 			// The recorded oddities (a frame split over data: lines, a
 			// payload with an object member) are the general decoder's.
+			if ok && strings.HasPrefix(payload, `{"protocol_version": "`) {
+				evs, taken := fastOther([]byte(payload), nil)
+				assert.True(t, taken, "handshake not taken: %s", payload)
+				assert.Len(t, evs, 1)
+				other++
+				continue
+			}
 			if !ok || !strings.HasPrefix(payload, `{"id": "`) || strings.Contains(payload, `"extra": {`) {
 				continue
 			}
 			switch {
+			case strings.HasSuffix(payload, `"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}`):
+				evs, ok := fastOther([]byte(payload), nil)
+				assert.True(t, ok, "stop chunk not taken: %s", payload)
+				assert.Empty(t, evs)
+				other++
 			case strings.Contains(payload, `"choices": [{"index": 0, "delta": {"content": `) &&
 				strings.HasSuffix(payload, `, "role": "assistant"}, "finish_reason": null}]}`):
 				_, ok := fastToken([]byte(payload))
 				assert.True(t, ok, "token chunk not taken: %s", payload)
 				tokens++
-			case strings.Contains(payload, `"ki_event": {"type": "status"`),
+			case strings.Contains(payload, `"ki_event": {"type": "usage"`) && !strings.Contains(payload, `"usage": {`) && !strings.Contains(payload, `"ts": `),
+				strings.Contains(payload, `"ki_event": {"type": "status"`),
 				strings.Contains(payload, `"ki_event": {"type": "tool_call"`),
 				strings.Contains(payload, `"ki_event": {"type": "tool_result"`):
 				evs, ok := fastProgress([]byte(payload), nil)
@@ -202,4 +216,5 @@ func TestFastPathsTakeTheServerFrames(t *testing.T) {
 	}
 	assert.Positive(t, tokens)
 	assert.Positive(t, progress)
+	assert.Positive(t, other)
 }
