@@ -185,3 +185,29 @@ func TestIdleTimeoutIgnoresSlowConsumer(t *testing.T) {
 	}
 	require.NoError(t, err)
 }
+
+// A backend that keeps its response open after [DONE] does not hold the
+// turn: the end of the body is waited for at most drainWait, then the
+// connection is closed as before (the backend sees it go).
+func TestOpenAfterDoneDoesNotHoldTheTurn(t *testing.T) {
+	gone := make(chan struct{})
+	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = w.Write([]byte("data: {\"type\": \"token\", \"content\": \"a\"}\n\ndata: [DONE]\n\n"))
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+		close(gone)
+	})
+	c, err := New(b.URL)
+	require.NoError(t, err)
+	start := time.Now()
+	evs, err := collect(testCtx(t), c, Turn{Question: "q", Conversation: "conv"})
+	require.NoError(t, err)
+	require.IsType(t, End{}, evs[len(evs)-1])
+	require.Less(t, time.Since(start), 40*drainWait, "the turn waited for a body that does not end")
+	select {
+	case <-gone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the connection was not closed")
+	}
+}

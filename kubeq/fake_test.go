@@ -2,9 +2,15 @@ package kubeq_test
 
 import (
 	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/kubeq-mcp/kubeq-mcp/kubeq"
@@ -203,4 +209,38 @@ func TestFakeFatalErrorBothEras(t *testing.T) {
 			require.ErrorAs(t, err, &fe)
 		})
 	}
+}
+
+// Turns one after another share one connection: after [DONE] the client
+// reads the end of the response (here sent a moment later, as a backend in
+// another process does), so the connection goes back to the pool instead
+// of being closed, and a new one dialled for the next turn.
+func TestTurnsReuseTheConnection(t *testing.T) {
+	var opened atomic.Int32
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = w.Write([]byte("data: {\"type\": \"token\", \"content\": \"an answer\"}\n\ndata: [DONE]\n\n"))
+		w.(http.Flusher).Flush()
+		time.Sleep(5 * time.Millisecond) // the end of the body comes after [DONE]
+	}))
+	ts.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			opened.Add(1)
+		}
+	}
+	ts.Start()
+	t.Cleanup(ts.Close)
+	c, err := kubeq.New(ts.URL)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for i := range 5 {
+		var got []kubeq.Event
+		for ev, err := range c.Stream(ctx, kubeq.Turn{Question: "q", Conversation: "conv-" + strconv.Itoa(i)}) {
+			require.NoError(t, err)
+			got = append(got, ev)
+		}
+		require.IsType(t, kubeq.End{}, got[len(got)-1])
+	}
+	assert.Equal(t, int32(1), opened.Load(), "one connection for five turns")
 }

@@ -144,6 +144,9 @@ func (c *Client) attempt(ctx context.Context, p preparedTurn, yield func(Event, 
 		return emit(e)
 	})
 	if err == nil {
+		if st.Done {
+			drain(body, idle)
+		}
 		return false, nil // [DONE], or the consumer stopped
 	}
 	// The answer so far, for the partial answer the caller keeps.
@@ -229,11 +232,42 @@ func (w *idleWatch) check() {
 	w.fire()
 }
 
+// within makes the watch fire after d of silence from now on.
+func (w *idleWatch) within(d time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.d = d
+	w.touch()
+	w.timer.Reset(d)
+}
+
 func (w *idleWatch) stop() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.off.Store(true)
 	w.timer.Stop()
+}
+
+// After [DONE], drain reads the end of the response (the last chunk of
+// its body) so that the connection goes back to the pool: a body closed
+// before its end closes its connection, and the next turn dialled a new
+// one. A backend that sends more, or keeps the stream open, is given at
+// most drainBytes and drainWait; then the connection is closed as before.
+const (
+	drainBytes = 4 << 10
+	drainWait  = 25 * time.Millisecond
+)
+
+func drain(body io.Reader, idle *idleWatch) {
+	idle.within(drainWait)
+	var buf [512]byte
+	for n := 0; n < drainBytes; {
+		k, err := body.Read(buf[:])
+		n += k
+		if err != nil {
+			return
+		}
+	}
 }
 
 // idleReader notes activity on every byte received.
