@@ -49,8 +49,8 @@ func redirectTarget(resp *http.Response) string {
 // eventStream: the answer is SSE, or does not say (lenient on a missing
 // Content-Type, as kube-q is on everything).
 func eventStream(contentType string) bool {
-	if contentType == "" {
-		return true
+	if contentType == "" || contentType == "text/event-stream" || contentType == "text/event-stream; charset=utf-8" {
+		return true // the usual ones, without parsing (and its allocations)
 	}
 	// A malformed parameter (say "charset=") still comes with the media
 	// type, and only the media type matters here.

@@ -145,7 +145,7 @@ func (c *Client) attempt(ctx context.Context, p preparedTurn, yield func(Event, 
 	})
 	if err == nil {
 		if st.Done {
-			drain(body, idle)
+			drain(body, sse.buf, idle)
 		}
 		return false, nil // [DONE], or the consumer stopped
 	}
@@ -258,11 +258,11 @@ const (
 	drainWait  = 25 * time.Millisecond
 )
 
-func drain(body io.Reader, idle *idleWatch) {
+// buf is scratch space (the turn's read buffer, done with).
+func drain(body io.Reader, buf []byte, idle *idleWatch) {
 	idle.within(drainWait)
-	var buf [512]byte
 	for n := 0; n < drainBytes; {
-		k, err := body.Read(buf[:])
+		k, err := body.Read(buf)
 		n += k
 		if err != nil {
 			return

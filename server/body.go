@@ -148,16 +148,45 @@ func containsFoldASCII(b []byte, w string) bool {
 	if len(w) == 0 {
 		return true
 	}
-	for i := 0; i+len(w) <= len(b); i++ {
-		j := 0
+	lo, up := w[0], w[0]
+	if 'a' <= lo && lo <= 'z' {
+		up = lo - 'a' + 'A'
+	}
+	// Jump from one place the first letter is (in either case) to the
+	// next; each case's next place is looked for once it is passed.
+	nextLo, nextUp := next(b, 0, lo), -1
+	if up != lo {
+		nextUp = next(b, 0, up)
+	}
+	for {
+		i := nextLo
+		if nextUp >= 0 && (i < 0 || nextUp < i) {
+			i = nextUp
+		}
+		if i < 0 || i+len(w) > len(b) {
+			return false
+		}
+		j := 1
 		for j < len(w) && lowerASCII(b[i+j]) == w[j] {
 			j++
 		}
 		if j == len(w) {
 			return true
 		}
+		if i == nextLo {
+			nextLo = next(b, i+1, lo)
+		} else {
+			nextUp = next(b, i+1, up)
+		}
 	}
-	return false
+}
+
+// next is the index of the first c in b at or after from, or -1.
+func next(b []byte, from int, c byte) int {
+	if k := bytes.IndexByte(b[from:], c); k >= 0 {
+		return from + k
+	}
+	return -1
 }
 
 func lowerASCII(c byte) byte {

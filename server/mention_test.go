@@ -86,3 +86,16 @@ func FuzzFoldedMeansUnchanged(f *testing.F) {
 		}
 	})
 }
+
+// containsFoldASCII finds a lower-case ASCII word in any letter case, as
+// lower-casing the text and searching would.
+func FuzzContainsFoldASCII(f *testing.F) {
+	f.Add([]byte(`{"METHOD":"Notifications/Cancelled"}`), "notifications/cancelled")
+	f.Add([]byte("nnnnN initializE"), "initialize")
+	f.Fuzz(func(t *testing.T, b []byte, w string) {
+		if !ascii(string(b)) || !ascii(w) || strings.ToLower(w) != w {
+			return
+		}
+		require.Equal(t, strings.Contains(strings.ToLower(string(b)), w), containsFoldASCII(b, w))
+	})
+}
