@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -9,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -51,6 +55,12 @@ func TestReplicasTaskPolledAnywhere(t *testing.T) {
 
 	id := created(t, c.callQuery(map[string]any{"question": "why is web-1 crashing?"}))
 	runner := rs.servedCalls()[0]
+	// Whoever reads Redis cannot test guesses of the token offline: the
+	// owner is keyed with the state key, not a plain hash of the token.
+	owner := storedOwner(t, srv, id)
+	sum := sha256.Sum256([]byte("alice"))
+	assert.Regexp(t, `^http:[0-9a-f]{64}$`, owner)
+	assert.NotContains(t, owner, hex.EncodeToString(sum[:]), "the owner in the store is not sha256(token)")
 	task, msgs := c.poll(id, 60*time.Second, nil)
 	require.Equal(t, "completed", task["status"], task)
 	require.NotEmpty(t, msgs, "statusMessage while working, read through other replicas")
@@ -82,6 +92,27 @@ func TestReplicasTaskPolledAnywhere(t *testing.T) {
 	require.Nil(t, e)
 	assert.Equal(t, "completed", final["status"], "mallory's cancel changed nothing")
 	assert.Equal(t, 1, backend.Received("why is web-1 crashing?"))
+}
+
+// storedOwner reads task id's record from redis-server, as anyone who can
+// read Redis can, and returns its owner.
+func storedOwner(t *testing.T, srv *redistest.Server, id string) string {
+	t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer rdb.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	keys, err := rdb.Keys(ctx, "*:task:"+id).Result()
+	require.NoError(t, err)
+	require.Len(t, keys, 1, "the task's record")
+	raw, err := rdb.Get(ctx, keys[0]).Bytes()
+	require.NoError(t, err)
+	var rec struct {
+		Owner string `json:"o"`
+	}
+	require.NoError(t, json.Unmarshal(raw, &rec))
+	require.NotEmpty(t, rec.Owner)
+	return rec.Owner
 }
 
 // An approval inside a task, answered by tasks/update on a replica that

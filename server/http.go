@@ -53,7 +53,7 @@ func (s *Server) HTTPHandler() http.Handler {
 		mcpserver.WithStreamableHTTPLogger(s.log.With("component", "mcp-http")),
 		mcpserver.WithHTTPContextFunc(func(ctx context.Context, r *http.Request) context.Context {
 			token, _ := bearerToken(r.Header.Get("Authorization"))
-			return withOwner(withPageBase(withTransport(ctx, "http"), r), httpOwner(token))
+			return withOwner(withPageBase(withTransport(ctx, "http"), r), s.httpOwner(token))
 		}),
 	)
 	s.mu.Lock()

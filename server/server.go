@@ -128,6 +128,7 @@ type Server struct {
 	mcp       *mcpserver.MCPServer
 	tracker   *deliveryTracker
 	sealer    *sealer
+	ownerKey  []byte // keys httpOwner (owner.go)
 	ledger    *approval.Ledger
 	audit     *auditor
 	pages     *pages
@@ -240,6 +241,7 @@ func New(cfg Config) (*Server, error) {
 		tasks:     tasks.New(cfg.TaskTTL, taskPollInterval),
 		legacyIDs: newLegacyTaskIDs(),
 	}
+	s.ownerKey = deriveOwnerKey(key)
 	if s.ledger == nil {
 		s.ledger = approval.NewLedger(approval.NewMemoryStore(), approval.Options{})
 	}

@@ -2,8 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -80,9 +78,9 @@ func (s *Server) boundTaskTTL(_ context.Context, _ any, req *mcp.CallToolRequest
 
 type ownerKey struct{}
 
-// withOwner records who makes requests on ctx: the hash of the HTTP bearer
-// token (everyone without a token is one "http" client), or the stdio
-// session.
+// withOwner records who makes requests on ctx: the HTTP bearer token,
+// keyed-hashed (httpOwner; everyone without a token is one "http" client),
+// or the stdio session.
 func withOwner(ctx context.Context, owner string) context.Context {
 	return context.WithValue(ctx, ownerKey{}, owner)
 }
@@ -90,15 +88,6 @@ func withOwner(ctx context.Context, owner string) context.Context {
 func ownerFrom(ctx context.Context) string {
 	o, _ := ctx.Value(ownerKey{}).(string)
 	return o
-}
-
-// httpOwner is the task owner of an HTTP request with this bearer token.
-func httpOwner(token string) string {
-	if token == "" {
-		return "http"
-	}
-	sum := sha256.Sum256([]byte(token))
-	return "http:" + hex.EncodeToString(sum[:])
 }
 
 // declaresTasks reports whether a request's _meta declares the extension

@@ -176,7 +176,7 @@ func (s *Server) serveTasks(next http.Handler) http.Handler {
 		switch {
 		case isTaskMethod(body):
 			token, _ := bearerToken(r.Header.Get("Authorization"))
-			reply := s.taskRPC(httpOwner(token), body)
+			reply := s.taskRPC(s.httpOwner(token), body)
 			if reply == nil {
 				w.WriteHeader(http.StatusAccepted)
 				return
