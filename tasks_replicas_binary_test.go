@@ -115,6 +115,65 @@ func storedOwner(t *testing.T, srv *redistest.Server, id string) string {
 	return rec.Owner
 }
 
+// The runner shows a form only once the store has it: a client that reads
+// input_required from the runner and answers at once through another
+// replica is heard (the record lagged the runner's own view by up to one
+// share tick, and such an answer was dropped).
+func TestReplicasTaskAnsweredElsewhereAtOnce(t *testing.T) {
+	srv := redistest.Start(t)
+	backend := kubeqtest.NewServer()
+	t.Cleanup(backend.Close)
+	backend.Handle("clean up web-5", binScript(podGate("web-5", "")))
+	rs := startReplicas(t, 2, backend, srv.URL(0), "--approval-timeout", "5s", "--approval-browser", "none")
+	c := replicaTaskClient(t, rs, "")
+	approve := map[string]any{"action": "accept", "content": map[string]any{"decision": "approve", "confirm": "web-5"}}
+	for round := range 3 {
+		rs.only(0)
+		id := created(t, c.callQuery(map[string]any{"question": "clean up web-5"}))
+		var key string
+		for deadline := time.Now().Add(30 * time.Second); key == ""; time.Sleep(5 * time.Millisecond) {
+			task, e := c.request("tasks/get", map[string]any{"taskId": id})
+			require.Nil(t, e)
+			reqs, _ := task["inputRequests"].(map[string]any)
+			for k := range reqs {
+				key = k
+			}
+			require.True(t, time.Now().Before(deadline), "no form within 30 s: %v", task)
+		}
+		rs.only(1)
+		_, e := c.request("tasks/update", map[string]any{"taskId": id, "inputResponses": map[string]any{key: approve}})
+		require.Nil(t, e)
+		task, _ := c.poll(id, 30*time.Second, nil)
+		require.Equal(t, "completed", task["status"], task)
+		d := backend.Decisions()
+		require.Len(t, d, round+1)
+		assert.True(t, d[round].Approved, "round %d: the approve sent through replica 1 right after the runner showed the form was heard", round)
+	}
+	assert.Empty(t, strays(backend))
+}
+
+// With the store gone while a task runs, its replica says so once, not on
+// every share tick.
+func TestReplicasTaskStoreErrorLoggedOnce(t *testing.T) {
+	srv := redistest.Start(t)
+	backend := liveBackend(t, "slow one", []string{"first. ", "never sent"}, time.Minute)
+	rs := startReplicas(t, 2, backend, srv.URL(0))
+	c := replicaTaskClient(t, rs, "")
+	rs.only(0)
+	id := created(t, c.callQuery(map[string]any{"question": "slow one"}))
+	c.poll(id, 30*time.Second, func(task map[string]any) bool { return task["statusMessage"] != nil })
+	srv.Stop()
+	const warning = "could not read a task's mail from the store"
+	require.Eventually(t, func() bool { return strings.Contains(rs.reps[0].stderr.String(), warning) }, 10*time.Second, 50*time.Millisecond,
+		"a store error while reading mail is logged")
+	time.Sleep(12 * 250 * time.Millisecond) // a dozen share ticks
+	assert.Equal(t, 1, strings.Count(rs.reps[0].stderr.String(), warning), "once per transition, not per tick")
+	// The task itself goes on: the sharer never holds up its runner.
+	task, e := c.request("tasks/get", map[string]any{"taskId": id})
+	require.Nil(t, e)
+	assert.Equal(t, "working", task["status"])
+}
+
 // An approval inside a task, answered by tasks/update on a replica that
 // does not run it: an approve with the right confirmation approves, a
 // decline denies, exactly once each.
@@ -247,24 +306,90 @@ func TestReplicasTaskStoreDown(t *testing.T) {
 	}
 }
 
-// The replica running a task hangs (SIGSTOP): once its record has not been
-// rewritten for 30 s, the others show the task failed rather than working
-// forever.
+// The replica running a task hangs (SIGSTOP): once it has not been heard
+// from for 30 s (its liveness key expired in the store), the others show
+// the task failed rather than working forever; and failed is final. When
+// the runner resumes (SIGCONT), every replica still shows it failed, the
+// runner stops its work (the backend request is closed), and an approval
+// left for it while it hung is never sent: its open gate is denied.
 func TestReplicasTaskReplicaHung(t *testing.T) {
 	t.Parallel()
-	srv := redistest.Start(t)
-	backend := liveBackend(t, "slow one", []string{"first. ", "never sent"}, 10*time.Minute)
-	rs := startReplicas(t, 2, backend, srv.URL(0))
-	c := replicaTaskClient(t, rs, "")
-	rs.only(0)
-	id := created(t, c.callQuery(map[string]any{"question": "slow one"}))
-	rs.only(1)
-	c.poll(id, 30*time.Second, func(task map[string]any) bool { return task["statusMessage"] != nil })
-	require.NoError(t, rs.reps[0].cmd.Process.Signal(syscall.SIGSTOP))
-	stopped := time.Now()
-	t.Cleanup(func() { _ = rs.reps[0].cmd.Process.Kill() })
-	task, _ := c.poll(id, 2*time.Minute, nil)
-	require.Equal(t, "failed", task["status"], task)
-	assert.Equal(t, "the replica running this task stopped", task["error"].(map[string]any)["message"])
-	assert.GreaterOrEqual(t, time.Since(stopped), 25*time.Second, "not before its record went stale (30 s after its last write, at most 5 s before the stop)")
+	for _, gate := range []bool{false, true} {
+		name := map[bool]string{false: "streaming", true: "at a gate"}[gate]
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			srv := redistest.Start(t)
+			var backend *kubeqtest.Server
+			question := "slow one"
+			if gate {
+				question = "clean up web-5"
+				backend = kubeqtest.NewServer()
+				t.Cleanup(backend.Close)
+				backend.Handle(question, binScript(podGate("web-5", "")))
+			} else {
+				backend = liveBackend(t, question, []string{"first. ", "never sent"}, 10*time.Minute)
+			}
+			rs := startReplicas(t, 2, backend, srv.URL(0), "--approval-timeout", "5m", "--approval-browser", "none")
+			c := replicaTaskClient(t, rs, "")
+			rs.only(0)
+			id := created(t, c.callQuery(map[string]any{"question": question}))
+			rs.only(1)
+			var key string
+			c.poll(id, 30*time.Second, func(task map[string]any) bool {
+				if !gate {
+					return task["statusMessage"] != nil
+				}
+				reqs, _ := task["inputRequests"].(map[string]any)
+				for k := range reqs {
+					key = k
+				}
+				return task["status"] == "input_required"
+			})
+			require.NoError(t, rs.reps[0].cmd.Process.Signal(syscall.SIGSTOP))
+			stopped := time.Now()
+			t.Cleanup(func() { _ = rs.reps[0].cmd.Process.Kill() })
+			approve := map[string]any{"action": "accept", "content": map[string]any{"decision": "approve", "confirm": "web-5"}}
+			if gate {
+				// A human approves while the runner hangs: the answer waits in
+				// the store for it.
+				_, e := c.request("tasks/update", map[string]any{"taskId": id, "inputResponses": map[string]any{key: approve}})
+				require.Nil(t, e)
+			}
+			task, _ := c.poll(id, 2*time.Minute, nil)
+			require.Equal(t, "failed", task["status"], task)
+			failed := task["error"]
+			assert.Equal(t, "the replica running this task stopped", failed.(map[string]any)["message"])
+			assert.GreaterOrEqual(t, time.Since(stopped), 25*time.Second, "not before its liveness lapsed (30 s after its last beat, at most 5 s before the stop)")
+
+			require.NoError(t, rs.reps[0].cmd.Process.Signal(syscall.SIGCONT))
+			rs.only(0, 1)
+			// Several seconds of polling through both replicas: at 250 ms a
+			// tick, the runner has long read its mail and written what it
+			// would.
+			for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+				got, e := c.request("tasks/get", map[string]any{"taskId": id})
+				require.Nil(t, e)
+				require.Equal(t, "failed", got["status"], "failed is final: %v", got)
+				assert.Equal(t, failed, got["error"])
+				if gate {
+					_, e = c.request("tasks/update", map[string]any{"taskId": id, "inputResponses": map[string]any{key: approve}})
+					require.Nil(t, e)
+				}
+			}
+			assert.Contains(t, rs.routes("tasks/get"), 0, "the runner answered too")
+			if gate {
+				require.Eventually(t, func() bool { return len(backend.Decisions()) > 0 }, 10*time.Second, 50*time.Millisecond,
+					"the runner denies its open gate once it finds its task failed")
+				d := backend.Decisions()
+				require.Len(t, d, 1)
+				assert.False(t, d[0].Approved, "no approve is ever sent for a task shown failed")
+				assert.Empty(t, strays(backend))
+			} else {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				_, err := backend.WaitForDisconnect(ctx, "")
+				require.NoError(t, err, "the runner stops the work of a task shown failed: the backend request is closed")
+			}
+		})
+	}
 }

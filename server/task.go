@@ -142,7 +142,7 @@ func (s *Server) startTask(ctx context.Context, req mcp.CallToolRequest) (*mcp.C
 	var shared []byte
 	if s.sharesTasks(ownerFrom(ctx)) {
 		shared = taskView(t)
-		if err := s.putTask(t, shared); err != nil {
+		if err := s.recordNewTask(t, shared); err != nil {
 			s.tasks.Remove(t.ID)
 			stop()
 			cancel()
@@ -161,20 +161,13 @@ func (s *Server) startTask(ctx context.Context, req mcp.CallToolRequest) (*mcp.C
 		defer s.drivers.Done()
 		defer stop()
 		defer cancel()
+		ctx := context.WithValue(tctx, taskKey{}, t)
 		if shared != nil {
-			done, sharerDone := make(chan struct{}), make(chan struct{})
-			go func() { defer close(sharerDone); s.shareTask(t, done, shared) }()
-			defer func() {
-				// The sharer stops before the last write, which no older one
-				// may overwrite.
-				close(done)
-				<-sharerDone
-				if err := s.putTask(t, taskView(t)); err != nil {
-					s.log.Warn("could not write a task's outcome to the store; other replicas cannot read it", "task", t.ID, "err", err)
-				}
-			}()
+			var sh *taskSharer
+			ctx, sh = s.startSharing(ctx, t, shared, cancel)
+			defer sh.stop() // the last write, which no older one may overwrite
 		}
-		s.runTask(context.WithValue(tctx, taskKey{}, t), t, req)
+		s.runTask(ctx, t, req)
 	}()
 	s.log.Info("kube_query runs as a task", "task", t.ID)
 	return &mcp.CallToolResult{Result: mcp.Result{Meta: &mcp.Meta{AdditionalFields: map[string]any{taskMarker: handle}}}}, nil
@@ -261,7 +254,7 @@ func (s *Server) taskInput(ctx context.Context, t *tasks.Task, req mcp.CallToolR
 		keys[key] = k
 		requests[key] = b
 	}
-	t.Ask("waiting for a human to approve or deny the proposed action", requests)
+	s.askTask(ctx, t, "waiting for a human to approve or deny the proposed action", requests)
 	retry := req
 	retry.Params.RequestState = res.RequestState
 	retry.Params.InputResponses = nil

@@ -92,6 +92,11 @@ func (s *Server) taskRPC(owner string, msg []byte) (reply []byte) {
 			map[string]any{"requiredCapabilities": map[string]any{"extensions": map[string]any{TasksExtension: map[string]any{}}}})
 	}
 	t, ok := s.tasks.Get(req.Params.TaskID, owner)
+	if ok && s.sharesTasks(owner) {
+		if reply := s.localDeclared(req, t); reply != nil {
+			return reply // failed by another replica while this one was not heard from
+		}
+	}
 	if !ok && s.sharesTasks(owner) && req.Params.TaskID != "" {
 		return s.sharedTaskRPC(req, owner) // another replica's, maybe
 	}
