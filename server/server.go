@@ -250,6 +250,7 @@ func New(cfg Config) (*Server, error) {
 	// One set of hooks: mcp-go keeps only the last WithHooks.
 	hooks := s.sessionHooks()
 	hooks.AddBeforeCallTool(stampRequestID)
+	hooks.AddBeforeCallTool(dropModernTaskParam) // before the hooks that read the param
 	hooks.AddBeforeCallTool(s.boundTaskTTL)
 	hooks.AddBeforeCallTool(s.legacyIDs.mark)
 	hooks.AddAfterCallTool(func(ctx context.Context, _ any, _ *mcp.CallToolRequest, _ any) { s.legacyIDs.done(ctx) })

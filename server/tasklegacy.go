@@ -43,6 +43,18 @@ func newLegacyTaskIDs() *legacyTaskIDs {
 	return &legacyTaskIDs{byCtx: map[context.Context]string{}, ids: map[string]legacyID{}}
 }
 
+// dropModernTaskParam takes the 2025-11-25 task param off a 2026-era
+// tools/call (a before-call-tool hook; mcp-go decides on a task after the
+// hooks, from the request they changed). Such a request has no session,
+// so mcp-go's task would belong to none: every 2025 session could list it
+// and read its result. The call is served as any 2026-era call: as the
+// extension's task if it declares the extension, else a normal call.
+func dropModernTaskParam(ctx context.Context, _ any, req *mcp.CallToolRequest) {
+	if req.Params.Task != nil && isModern(ctx) {
+		req.Params.Task = nil
+	}
+}
+
 // mark notes a task-augmented call (a before-call-tool hook).
 func (l *legacyTaskIDs) mark(ctx context.Context, _ any, req *mcp.CallToolRequest) {
 	if req.Params.Task == nil || req.Header == nil {
