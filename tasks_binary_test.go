@@ -246,6 +246,40 @@ func (c *taskClient) request(method string, params map[string]any) (map[string]a
 }
 
 func (c *taskClient) post(method string, params map[string]any, body []byte, id int) []byte {
+	name, _ := params["taskId"].(string) // Mcp-Name routes a task's requests to the replica holding it
+	if name == "" {
+		name, _ = params["name"].(string)
+	}
+	out, status := c.postRaw(method, name, body, id, nil)
+	if status != http.StatusOK {
+		// Over HTTP, a 2026-era error has the status its code maps to.
+		var e struct {
+			Error *rpcErr `json:"error"`
+		}
+		require.NoError(c.t, json.Unmarshal(out, &e), string(out))
+		require.NotNil(c.t, e.Error, "status %d without a JSON-RPC error: %s", status, out)
+		require.False(c.t, c.legacy || method == "initialize", "a 2025-era error is HTTP 200: %d %s", status, out)
+		require.Equal(c.t, httpStatusOf(e.Error.Code), status, string(out))
+	}
+	return out
+}
+
+// httpStatusOf is the HTTP status of a 2026-era JSON-RPC error, as mcp-go
+// v1.6.0 maps it.
+func httpStatusOf(code int) int {
+	switch code {
+	case -32601:
+		return http.StatusNotFound
+	case -32020, -32021, -32022, -32600, -32602, -32700:
+		return http.StatusBadRequest
+	}
+	return http.StatusOK
+}
+
+// postRaw posts body over HTTP with the headers of its era (edit changes
+// them) and returns the JSON-RPC message answering id, whether it came as
+// JSON or in an event stream, and the HTTP status.
+func (c *taskClient) postRaw(method, name string, body []byte, id int, edit func(http.Header)) ([]byte, int) {
 	req, err := http.NewRequest(http.MethodPost, c.endpoint, bytes.NewReader(body))
 	require.NoError(c.t, err)
 	req.Header.Set("Content-Type", "application/json")
@@ -262,32 +296,54 @@ func (c *taskClient) post(method string, params map[string]any, body []byte, id 
 	if c.bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+c.bearer)
 	}
-	// Mcp-Name routes a task's requests to the replica holding it.
-	if tid, ok := params["taskId"].(string); ok {
-		req.Header.Set("Mcp-Name", tid)
-	} else if name, ok := params["name"].(string); ok {
+	if name != "" {
 		req.Header.Set("Mcp-Name", name)
+	}
+	if edit != nil {
+		edit(req.Header)
 	}
 	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
 	require.NoError(c.t, err)
 	defer resp.Body.Close()
 	out, err := io.ReadAll(resp.Body)
 	require.NoError(c.t, err)
-	require.Equal(c.t, http.StatusOK, resp.StatusCode, string(out))
 	if sid := resp.Header.Get("Mcp-Session-Id"); sid != "" {
 		c.session = sid
 	}
 	if !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
-		return out
+		return out, resp.StatusCode
 	}
 	for _, line := range strings.Split(string(out), "\n") {
 		data, ok := strings.CutPrefix(line, "data: ")
 		if ok && strings.Contains(data, fmt.Sprintf(`"id":%d`, id)) {
-			return []byte(data)
+			return []byte(data), resp.StatusCode
 		}
 	}
 	c.t.Fatalf("no response in the event stream: %s", out)
-	return nil
+	return nil, 0
+}
+
+// send sends body, a request with id written by the test as it is, and
+// returns the message answering id (nil when none came within 30 s: over
+// stdio an answer without the id never matches) and, over HTTP, the
+// status.
+func (c *taskClient) send(method, name string, id int, body []byte) ([]byte, int) {
+	c.t.Helper()
+	if c.endpoint != "" {
+		return c.postRaw(method, name, body, id, nil)
+	}
+	ch := make(chan json.RawMessage, 1)
+	c.mu.Lock()
+	c.pending[fmt.Sprint(id)] = ch
+	_, err := c.in.Write(append(body, '\n'))
+	c.mu.Unlock()
+	require.NoError(c.t, err)
+	select {
+	case raw := <-ch:
+		return raw, 0
+	case <-time.After(30 * time.Second):
+		return nil, 0
+	}
 }
 
 func (c *taskClient) callQuery(args map[string]any) map[string]any {

@@ -41,7 +41,7 @@ func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) er
 		if !isTaskMethod(msg) {
 			return nil, false
 		}
-		return s.taskRPC(owner, msg), true
+		return s.taskRPC(owner, msg, nil), true
 	}
 	link.rewrite = taskHandle
 	stdio.SetContextFunc(func(ctx context.Context) context.Context {

@@ -39,3 +39,37 @@ func TestDisambiguateDuplicateMembers(t *testing.T) {
 		assert.Equal(t, same, disambiguate(same))
 	}
 }
+
+// A 2026-era retry whose inputResponses names a key twice reaches mcp-go
+// with that key's answer one that approval.Judge denies; the rest of the
+// message keeps its bytes. A repeated inputResponses member is left as it
+// is: mcp-go refuses that message itself.
+func TestDisambiguateRepeatedInputResponse(t *testing.T) {
+	head := `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"kube_query","requestState":"s t","inputResponses":`
+	dup := []byte(head + `{"approval":{"action":"decline"}, "approv\u0061l":{"action":"accept","content":{"decision":"approve"}},"other":{"action":"decline"}}}}` + "\n")
+	out := disambiguate(dup)
+	require.NotEqual(t, dup, out)
+	assert.Equal(t, head, string(out[:len(head)]), "the rest is unchanged")
+	assert.Equal(t, "}}\n", string(out[len(out)-3:]))
+	var m struct {
+		Params struct {
+			InputResponses map[string]json.RawMessage `json:"inputResponses"`
+		} `json:"params"`
+	}
+	require.NoError(t, json.Unmarshal(out, &m))
+	assert.JSONEq(t, `{"action":"decline"}`, string(m.Params.InputResponses["other"]))
+	var a struct {
+		Action  string          `json:"action"`
+		Content json.RawMessage `json:"content"`
+	}
+	require.NoError(t, json.Unmarshal(m.Params.InputResponses["approval"], &a))
+	gate := approval.Gate{ApprovalID: "a", Action: "kubectl scale deployment web", Risk: "medium"}
+	assert.False(t, approval.Judge(gate, approval.Answer{Action: a.Action, Content: a.Content}).Approves(gate))
+
+	for _, same := range [][]byte{
+		[]byte(head + `{"approval":{"action":"accept","content":{"decision":"approve"}}}}}`),
+		[]byte(head + `{"approval":{"action":"decline"}},"inputResponses":{"approval":{"action":"decline"}}}}`),
+	} {
+		assert.Equal(t, same, disambiguate(same))
+	}
+}

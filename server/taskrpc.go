@@ -1,11 +1,8 @@
 package server
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
 	"net/http"
-	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
 )
@@ -19,20 +16,21 @@ import (
 
 // Error codes of the extension.
 const (
+	codeInvalidRequest    = -32600
 	codeMethodNotFound    = -32601
 	codeInvalidParams     = -32602
 	codeMissingCapability = -32021
 )
 
+// rpcRequest is a tasks/* request as taskRPC read it.
 type rpcRequest struct {
-	JSONRPC string          `json:"jsonrpc"`
-	ID      json.RawMessage `json:"id,omitempty"`
-	Method  string          `json:"method"`
-	Params  struct {
-		Meta           map[string]any             `json:"_meta"`
-		TaskID         string                     `json:"taskId"`
-		InputResponses map[string]json.RawMessage `json:"inputResponses"`
-	} `json:"params"`
+	ID     json.RawMessage
+	Method string
+	Params struct {
+		Meta           map[string]any
+		TaskID         string
+		InputResponses map[string]json.RawMessage
+	}
 }
 
 // isTaskMethod reports whether msg is a request this file answers: a
@@ -73,14 +71,46 @@ func peekMethod(msg []byte) string {
 }
 
 // taskRPC answers a tasks/* request from owner; reply is nil for a
-// notification.
-func (s *Server) taskRPC(owner string, msg []byte) (reply []byte) {
-	var req rpcRequest
-	if err := json.Unmarshal(msg, &req); err != nil {
+// notification. header is the HTTP request's, nil over stdio: as mcp-go
+// does for its own methods, the 2026 era's headers are checked only over
+// HTTP. The envelope (id, method) is read before the params, so that
+// params of the wrong type are answered -32602 with the request's id.
+func (s *Server) taskRPC(owner string, msg []byte, header http.Header) (reply []byte) {
+	var env struct {
+		ID     json.RawMessage `json:"id"`
+		Method string          `json:"method"`
+		Params json.RawMessage `json:"params"`
+	}
+	if err := json.Unmarshal(msg, &env); err != nil {
 		return rpcError(nil, -32700, "Parse error", nil)
 	}
-	if len(req.ID) == 0 || string(req.ID) == "null" {
+	if len(env.ID) == 0 || string(env.ID) == "null" {
 		return nil // a notification is not answered
+	}
+	req := rpcRequest{ID: env.ID, Method: env.Method}
+	// encoding/json would take "Params" or "inputresponses" too, and the
+	// last of a repeated member: a message read two ways is refused, as
+	// mcp-go refuses it.
+	if err := strictMembers(msg, envelopeMembers); err != nil {
+		return rpcError(req.ID, codeInvalidRequest, err.Error(), nil)
+	}
+	if err := strictMembers(env.Params, taskParamsMembers); err != nil {
+		return rpcError(req.ID, codeInvalidRequest, "params: "+err.Error(), nil)
+	}
+	var meta struct {
+		Meta map[string]any `json:"_meta"`
+	}
+	_ = json.Unmarshal(env.Params, &meta) // isTaskMethod read it
+	req.Params.Meta = meta.Meta
+	version, _ := meta.Meta[mcp.MetaKeyProtocolVersion].(string)
+	if header != nil {
+		if err := checkTaskHeaders(header, version, req.Method); err != nil {
+			return rpcError(req.ID, mcp.HEADER_MISMATCH, err.Error(), nil)
+		}
+	}
+	if !mcp.IsValidProtocolVersion(version) {
+		e := mcp.UnsupportedProtocolVersionError{Version: version, Supported: mcp.ValidProtocolVersions}.JSONRPCError()
+		return rpcError(req.ID, e.Error.Code, e.Error.Message, e.Error.Data)
 	}
 	switch req.Method {
 	case "tasks/result", "tasks/list":
@@ -90,6 +120,14 @@ func (s *Server) taskRPC(owner string, msg []byte) (reply []byte) {
 	if !declaresTasks(req.Params.Meta) {
 		return rpcError(req.ID, codeMissingCapability, "Missing required client capability",
 			map[string]any{"requiredCapabilities": map[string]any{"extensions": map[string]any{TasksExtension: map[string]any{}}}})
+	}
+	if err := decodeTaskParams(env.Params, &req); err != nil {
+		return rpcError(req.ID, codeInvalidParams, "Invalid params: "+err.Error(), nil)
+	}
+	if header != nil {
+		if err := checkTaskName(header, req.Params.TaskID); err != nil {
+			return rpcError(req.ID, mcp.HEADER_MISMATCH, err.Error(), nil)
+		}
 	}
 	t, ok := s.tasks.Get(req.Params.TaskID, owner)
 	if ok && s.sharesTasks(owner) {
@@ -136,103 +174,4 @@ func rpcError(id json.RawMessage, code int, msg string, data any) []byte {
 	}
 	b, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": id, "error": e})
 	return b
-}
-
-// taskHandle rewrites a tools/call response carrying a task handle into
-// the CreateTaskResult; any other message is returned as is.
-func taskHandle(msg []byte) []byte {
-	if !bytes.Contains(msg, []byte(taskMarker)) {
-		return msg
-	}
-	var resp struct {
-		ID     json.RawMessage `json:"id"`
-		Result struct {
-			Meta map[string]map[string]any `json:"_meta"`
-		} `json:"result"`
-	}
-	if json.Unmarshal(msg, &resp) != nil || resp.Result.Meta[taskMarker] == nil {
-		return msg
-	}
-	v := resp.Result.Meta[taskMarker]
-	v["resultType"] = "task"
-	out := rpcResult(resp.ID, v)
-	if bytes.HasSuffix(msg, []byte("\n")) {
-		out = append(out, '\n')
-	}
-	return out
-}
-
-// serveTasks answers the extension's methods over HTTP, and turns a task
-// handle into its CreateTaskResult, whether mcp-go answered in JSON or in
-// an event stream. The body was read and bounded by limitBody.
-func (s *Server) serveTasks(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost || r.Body == nil {
-			next.ServeHTTP(w, r)
-			return
-		}
-		// The handlers after this one (capSessions) read the body that
-		// limitBody buffered, so it stays buffered.
-		body, err := requestBody(r)
-		if err != nil {
-			next.ServeHTTP(w, r)
-			return
-		}
-		switch {
-		case isTaskMethod(body):
-			token, _ := bearerToken(r.Header.Get("Authorization"))
-			reply := s.taskRPC(s.httpOwner(token), body)
-			if reply == nil {
-				w.WriteHeader(http.StatusAccepted)
-				return
-			}
-			w.Header().Set("Content-Type", "application/json")
-			_, _ = w.Write(reply)
-		case bytes.Contains(body, []byte(TasksExtension)) && peekMethod(body) == "tools/call":
-			bw := &bufferedResponse{header: http.Header{}, status: http.StatusOK}
-			next.ServeHTTP(bw, r)
-			bw.sendRewritten(w)
-		default:
-			next.ServeHTTP(w, r)
-		}
-	})
-}
-
-// bufferedResponse keeps a response to rewrite it whole. Only a call that
-// asks for a task is buffered; it answers at once.
-type bufferedResponse struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
-}
-
-func (b *bufferedResponse) Header() http.Header         { return b.header }
-func (b *bufferedResponse) WriteHeader(status int)      { b.status = status }
-func (b *bufferedResponse) Write(p []byte) (int, error) { return b.body.Write(p) }
-func (b *bufferedResponse) Flush()                      {}
-
-func (b *bufferedResponse) sendRewritten(w http.ResponseWriter) {
-	out := b.body.Bytes()
-	if strings.HasPrefix(b.header.Get("Content-Type"), "text/event-stream") {
-		var nb bytes.Buffer
-		sc := bufio.NewScanner(bytes.NewReader(out))
-		sc.Buffer(nil, 64<<20)
-		for sc.Scan() {
-			line := sc.Bytes()
-			if data, ok := bytes.CutPrefix(line, []byte("data: ")); ok {
-				line = append([]byte("data: "), taskHandle(data)...)
-			}
-			nb.Write(line)
-			nb.WriteByte('\n')
-		}
-		out = nb.Bytes()
-	} else {
-		out = taskHandle(out)
-	}
-	for k, v := range b.header {
-		w.Header()[k] = v
-	}
-	w.Header().Del("Content-Length")
-	w.WriteHeader(b.status)
-	_, _ = w.Write(out)
 }
