@@ -26,8 +26,8 @@ import (
 // look like task calls; on the built binary.
 
 const (
-	approveWeb5 = `{"action":"accept","content":{"decision":"approve","confirm":"web-5"}}`
-	declineForm = `{"action":"decline"}`
+	approveWeb5JSON = `{"action":"accept","content":{"decision":"approve","confirm":"web-5"}}`
+	declineJSON     = `{"action":"decline"}`
 )
 
 func (c *taskClient) metaJSON() string {
@@ -78,7 +78,7 @@ func TestBinaryTaskUpdateRepeatedKeyDenies(t *testing.T) {
 		backend, c, id, key := gateTask(t, transport)
 
 		folded := fmt.Sprintf(`{"jsonrpc":"2.0","id":901,"method":"tasks/update","params":{"_meta":%s,"taskId":%q,`+
-			`"inputResponses":{%q:%s},"InputResponses":{%q:%s}}}`, c.metaJSON(), id, key, declineForm, key, approveWeb5)
+			`"inputResponses":{%q:%s},"InputResponses":{%q:%s}}}`, c.metaJSON(), id, key, declineJSON, key, approveWeb5JSON)
 		raw, status := c.send("tasks/update", id, 901, []byte(folded))
 		require.NotNil(t, raw, "answered")
 		_, _, e := rpcAnswer(t, raw)
@@ -93,7 +93,7 @@ func TestBinaryTaskUpdateRepeatedKeyDenies(t *testing.T) {
 		assert.Empty(t, backend.Decisions())
 
 		repeated := fmt.Sprintf(`{"jsonrpc":"2.0","id":902,"method":"tasks/update","params":{"_meta":%s,"taskId":%q,`+
-			`"inputResponses":{%q:%s,%q:%s}}}`, c.metaJSON(), id, key, declineForm, key, approveWeb5)
+			`"inputResponses":{%q:%s,%q:%s}}}`, c.metaJSON(), id, key, declineJSON, key, approveWeb5JSON)
 		raw, _ = c.send("tasks/update", id, 902, []byte(repeated))
 		require.NotNil(t, raw, "answered")
 		_, _, e = rpcAnswer(t, raw)
@@ -128,7 +128,7 @@ func TestBinaryRetryRepeatedKeyDenies(t *testing.T) {
 		}
 		body := fmt.Sprintf(`{"jsonrpc":"2.0","id":903,"method":"tools/call","params":{"_meta":%s,"name":"kube_query",`+
 			`"arguments":{"question":"clean up web-5"},"requestState":%q,"inputResponses":{%q:%s,%q:%s}}}`,
-			c.metaJSON(), state, key, declineForm, key, approveWeb5)
+			c.metaJSON(), state, key, declineJSON, key, approveWeb5JSON)
 		raw, _ := c.send("tools/call", "kube_query", 903, []byte(body))
 		require.NotNil(t, raw, "answered")
 		_, result, e := rpcAnswer(t, raw)
