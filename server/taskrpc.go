@@ -10,9 +10,9 @@ import (
 // The Tasks extension's methods, answered in front of mcp-go (which knows
 // only the 2025-11-25 tasks) on both transports: tasks/get, tasks/update
 // and tasks/cancel, and -32601 for tasks/result and tasks/list, which the
-// extension removed. And the call's task handle, written by kube_query's
-// handler in its result's _meta, sent as the CreateTaskResult it stands
-// for.
+// extension removed. (The call's task handle, written by kube_query's
+// handler in its result's _meta, is sent as the CreateTaskResult it stands
+// for by taskhandle.go over HTTP and the stdio link's rewrite.)
 
 // Error codes of the extension.
 const (
@@ -56,18 +56,6 @@ func isTaskMethod(msg []byte) bool {
 	}
 	v, _ := m.Params.Meta[mcp.MetaKeyProtocolVersion].(string)
 	return mcp.IsModernProtocol(v)
-}
-
-// peekMethod is the method of a single JSON-RPC message, "" for anything
-// else (a batch, a response, bad JSON).
-func peekMethod(msg []byte) string {
-	var m struct {
-		Method string `json:"method"`
-	}
-	if json.Unmarshal(msg, &m) != nil {
-		return ""
-	}
-	return m.Method
 }
 
 // taskRPC answers a tasks/* request from owner; reply is nil for a
