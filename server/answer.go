@@ -48,6 +48,9 @@ func (s *Server) keepToken(run *queryRun, answer *strings.Builder, text string) 
 	}
 	room := s.cfg.MaxAnswerBytes - partsLen(run.parts) - int64(answer.Len())
 	if int64(len(text)) <= room {
+		if answer.Len() == 0 {
+			answer.Grow(max(len(text), 512)) // not eight doublings for a short answer
+		}
 		answer.WriteString(text)
 		return true
 	}

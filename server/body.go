@@ -36,7 +36,7 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 		rc := http.NewResponseController(w)
 		// Not every ResponseWriter has a connection (in-process tests).
 		deadline := rc.SetReadDeadline(time.Now().Add(s.cfg.RequestReadTimeout)) == nil
-		body, err := readAtMost(r.Body, limit)
+		body, err := readAtMost(r.Body, limit, r.ContentLength)
 		if deadline {
 			_ = rc.SetReadDeadline(time.Time{})
 		}
@@ -76,9 +76,15 @@ func (s *Server) refuseLargeBody(w http.ResponseWriter, r *http.Request) {
 var errBodyTooLarge = errors.New("request body too large")
 
 // readAtMost reads r whole when it holds at most limit bytes, and fails
-// with errBodyTooLarge after reading limit+1 bytes otherwise.
-func readAtMost(r io.Reader, limit int64) ([]byte, error) {
+// with errBodyTooLarge after reading limit+1 bytes otherwise. size is the
+// declared length (-1 if unknown): the buffer is made to fit it at once.
+func readAtMost(r io.Reader, limit, size int64) ([]byte, error) {
 	var buf bytes.Buffer
+	if size >= 0 && size <= limit {
+		// ReadFrom wants MinRead bytes free before each read, the one
+		// that finds the end included.
+		buf.Grow(int(size) + bytes.MinRead)
+	}
 	n, err := buf.ReadFrom(io.LimitReader(r, limit+1))
 	if err != nil {
 		return nil, err

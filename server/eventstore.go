@@ -103,17 +103,18 @@ func (s *boundedEventStore) dropOldest(log *eventLog) {
 	s.live--
 }
 
-// compact keeps in order only the refs of events still stored.
+// compact keeps in order only the refs of events still stored, in place.
 func (s *boundedEventStore) compact() {
-	kept := deque[eventRef]{buf: make([]eventRef, max(8, s.live))}
+	k := 0
 	for i := range s.order.len() {
 		ref := *s.order.at(i)
 		l := s.sessions[ref.session]
 		if l != nil && l.events.len() > 0 && l.events.at(0).seq <= ref.seq {
-			kept.push(ref)
+			*s.order.at(k) = ref
+			k++
 		}
 	}
-	s.order = kept
+	s.order.truncate(k)
 }
 
 func (s *boundedEventStore) ReplayEventsAfter(ctx context.Context, sessionID, lastEventID string, send func(eventID string, message json.RawMessage) error) (string, error) {
@@ -193,6 +194,15 @@ func (q *deque[T]) pop() T {
 		q.resize(len(q.buf) / 2)
 	}
 	return v
+}
+
+// truncate keeps the first n elements.
+func (q *deque[T]) truncate(n int) {
+	var zero T
+	for i := n; i < q.n; i++ {
+		*q.at(i) = zero
+	}
+	q.n = n
 }
 
 func (q *deque[T]) resize(size int) {

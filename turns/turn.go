@@ -118,6 +118,9 @@ func (t *Turn) addText(s string) string {
 		return ""
 	}
 	start := t.answer.Len()
+	if start == 0 {
+		t.answer.Grow(max(len(s), answerStart)) // not eight doublings for a short answer
+	}
 	t.answer.WriteString(s)
 	if n := len(t.entries); n > 0 && t.entries[n-1].ev == nil {
 		t.entries[n-1].end = t.answer.Len()
@@ -395,6 +398,9 @@ func (t *Turn) expired(now time.Time, ttl time.Duration) bool {
 	defer t.mu.Unlock()
 	return t.done && t.watchers <= 0 && now.Sub(t.endedAt) > ttl
 }
+
+// answerStart is the room a turn's answer text starts with.
+const answerStart = 512
 
 // maxTokenEvent bounds the text of one Token a watcher is handed: text
 // kept while nobody read it comes out in pieces, so a forwarder flushes it
