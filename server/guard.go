@@ -23,6 +23,9 @@ var (
 // Trailing punctuation and inner runs of spaces are folded too: stricter
 // than the backend, which is the safe side.
 func phraseKind(question string) string {
+	if longerThanAnyPhrase(question) {
+		return ""
+	}
 	q := strings.ToLower(strings.TrimFunc(question, kubeq.IsPySpace))
 	q = strings.Join(strings.FieldsFunc(q, kubeq.IsPySpace), " ")
 	folded := strings.TrimRight(q, ".!?")
@@ -37,4 +40,24 @@ func phraseKind(question string) string {
 		}
 	}
 	return ""
+}
+
+// maxPhraseRunes is the most non-space characters a phrase has, with the
+// "/" a command form adds.
+const maxPhraseRunes = len("approve everything") - 1 + 1
+
+// longerThanAnyPhrase reports whether question has more characters than
+// any phrase could fold from, not counting spaces and the punctuation
+// phraseKind trims (lower-casing maps one character to one): such a
+// question is no phrase, and most questions are spared the folding.
+func longerThanAnyPhrase(question string) bool {
+	n := 0
+	for _, r := range question {
+		if !kubeq.IsPySpace(r) && r != '.' && r != '!' && r != '?' {
+			if n++; n > maxPhraseRunes {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -202,6 +202,24 @@ var (
 	userIDRe         = regexp.MustCompile(schema.UserIDPattern)
 )
 
+// plainConversationID accepts the conversation ids kubeq-mcp hands out
+// (letters, digits and '-'), a part of what ConversationIDPattern accepts:
+// what it refuses still goes to the regexp.
+func plainConversationID(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '-' && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // errUserFixed refuses a user_id the server does not let the model choose.
 var errUserFixed = errors.New("invalid arguments: user_id: this server sends its configured user " +
 	"(--user-id) to KubeIntellect and does not let the caller choose another; omit user_id " +
@@ -248,7 +266,8 @@ func decodeQueryInput(args any, allowUser bool) (schema.QueryInput, error) {
 			"(lowercase letters, digits and '-', at most 63 characters)", namespaceRe},
 		{"user_id", in.UserID, "letters, digits, '.', '_', '@', ':' or '-', at most 128 characters", userIDRe},
 	} {
-		if c.value != "" && !c.re.MatchString(c.value) { // "" is as good as omitted: models send it
+		if c.value != "" && !(c.re == conversationIDRe && plainConversationID(c.value)) && // the usual id, without the regexp
+			!c.re.MatchString(c.value) { // "" is as good as omitted: models send it
 			return in, fmt.Errorf("invalid arguments: %s %q: must be %s", c.name, oneLine(c.value, 80), c.what)
 		}
 	}

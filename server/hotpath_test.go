@@ -1,5 +1,8 @@
 package server
 
+// Tests of the shortcuts the hot path takes: each is held to the slow
+// path it skips.
+
 import (
 	"encoding/json"
 	"strings"
@@ -97,5 +100,35 @@ func FuzzContainsFoldASCII(f *testing.F) {
 			return
 		}
 		require.Equal(t, strings.Contains(strings.ToLower(string(b)), w), containsFoldASCII(b, w))
+	})
+}
+
+// maxPhraseRunes bounds every phrase, so no phrase is ever skipped.
+func TestMaxPhraseRunesBoundsThePhrases(t *testing.T) {
+	for _, set := range [][]string{approvalPhrases, denialPhrases, autoApprovePhrases} {
+		for _, p := range set {
+			n := 0
+			for _, r := range "/" + p {
+				if r != ' ' {
+					n++
+				}
+			}
+			assert.LessOrEqual(t, n, maxPhraseRunes, p)
+			assert.Equal(t, phraseKind(p) != "", true, p)
+			assert.False(t, longerThanAnyPhrase("  /"+strings.ToUpper(p)+" !!! ?? .. "), p)
+		}
+	}
+	assert.True(t, longerThanAnyPhrase("why is checkout crashing?"))
+}
+
+// plainConversationID accepts nothing the schema's pattern refuses.
+func FuzzPlainConversationIDIsInThePattern(f *testing.F) {
+	for _, s := range []string{"a", "-a", "f7572f3f-b221-4a6a-bf23-b76f524615f7", strings.Repeat("a", 128), strings.Repeat("a", 129), "a\n", "é"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if plainConversationID(s) {
+			require.True(t, conversationIDRe.MatchString(s), "%q", s)
+		}
 	})
 }
