@@ -95,8 +95,10 @@ const maxEventsPerFrame = 3
 
 // decoder reuses one wireFrame across frames, so the choices array of the
 // hot path (answer tokens) is allocated once per turn, not once per frame.
+// It is made when a frame first needs it: a turn whose frames all take the
+// fast paths never does.
 type decoder struct {
-	f wireFrame
+	f *wireFrame
 }
 
 // decode appends the frame's events to evs.
@@ -126,7 +128,10 @@ func (d *decoder) decodeFrame(data []byte, evs []Event, fast bool) ([]Event, out
 			return out, frameKnown
 		}
 	}
-	f := &d.f
+	if d.f == nil {
+		d.f = &wireFrame{}
+	}
+	f := d.f
 	choices := f.Choices[:cap(f.Choices)]
 	clear(choices) // json reuses elements without zeroing them
 	*f = wireFrame{Choices: choices[:0]}

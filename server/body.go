@@ -81,15 +81,26 @@ var errBodyTooLarge = errors.New("request body too large")
 func readAtMost(r io.Reader, limit, size int64) ([]byte, error) {
 	var buf bytes.Buffer
 	if size >= 0 && size <= limit {
-		// ReadFrom wants MinRead bytes free before each read, the one
-		// that finds the end included.
-		buf.Grow(int(size) + bytes.MinRead)
+		// One byte more than declared: a body that ends there is read
+		// into it whole; one that does not goes on below.
+		b := make([]byte, size+1)
+		n := 0
+		for n < len(b) {
+			k, err := r.Read(b[n:])
+			n += k
+			if err == io.EOF {
+				return b[:n], nil
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+		buf.Write(b)
 	}
-	n, err := buf.ReadFrom(io.LimitReader(r, limit+1))
-	if err != nil {
+	if _, err := buf.ReadFrom(io.LimitReader(r, limit+1-int64(buf.Len()))); err != nil {
 		return nil, err
 	}
-	if n > limit {
+	if int64(buf.Len()) > limit {
 		return nil, errBodyTooLarge
 	}
 	return buf.Bytes(), nil

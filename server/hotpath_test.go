@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -131,4 +132,37 @@ func FuzzPlainConversationIDIsInThePattern(f *testing.F) {
 			require.True(t, conversationIDRe.MatchString(s), "%q", s)
 		}
 	})
+}
+
+// readAtMost reads a body whole, whether it is as long as declared, longer
+// (read on to the limit), shorter, or of unknown length.
+func TestReadAtMost(t *testing.T) {
+	body := strings.Repeat("x", 300)
+	for _, c := range []struct {
+		name     string
+		declared int64
+		limit    int64
+		want     string
+		tooLarge bool
+	}{
+		{"as declared", 300, 1000, body, false},
+		{"unknown length", -1, 1000, body, false},
+		{"longer than declared", 100, 1000, body, false},
+		{"shorter than declared", 500, 1000, body, false},
+		{"over the limit", 300, 299, "", true},
+		{"over the limit, declared under it", 200, 299, "", true},
+		{"exactly the limit", 300, 300, body, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := readAtMost(iotest.OneByteReader(strings.NewReader(body)), c.limit, c.declared)
+			if c.tooLarge {
+				require.ErrorIs(t, err, errBodyTooLarge)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, c.want, string(got))
+		})
+	}
+	_, err := readAtMost(iotest.TimeoutReader(strings.NewReader(body)), 1000, 300)
+	assert.ErrorIs(t, err, iotest.ErrTimeout, "a read error is not an end")
 }
