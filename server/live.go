@@ -250,6 +250,21 @@ func (s *Server) liveTurn(ctx context.Context, run *queryRun, t kubeq.Turn, kind
 		// The user's stop (tasks/cancel too: a task's context ends only by
 		// its cancel, its TTL or shutdown), or the server's: close the
 		// backend request, as a call always did.
+		if kind == approveTurn && cur == (turns.Cursor{}) {
+			// An approve decided before the stop came: nothing of its
+			// reply has come back, so it may still be on its way. Closed
+			// now, nobody could tell whether the change runs; let it
+			// reach the backend first (its first event says it did),
+			// bounded like a deny, then stop.
+			dctx, dcancel := s.denyContext(ctx)
+			first, arrived := context.WithCancel(dctx)
+			cur, _ = tr.Follow(first, cur, func(ev kubeq.Event) {
+				s.take(run, acc, ev)
+				arrived()
+			})
+			arrived()
+			dcancel()
+		}
 		tr.Cancel(turns.ErrCancelled)
 		tr.Detach()
 		wait, stop := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
