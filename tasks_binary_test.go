@@ -364,6 +364,7 @@ func (c *taskClient) poll(id string, limit time.Duration, until func(map[string]
 		task, e := c.request("tasks/get", map[string]any{"taskId": id})
 		require.Nil(c.t, e)
 		assert.Equal(c.t, "complete", task["resultType"])
+		assert.Equal(c.t, "kubeq-mcp", serverNameOf(task), "tasks/get names the server (_meta serverInfo)")
 		if task["status"] == "working" {
 			if m, ok := task["statusMessage"].(string); ok {
 				msgs = append(msgs, m)
@@ -395,7 +396,16 @@ func created(t *testing.T, res map[string]any) string {
 	assert.NotEmpty(t, res["createdAt"])
 	assert.NotEmpty(t, res["lastUpdatedAt"])
 	assert.NotContains(t, res, "content", "a CreateTaskResult, not a CallToolResult")
+	assert.Equal(t, "kubeq-mcp", serverNameOf(res), "the handle names the server (_meta serverInfo)")
 	return id
+}
+
+// serverNameOf is the name in a result's serverInfo _meta.
+func serverNameOf(res map[string]any) string {
+	meta, _ := res["_meta"].(map[string]any)
+	info, _ := meta["io.modelcontextprotocol/serverInfo"].(map[string]any)
+	name, _ := info["name"].(string)
+	return name
 }
 
 func structured(t *testing.T, res map[string]any) map[string]any {

@@ -75,14 +75,19 @@ func taskHandle(msg []byte) []byte {
 	var resp struct {
 		ID     json.RawMessage `json:"id"`
 		Result struct {
-			Meta map[string]map[string]any `json:"_meta"`
+			Meta map[string]json.RawMessage `json:"_meta"`
 		} `json:"result"`
 	}
-	if json.Unmarshal(msg, &resp) != nil || resp.Result.Meta[taskMarker] == nil {
+	var v map[string]any
+	if json.Unmarshal(msg, &resp) != nil || json.Unmarshal(resp.Result.Meta[taskMarker], &v) != nil || v == nil {
 		return msg
 	}
-	v := resp.Result.Meta[taskMarker]
 	v["resultType"] = "task"
+	// The rest of the result's _meta (mcp-go's serverInfo) stays.
+	delete(resp.Result.Meta, taskMarker)
+	if len(resp.Result.Meta) > 0 {
+		v["_meta"] = resp.Result.Meta
+	}
 	out := rpcResult(resp.ID, v)
 	if bytes.HasSuffix(msg, []byte("\n")) {
 		out = append(out, '\n')

@@ -134,14 +134,21 @@ func (s *Server) taskRPC(owner string, msg []byte, header http.Header) (reply []
 	case "tasks/get":
 		v := t.View()
 		v["resultType"] = mcp.ResultTypeComplete
-		return rpcResult(req.ID, v)
+		return s.taskResult(req.ID, v)
 	case "tasks/update":
 		t.Update(req.Params.InputResponses)
 	case "tasks/cancel":
 		t.Cancel()
 		s.log.Info("task cancelled by the client", "task", t.ID)
 	}
-	return rpcResult(req.ID, map[string]any{"resultType": mcp.ResultTypeComplete})
+	return s.taskResult(req.ID, map[string]any{"resultType": mcp.ResultTypeComplete})
+}
+
+// taskResult is a tasks/* result, naming the server in its _meta as every
+// 2026-era result does (mcp-go adds it to its own).
+func (s *Server) taskResult(id json.RawMessage, result map[string]any) []byte {
+	result["_meta"] = map[string]any{mcp.MetaKeyServerInfo: map[string]any{"name": s.cfg.Name, "version": s.cfg.Version}}
+	return rpcResult(id, result)
 }
 
 func rpcResult(id json.RawMessage, result any) []byte {

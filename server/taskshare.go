@@ -360,10 +360,10 @@ func (s *Server) localDeclared(req rpcRequest, t *tasks.Task) []byte {
 	t.Fail(-32603, ErrTaskReplicaGone) // its sharer stops its work
 	var v map[string]any
 	if req.Method != "tasks/get" || json.Unmarshal(view, &v) != nil {
-		return rpcResult(req.ID, map[string]any{"resultType": mcp.ResultTypeComplete})
+		return s.taskResult(req.ID, map[string]any{"resultType": mcp.ResultTypeComplete})
 	}
 	v["resultType"] = mcp.ResultTypeComplete
-	return rpcResult(req.ID, v)
+	return s.taskResult(req.ID, v)
 }
 
 // sharedTaskRPC answers a tasks/* request for a task this replica does
@@ -418,7 +418,7 @@ func (s *Server) sharedTaskRPC(req rpcRequest, owner string) []byte {
 	switch req.Method {
 	case "tasks/get":
 		view["resultType"] = mcp.ResultTypeComplete
-		return rpcResult(req.ID, view)
+		return s.taskResult(req.ID, view)
 	case "tasks/update":
 		requests, _ := view["inputRequests"].(map[string]any)
 		if status != tasks.InputRequired {
@@ -443,7 +443,7 @@ func (s *Server) sharedTaskRPC(req rpcRequest, owner string) []byte {
 		}
 		s.log.Info("task cancel left in the store for the replica running it", "task", id, "replica", rec.Replica)
 	}
-	return rpcResult(req.ID, map[string]any{"resultType": mcp.ResultTypeComplete})
+	return s.taskResult(req.ID, map[string]any{"resultType": mcp.ResultTypeComplete})
 }
 
 // declareFailed makes the failure of task id, whose replica is not heard
