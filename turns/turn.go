@@ -1,8 +1,10 @@
 package turns
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -20,6 +22,10 @@ type Turn struct {
 
 	mu         sync.Mutex
 	entries    []entry
+	seq        int // the next entry's seq
+	progress   int // progress events in entries
+	progBytes  int // their size (progressSize)
+	letGo      int // progress events let go (see maxProgressEvents)
 	answer     strings.Builder
 	cutAt      int // answer bytes kept when the cap was reached; 0 while under it
 	dropped    int // answer bytes past the cap
@@ -39,17 +45,35 @@ type Turn struct {
 }
 
 // entry is one event of the turn; answer text is a range of Turn.answer,
-// grown while tokens keep coming.
+// grown while tokens keep coming. seq numbers entries in the order they
+// were recorded; entries let go leave gaps.
 type entry struct {
 	ev         kubeq.Event // nil for text
+	seq        int
 	start, end int
 }
 
 // Cursor is how far a watcher has read.
 type Cursor struct {
-	entry int // index of the next entry to read
-	pos   int // within a text entry, the answer byte to read next
+	seq int // the seq of the next event to hand over
+	pos int // answer bytes handed over
 }
+
+// A turn keeps at most maxProgressEvents progress events (status lines,
+// tool calls and their output, plan updates, heartbeats, errors that are
+// not fatal), and at most maxProgressBytes of their text; past either, the
+// oldest half is let go at once (so letting go costs O(1) per event). The
+// rest (the answer text up to its cap, gates, usage, fatal errors, the
+// end) is always kept. Without this a turn held every status line the
+// backend ever sent, whole, for as long as it ran: tens of MB for a
+// chatty investigation, whether its client read or not. Progress is a
+// view: watchers follow the turn as it runs (a call, the driver of a
+// detached call, kube_answer from the end), so only one far behind misses
+// any, as a client whose queue is full does.
+const (
+	maxProgressEvents = 1024
+	maxProgressBytes  = 256 << 10
+)
 
 // Conversation is the turn's conversation.
 func (t *Turn) Conversation() string { return t.conv }
@@ -94,7 +118,15 @@ func (t *Turn) add(ev kubeq.Event) {
 			handed = kubeq.Token{Content: kept}
 		}
 	} else {
-		t.entries = append(t.entries, entry{ev: ev})
+		t.entries = append(t.entries, entry{ev: ev, seq: t.seq})
+		t.seq++
+		if n, ok := progressSize(ev); ok {
+			t.progress++
+			t.progBytes += n
+			if t.progress > maxProgressEvents || t.progBytes > maxProgressBytes {
+				t.letGoLocked()
+			}
+		}
 	}
 	t.changedLocked()
 	follow := t.follower
@@ -126,8 +158,68 @@ func (t *Turn) addText(s string) string {
 		t.entries[n-1].end = t.answer.Len()
 		return s
 	}
-	t.entries = append(t.entries, entry{start: start, end: t.answer.Len()})
+	t.entries = append(t.entries, entry{seq: t.seq, start: start, end: t.answer.Len()})
+	t.seq++
 	return s
+}
+
+// progressSize is the size of a progress event's text, and whether ev is
+// one: an event nothing but a progress message is made of.
+func progressSize(ev kubeq.Event) (int, bool) {
+	switch e := ev.(type) {
+	case kubeq.Status:
+		return len(e.Phase) + len(e.Message), true
+	case kubeq.ToolCall:
+		return len(e.Tool) + len(e.Command) + len(e.Message), true
+	case kubeq.ToolResult:
+		return len(e.Tool) + len(e.Output), true
+	case kubeq.Plan:
+		n := 0
+		for _, st := range e.Steps {
+			n += len(st.Description) + len(st.Status)
+		}
+		return n, true
+	case kubeq.Heartbeat:
+		return 0, true
+	case kubeq.Error:
+		return len(e.Message), !e.Fatal
+	}
+	return 0, false
+}
+
+// letGoLocked lets go of the oldest progress events until at most half of
+// each cap is used, and joins the text entries that end up side by side,
+// so entries stay few however long the turn. The caller holds t.mu.
+func (t *Turn) letGoLocked() {
+	kept := t.entries[:0]
+	for _, e := range t.entries {
+		if n, ok := progressSize(e.ev); ok && (t.progress > maxProgressEvents/2 || t.progBytes > maxProgressBytes/2) {
+			t.progress--
+			t.progBytes -= n
+			t.letGo++
+			continue
+		}
+		if last := len(kept) - 1; e.ev == nil && last >= 0 && kept[last].ev == nil {
+			// Text follows text: one range (the answer is one text, in
+			// order). The first's seq stands for both; see findLocked.
+			kept[last].end = e.end
+			continue
+		}
+		kept = append(kept, e)
+	}
+	clear(t.entries[len(kept):]) // let go of the events themselves
+	t.entries = kept
+}
+
+// findLocked is the index of the first entry cur has not read all of.
+func (t *Turn) findLocked(cur Cursor) int {
+	i, _ := slices.BinarySearchFunc(t.entries, cur.seq, func(e entry, seq int) int { return cmp.Compare(e.seq, seq) })
+	// Text before it may not have been read to its end: it was still
+	// growing, or text recorded after cur.seq was joined to it.
+	for i > 0 && t.entries[i-1].ev == nil && t.entries[i-1].end > cur.pos {
+		i--
+	}
+	return i
 }
 
 // changedLocked wakes whoever waits for the turn to change. The channel is
@@ -181,7 +273,10 @@ type Snapshot struct {
 	Dropped    int                // bytes not kept
 	Elapsed    time.Duration
 	Watchers   int
-	EventCount int
+	EventCount int // entries kept: events and runs of text
+	// ProgressLetGo is how many progress events the turn did not keep
+	// (see maxProgressEvents).
+	ProgressLetGo int
 }
 
 // Snapshot returns the turn's state now.
@@ -189,7 +284,7 @@ func (t *Turn) Snapshot() Snapshot {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	s := Snapshot{Answer: t.answer.String(), Done: t.done, Err: t.err, CutAt: t.cutAt, Dropped: t.dropped,
-		Watchers: t.watchers, EventCount: len(t.entries)}
+		Watchers: t.watchers, EventCount: len(t.entries), ProgressLetGo: t.letGo}
 	end := time.Now()
 	if t.done {
 		end = t.endedAt
@@ -260,21 +355,14 @@ func (t *Turn) Watch(ctx context.Context, cur Cursor, fn func(kubeq.Event)) (Cur
 // sinceLocked appends to batch the events from cur to what the turn has
 // now, and returns the cursor after them.
 func (t *Turn) sinceLocked(batch []kubeq.Event, cur Cursor) ([]kubeq.Event, Cursor) {
-	for cur.entry < len(t.entries) {
-		e := t.entries[cur.entry]
+	for _, e := range t.entries[t.findLocked(cur):] {
 		if e.ev != nil {
 			batch = append(batch, e.ev)
-			cur = Cursor{entry: cur.entry + 1}
-			continue
-		}
-		if from := max(cur.pos, e.start); from < e.end {
+		} else if from := max(cur.pos, e.start); from < e.end {
 			batch = appendText(batch, t.answer.String()[from:e.end])
+			cur.pos = e.end
 		}
-		if cur.entry == len(t.entries)-1 && !t.done {
-			cur.pos = e.end // the text may still grow
-			break
-		}
-		cur = Cursor{entry: cur.entry + 1}
+		cur.seq = e.seq + 1
 	}
 	return batch, cur
 }
@@ -337,11 +425,7 @@ func (t *Turn) End() Cursor {
 }
 
 func (t *Turn) endLocked() Cursor {
-	n := len(t.entries)
-	if n > 0 && t.entries[n-1].ev == nil && !t.done {
-		return Cursor{entry: n - 1, pos: t.entries[n-1].end}
-	}
-	return Cursor{entry: n}
+	return Cursor{seq: t.seq, pos: t.answer.Len()}
 }
 
 // Attach counts a new watcher (kube_answer, a resumed call); Detach when it

@@ -10,8 +10,10 @@
 // leaves its turn running; only an explicit Cancel stops it.
 //
 // A turn keeps what a later watcher needs: the answer text (up to a cap)
-// and every other event, in order. Tokens are kept as one text, not one
-// event each, so a long answer costs its bytes and little more. A finished
+// and every other event, in order, except progress events past a bound
+// (the oldest are let go; see maxProgressEvents). Tokens are kept as one
+// text, not one event each, so a long answer costs its bytes and little
+// more. A finished
 // turn is kept for the answer TTL, then dropped. At most MaxDetached turns
 // run with nobody watching; past that the oldest detached one is cancelled.
 package turns

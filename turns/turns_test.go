@@ -3,6 +3,7 @@ package turns
 import (
 	"context"
 	"errors"
+	"fmt"
 	"iter"
 	"slices"
 	"strings"
@@ -358,4 +359,108 @@ func TestSecondFollowerIsAWatcher(t *testing.T) {
 	require.NoError(t, <-errs)
 	assert.Equal(t, "one two", a.text.String())
 	assert.Equal(t, "one two", b.text.String())
+}
+
+// A chatty turn keeps a bounded number of progress events, however many
+// the backend sends and however large: a watcher far behind (here, one
+// that starts only after the turn ended) still gets every byte of the
+// answer once and in order, the gate, the usage and the end, and the
+// latest progress; one following as the turn runs gets every event.
+func TestTurnLetsGoOfOldProgress(t *testing.T) {
+	s := newSetup(t, Options{})
+	const blocks = 3000
+	line := strings.Repeat("z", 2000)
+	var script kubeqtest.Script
+	var want strings.Builder
+	for i := range blocks {
+		text := fmt.Sprintf("part %d. ", i)
+		want.WriteString(text)
+		script = append(script, kubeqtest.Token(text), kubeqtest.Status("looping", fmt.Sprintf("block %d %s", i, line)),
+			kubeqtest.ToolResult("run_kubectl", line))
+	}
+	script = append(script, kubeqtest.Usage(1, 2, 3, 1), kubeqtest.Gate{Command: "kubectl delete pod web-1"})
+	s.fake.Handle("chatty", script)
+	turn, err := s.reg.Start("conv", s.stream("chatty", "conv"))
+	require.NoError(t, err)
+
+	var live collector
+	_, err = turn.Follow(context.Background(), Cursor{}, live.add)
+	require.NoError(t, err)
+	require.NoError(t, turn.Err())
+	countStatus := func(evs []kubeq.Event) (n int) {
+		for _, ev := range evs {
+			if _, ok := ev.(kubeq.Status); ok {
+				n++
+			}
+		}
+		return n
+	}
+	assert.Equal(t, blocks, countStatus(live.events), "the follower got every status as it came")
+	assert.True(t, strings.HasPrefix(live.text.String(), want.String()))
+
+	snap := turn.Snapshot()
+	// Each block is three entries (text, status, tool result) when kept.
+	assert.Positive(t, snap.ProgressLetGo)
+	assert.LessOrEqual(t, snap.EventCount, 2*maxProgressEvents+16, "entries kept")
+	turn.mu.Lock()
+	assert.LessOrEqual(t, turn.progress, maxProgressEvents)
+	assert.LessOrEqual(t, turn.progBytes, maxProgressBytes)
+	turn.mu.Unlock()
+	require.NotNil(t, snap.Hitl)
+	assert.Equal(t, "kubectl delete pod web-1", snap.Hitl.Action)
+
+	var late collector
+	cur, err := turn.Watch(context.Background(), Cursor{}, late.add)
+	require.NoError(t, err)
+	assert.Equal(t, turn.End(), cur)
+	assert.Equal(t, live.text.String(), late.text.String(), "every byte of the answer, once, in order")
+	statuses := countStatus(late.events)
+	assert.True(t, slices.ContainsFunc(late.events, func(ev kubeq.Event) bool {
+		st, ok := ev.(kubeq.Status)
+		return ok && st.Message == fmt.Sprintf("block %d %s", blocks-1, line)
+	}), "the latest progress is kept")
+	assert.Positive(t, statuses)
+	assert.Less(t, statuses, blocks)
+	assert.Equal(t, progressEvents(live.events), progressEvents(late.events)+snap.ProgressLetGo,
+		"what was let go is counted")
+	var usage, hitl, end int
+	for _, ev := range late.events {
+		switch ev.(type) {
+		case kubeq.Usage:
+			usage++
+		case kubeq.HitlRequest:
+			hitl++
+		case kubeq.End:
+			end++
+		}
+	}
+	assert.Equal(t, []int{1, 1, 1}, []int{usage, hitl, end}, "usage, gate and end are always kept")
+
+	// A watcher that stopped midway and comes back after progress was let
+	// go around where it stopped goes on from the same byte.
+	turn, err = s.reg.Start("conv-2", s.stream("chatty", "conv-2"))
+	require.NoError(t, err)
+	var first, rest collector
+	ctx, giveUp := context.WithCancel(context.Background())
+	cur, err = turn.Follow(ctx, Cursor{}, func(ev kubeq.Event) {
+		first.add(ev)
+		if strings.HasSuffix(first.text.String(), "part 100. ") {
+			giveUp()
+		}
+	})
+	require.ErrorIs(t, err, context.Canceled)
+	require.NoError(t, turn.Wait(context.Background()))
+	require.Positive(t, turn.Snapshot().ProgressLetGo)
+	_, err = turn.Watch(context.Background(), cur, rest.add)
+	require.NoError(t, err)
+	assert.Equal(t, live.text.String(), first.text.String()+rest.text.String())
+}
+
+func progressEvents(evs []kubeq.Event) (n int) {
+	for _, ev := range evs {
+		if _, ok := progressSize(ev); ok {
+			n++
+		}
+	}
+	return n
 }
