@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -351,26 +352,16 @@ func rawSession(t *testing.T, endpoint string) string {
 	return session
 }
 
-// stalledCall starts the binary with args in front of a turn of a million
-// tokens, calls kube_query with a progress token on a connection whose
-// reader never reads, and returns once the backend turn has ended, with
-// the process's memory from before the call.
+// stalledCall starts the binary with args in front of a chatty turn (see
+// stalledTurn), calls kube_query with a progress token on a connection
+// whose reader never reads, and returns once the backend turn has ended,
+// with the process's memory from before the call.
 func stalledCall(t *testing.T, args ...string) (bin *binInstance, conn net.Conn, pid int, before procMem) {
 	t.Helper()
-	const tokens = 1_000_000
 	backend := kubeqtest.NewServer(kubeqtest.WithHeartbeat(time.Second))
 	t.Cleanup(backend.Close)
-	// A thousand blocks of a thousand tokens, each followed by a status
-	// line: two thousand progress messages, some 9 MB, more than the
-	// socket buffers (at most 4 MiB to send on Linux by default, 64 KiB to
-	// receive here) and the session queue can hold.
-	var script kubeqtest.Script
-	for i := range 1000 {
-		script = append(script, kubeqtest.Flood(tokens/1000, "tok "),
-			kubeqtest.Status("looping", fmt.Sprintf("block %d %s", i, strings.Repeat("z", 250))))
-	}
-	backend.Handle("a million tokens", script)
-	cmd, bin := limitsBinary(t, backend, args...)
+	backend.Handle("a chatty turn", stalledTurn(t))
+	cmd, bin := limitsBinary(t, backend, append([]string{"--max-answer-bytes", fmt.Sprint(stalledAnswerCap)}, args...)...)
 	pid = cmd.Process.Pid
 	u, err := url.Parse(bin.endpoint)
 	require.NoError(t, err)
@@ -379,9 +370,9 @@ func stalledCall(t *testing.T, args ...string) (bin *binInstance, conn net.Conn,
 	conn, err = net.Dial("tcp", u.Host)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = conn.Close() })
-	require.NoError(t, conn.(*net.TCPConn).SetReadBuffer(64<<10))
+	require.NoError(t, conn.(*net.TCPConn).SetReadBuffer(stalledReadBuffer))
 	call := `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"kube_query",` +
-		`"arguments":{"question":"a million tokens"},"_meta":{"progressToken":"p-stall"}}}`
+		`"arguments":{"question":"a chatty turn"},"_meta":{"progressToken":"p-stall"}}}`
 	before = readProcMem(t, pid)
 	resetPeak(t, pid)
 	_, err = fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"+
@@ -398,14 +389,68 @@ func stalledCall(t *testing.T, args ...string) (bin *binInstance, conn net.Conn,
 	return bin, conn, pid, before
 }
 
+const (
+	stalledAnswerCap  = 1 << 20  // --max-answer-bytes of the stalled calls
+	stalledReadBuffer = 64 << 10 // the stalled reader's socket receive buffer
+	stalledStatusSize = 4 << 10  // each status line of the turn, at the backend
+)
+
+// stalledTurn is a turn of more progress than can reach a reader that does
+// not read, however fast or slow the machine runs, so that some is certainly
+// dropped. What can reach it is fixed: the server's socket send buffer (at
+// most the kernel's tcp_wmem maximum), the reader's receive buffer (Linux
+// doubles what is set), the first 64 progress messages handed to mcp-go
+// straight away and the 100 of its POST-stream queue, and the outbox (256
+// KiB). Each status line makes a progress message of over 300 bytes (it is
+// cut at 300 characters), so status lines alone carry one and a half times
+// that. Each is 4 KB at the backend: a turn that kept them all, as turns
+// did, holds tens of MB. Between them comes the answer, as much as the cap
+// keeps.
+func stalledTurn(t *testing.T) kubeqtest.Script {
+	t.Helper()
+	const msg = 512 // no progress message of this turn is longer
+	capacity := tcpSendBufferMax(t) + 2*stalledReadBuffer + (64+100)*msg + 256<<10
+	statuses := 3 * capacity / 2 / 300
+	tokens := stalledAnswerCap / 4 // "tok "
+	var script kubeqtest.Script
+	for i := range statuses {
+		script = append(script, kubeqtest.Flood(max(1, tokens/statuses), "tok "),
+			kubeqtest.Status("looping", fmt.Sprintf("block %d %s", i, strings.Repeat("z", stalledStatusSize))))
+	}
+	t.Logf("a turn of %d status lines of %d bytes; %d bytes of progress can reach a stalled reader",
+		statuses, stalledStatusSize, capacity)
+	return script
+}
+
+// tcpSendBufferMax is the most a TCP socket's send buffer grows to.
+func tcpSendBufferMax(t *testing.T) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/sys/net/ipv4/tcp_wmem")
+	require.NoError(t, err)
+	f := strings.Fields(string(b))
+	require.Len(t, f, 3, "tcp_wmem: %q", b)
+	n, err := strconv.Atoi(f[2])
+	require.NoError(t, err)
+	return n
+}
+
 func TestBinaryStalledReader(t *testing.T) {
 	bin, conn, pid, before := stalledCall(t)
 	after := readProcMem(t, pid)
-	t.Logf("1000000 tokens streamed to a stalled reader: before %v; after %v; peak growth %.1f MiB",
-		before, after, float64(after.HWM-before.RSS)/(1<<20))
-	// A million tokens of progress (several hundred bytes each on the
-	// wire) would be hundreds of MB if queued; the answer itself is 4 MB.
-	assert.Less(t, after.HWM-before.RSS, int64(64<<20), "the peak grew by 64 MiB or more")
+	growth := after.HWM - before.RSS
+	t.Logf("a chatty turn streamed to a stalled reader: before %v; after %v; peak growth %.1f MiB",
+		before, after, float64(growth)/(1<<20))
+	// What the process may hold for the call: the answer several times
+	// over (the turn's text and the call's, the result with the answer
+	// twice in it, its JSON), the session's events kept for resumption
+	// (2 answer caps + 1 MiB), the turn's progress (256 KiB), the outbox
+	// (256 KiB) and mcp-go's queue (100 messages of at most 512 bytes
+	// here); twice all that, for the garbage collector's headroom, and 16
+	// MiB for the runtime and the HTTP machinery. Progress kept in full
+	// would be more: the turn's status lines alone are tens of MB.
+	held := 8*stalledAnswerCap + (2*stalledAnswerCap + 1<<20) + 256<<10 + 256<<10 + 100*512
+	bound := int64(2*held + 16<<20)
+	assert.Less(t, growth, bound, "the peak grew by %d bytes or more", bound)
 
 	// The reader comes back: what was not dropped, then the result.
 	require.NoError(t, conn.SetReadDeadline(time.Now().Add(2*time.Minute)))
@@ -433,7 +478,7 @@ func TestBinaryStalledReader(t *testing.T) {
 		}
 		return m != nil
 	}, 10*time.Second, 10*time.Millisecond, "the drops are counted and logged")
-	t.Logf("progress notifications: %d sent and received, %d dropped", progress, dropped)
+	t.Logf("progress notifications: %d sent and received (%d bytes in all), %d dropped", progress, len(stream), dropped)
 	assert.Positive(t, dropped, "some progress was dropped")
 	assert.Equal(t, sent, progress, "every progress message sent reached the reader once it read again")
 }
