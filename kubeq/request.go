@@ -125,10 +125,12 @@ func (c *Client) newRequest(ctx context.Context, p preparedTurn) (*http.Request,
 		req.GetBody = nil
 	}
 	reqID := "req-" + newUUID()
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "text/event-stream")
-	req.Header.Set("X-Session-ID", p.conversation)
-	req.Header.Set("X-Request-ID", reqID)
+	// Set by their canonical names (what Header.Set would make of them,
+	// once per request).
+	req.Header["Content-Type"] = []string{"application/json"}
+	req.Header["Accept"] = []string{"text/event-stream"}
+	req.Header["X-Session-Id"] = []string{p.conversation}
+	req.Header["X-Request-Id"] = []string{reqID}
 	c.authorize(req)
 	return req, reqID, nil
 }

@@ -81,14 +81,20 @@ func (c *Client) attempt(ctx context.Context, p preparedTurn, yield func(Event, 
 	})
 	defer idle.stop()
 
+	// Whether the request was written matters only for a turn sent at
+	// most once; net/http looks its trace up at every step, so only
+	// those carry one.
 	var wrote atomic.Bool
-	tctx := httptrace.WithClientTrace(actx, &httptrace.ClientTrace{
-		WroteRequest: func(i httptrace.WroteRequestInfo) {
-			if i.Err == nil {
-				wrote.Store(true)
-			}
-		},
-	})
+	tctx := actx
+	if p.atMostOnce {
+		tctx = httptrace.WithClientTrace(actx, &httptrace.ClientTrace{
+			WroteRequest: func(i httptrace.WroteRequestInfo) {
+				if i.Err == nil {
+					wrote.Store(true)
+				}
+			},
+		})
+	}
 	req, reqID, err := c.newRequest(tctx, p)
 	if err != nil {
 		return false, err
