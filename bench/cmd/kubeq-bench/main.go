@@ -75,7 +75,7 @@ func run(ctx context.Context) error {
 	cpuSessions := flag.Int("cpu-sessions", 20, "cpu: HTTP sessions, calling at once")
 	cpuCalls := flag.Int("cpu-calls", 25, "cpu: kube_query calls per session, one after another")
 	cpuRounds := flag.Int("cpu-rounds", 3, "cpu: interleaved rounds of kubeq-mcp and the floor")
-	profDir := flag.String("cpuprofile-dir", "", "write CPU profiles of the cpu (with an allocation profile), throughput (HTTP) and concurrency runs here, taken on the instrumented server")
+	profDir := flag.String("cpuprofile-dir", "", "write CPU profiles of the cpu (with an allocation profile, and the same two of the floor: cpu-N.pprof.floor*), throughput (HTTP) and concurrency runs here, taken on the instrumented server")
 	flag.Parse()
 
 	env := &bench.Env{Stderr: os.Stderr, Logf: func(f string, a ...any) {
