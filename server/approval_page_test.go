@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -153,8 +154,11 @@ func TestApprovalPageOverStdio(t *testing.T) {
 			assert.Equal(t, http.StatusGone, h.decide(t, u, "deny", ""), "a page is used once")
 			assert.Equal(t, []string{podQuestion, "approve"}, f.backend.MessagesFor(conv))
 
+			// On the wire the progress comes before the result; the go-sdk
+			// client may run its progress handler after returning the result.
+			require.Eventually(t, func() bool { return slices.Contains(prog.messages(), pageWaitingBrowser) },
+				5*time.Second, 5*time.Millisecond)
 			msgs := prog.messages()
-			assert.Contains(t, msgs, pageWaitingBrowser)
 			token := u[strings.LastIndex(u, "/")+1:]
 			for _, m := range msgs {
 				assert.NotContains(t, m, token)
