@@ -58,6 +58,7 @@ type Task struct {
 	updated  time.Time
 	message  string
 	progress func() string // the latest progress line, while working
+	shown    string        // the progress line last shown by View
 	requests map[string]json.RawMessage
 	result   json.RawMessage
 	err      json.RawMessage
@@ -382,6 +383,17 @@ func (t *Task) Answers() <-chan map[string]json.RawMessage { return t.answers }
 func (t *Task) View() map[string]any {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	msg := t.message
+	if t.status == Working && t.progress != nil {
+		if p := t.progress(); p != "" {
+			msg = p
+			if p != t.shown {
+				// A new progress line updates the task: lastUpdatedAt is
+				// when it was first shown.
+				t.shown, t.updated = p, time.Now()
+			}
+		}
+	}
 	v := map[string]any{
 		"taskId":         t.ID,
 		"status":         t.status,
@@ -389,12 +401,6 @@ func (t *Task) View() map[string]any {
 		"lastUpdatedAt":  t.updated.UTC().Format(time.RFC3339Nano),
 		"ttlMs":          t.ttl.Milliseconds(),
 		"pollIntervalMs": t.poll.Milliseconds(),
-	}
-	msg := t.message
-	if t.status == Working && t.progress != nil {
-		if p := t.progress(); p != "" {
-			msg = p
-		}
 	}
 	if msg != "" {
 		v["statusMessage"] = msg

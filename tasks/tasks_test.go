@@ -185,3 +185,25 @@ func TestEndedTasksAreBounded(t *testing.T) {
 	_, ok = r.Get(bigs[3].ID, "o")
 	assert.True(t, ok, "the newest result stays")
 }
+
+// A new progress line is an update: lastUpdatedAt moves with it, and
+// stays while the line stays.
+func TestProgressMovesLastUpdatedAt(t *testing.T) {
+	r := New(time.Hour, time.Second)
+	task, err := r.Create("o", func() {})
+	require.NoError(t, err)
+	line := "step 1"
+	task.Progress(func() string { return line })
+	first := task.View()
+	assert.Equal(t, "step 1", first["statusMessage"])
+	time.Sleep(2 * time.Millisecond)
+	assert.Equal(t, first["lastUpdatedAt"], task.View()["lastUpdatedAt"], "the same line is no update")
+	line = "step 2"
+	second := task.View()
+	assert.Equal(t, "step 2", second["statusMessage"])
+	a, err := time.Parse(time.RFC3339Nano, first["lastUpdatedAt"].(string))
+	require.NoError(t, err)
+	b, err := time.Parse(time.RFC3339Nano, second["lastUpdatedAt"].(string))
+	require.NoError(t, err)
+	assert.True(t, b.After(a), "a new line moved lastUpdatedAt: %v then %v", a, b)
+}
