@@ -25,23 +25,8 @@ var (
 
 // fastToken returns the content of a standard token chunk.
 func fastToken(data []byte) (string, bool) {
-	rest, ok := bytes.CutPrefix(data, fastHead)
+	rest, ok := cutEnvelope(data)
 	if !ok {
-		return "", false
-	}
-	if rest, ok = skipPlain(rest); !ok {
-		return "", false
-	}
-	if rest, ok = bytes.CutPrefix(rest, fastObject); !ok {
-		return "", false
-	}
-	if rest, ok = skipInt(rest); !ok {
-		return "", false
-	}
-	if rest, ok = bytes.CutPrefix(rest, fastModel); !ok {
-		return "", false
-	}
-	if rest, ok = skipPlain(rest); !ok {
 		return "", false
 	}
 	if rest, ok = bytes.CutPrefix(rest, fastDelta); !ok {
@@ -60,6 +45,29 @@ func fastToken(data []byte) (string, bool) {
 		return "", false
 	}
 	return s, true
+}
+
+// cutEnvelope cuts the start every chunk of the server's shares (id,
+// object, created, model) and returns what follows the model's closing
+// quote.
+func cutEnvelope(data []byte) ([]byte, bool) {
+	rest, ok := bytes.CutPrefix(data, fastHead)
+	if !ok {
+		return nil, false
+	}
+	if rest, ok = skipPlain(rest); !ok {
+		return nil, false
+	}
+	if rest, ok = bytes.CutPrefix(rest, fastObject); !ok {
+		return nil, false
+	}
+	if rest, ok = skipInt(rest); !ok {
+		return nil, false
+	}
+	if rest, ok = bytes.CutPrefix(rest, fastModel); !ok {
+		return nil, false
+	}
+	return skipPlain(rest)
 }
 
 // skipPlain skips string content up to its closing quote (left in place),
@@ -115,23 +123,8 @@ var (
 
 // fastProgress appends the event of a standard progress ki_event chunk.
 func fastProgress(data []byte, evs []Event) ([]Event, bool) {
-	rest, ok := bytes.CutPrefix(data, fastHead)
+	rest, ok := cutEnvelope(data)
 	if !ok {
-		return evs, false
-	}
-	if rest, ok = skipPlain(rest); !ok {
-		return evs, false
-	}
-	if rest, ok = bytes.CutPrefix(rest, fastObject); !ok {
-		return evs, false
-	}
-	if rest, ok = skipInt(rest); !ok {
-		return evs, false
-	}
-	if rest, ok = bytes.CutPrefix(rest, fastModel); !ok {
-		return evs, false
-	}
-	if rest, ok = skipPlain(rest); !ok {
 		return evs, false
 	}
 	if rest, ok = bytes.CutPrefix(rest, fastKIEvent); !ok {
@@ -254,23 +247,8 @@ func fastOther(data []byte, evs []Event) ([]Event, bool) {
 		}
 		return append(evs, Handshake{ProtocolVersion: string(version), SessionID: string(id)}), true
 	}
-	rest, ok := bytes.CutPrefix(data, fastHead)
+	rest, ok := cutEnvelope(data)
 	if !ok {
-		return evs, false
-	}
-	if rest, ok = skipPlain(rest); !ok {
-		return evs, false
-	}
-	if rest, ok = bytes.CutPrefix(rest, fastObject); !ok {
-		return evs, false
-	}
-	if rest, ok = skipInt(rest); !ok {
-		return evs, false
-	}
-	if rest, ok = bytes.CutPrefix(rest, fastModel); !ok {
-		return evs, false
-	}
-	if rest, ok = skipPlain(rest); !ok {
 		return evs, false
 	}
 	return evs, bytes.Equal(rest, fastStopTail)
