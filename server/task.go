@@ -189,20 +189,14 @@ func (s *Server) runTask(ctx context.Context, t *tasks.Task, req mcp.CallToolReq
 				continue
 			}
 		}
+		// Stopped after an approved change ran, the task still completes
+		// with what it did, so the client learns it ran (the extension
+		// lets a cancel end in another terminal status).
+		ranAnyway := err == nil && ranApproved(res)
 		switch {
-		case t.Stopped() && err == nil && ranApproved(res):
-			// Stopped after an approved change ran: the client must learn
-			// it ran, so the task completes with what it did (the
-			// extension lets a cancel end in another terminal status).
-			b, merr := json.Marshal(res)
-			if merr != nil {
-				t.Fail(-32603, merr.Error())
-				return
-			}
-			t.Complete(b)
-		case t.Stopped():
+		case t.Stopped() && !ranAnyway:
 			t.Cancelled("cancelled by the client")
-		case ctx.Err() != nil:
+		case !t.Stopped() && ctx.Err() != nil:
 			t.Fail(-32603, "the server is shutting down") // or the TTL, which failed it first
 		case err != nil:
 			t.Fail(-32603, err.Error())
