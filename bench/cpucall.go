@@ -157,6 +157,11 @@ func cpuRoundWith(ctx context.Context, env *Env, argv []string, sessions, perSes
 		if err := saveAllocsProfile(ctx, p, profile+".allocs"); err != nil {
 			return round, err
 		}
+		// What stays live once every call has returned (after a GC):
+		// anything here that grows with the number of calls is kept per call.
+		if err := savePprof(ctx, p, "heap?gc=1", profile+".heap"); err != nil {
+			return round, err
+		}
 	}
 	if len(errs) > 0 {
 		return round, errs[0]

@@ -62,7 +62,7 @@ func (s *Server) HTTPHandler() http.Handler {
 	mux := http.NewServeMux()
 	// The token is checked first: nothing an unauthenticated client sends
 	// is read further, logged or echoed.
-	mux.Handle(MCPPath, s.checkToken(s.checkOrigin(s.limitBody(s.serveTasks(s.capSessions(s.dropModernCancels(s.tolerateLateAnswers(s.noteCancellations(streamable)))))))))
+	mux.Handle(MCPPath, s.checkToken(s.checkOrigin(s.limitBody(s.serveTasks(s.capSessions(s.dropModernCancels(s.tolerateLateAnswers(s.noteCancellations(releaseOnReturn(streamable))))))))))
 	handleOAuthDiscovery(mux)
 	// Approval pages for URL-mode clients: the token in the path is the
 	// credential, so no bearer token is asked (a browser has none).
