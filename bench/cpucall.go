@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -20,6 +21,10 @@ import (
 type CPUResult struct {
 	Sessions, CallsPerSession, Rounds int
 	Server, Floor                     []CPURound
+	// Against is another kubeq-mcp build (CPUPerCall's against) measured in
+	// the same rounds, nil without one: two builds compared on one machine
+	// at one time, which separate runs on a shared machine are not.
+	Against []CPURound
 	// Backend requests kubeq-mcp made per question, over all rounds:
 	// chat turns and replay-history reads.
 	ChatPerQuestion, ReplayPerQuestion float64
@@ -40,7 +45,7 @@ type CPURound struct {
 // same server package) with a CPU profile written to profile and an
 // allocation profile beside it (profile + ".allocs"), and one on the floor
 // (profile + ".floor", profile + ".floor.allocs"); they are not counted.
-func CPUPerCall(ctx context.Context, env *Env, sessions, perSession, rounds int, profile string) (CPUResult, error) {
+func CPUPerCall(ctx context.Context, env *Env, sessions, perSession, rounds int, against, profile string) (CPUResult, error) {
 	res := CPUResult{Sessions: sessions, CallsPerSession: perSession, Rounds: rounds}
 	if env.Self == "" {
 		return res, fmt.Errorf("cpu: the floor server needs the kubeq-bench binary")
@@ -58,22 +63,31 @@ func CPUPerCall(ctx context.Context, env *Env, sessions, perSession, rounds int,
 		// Interleaved, and the order alternates, so neither side always
 		// runs on a machine the other just warmed or heated.
 		sides := []string{"kubeq-mcp", "floor"}
+		if against != "" {
+			sides = append(sides, "against")
+		}
 		if r%2 == 1 {
-			sides = []string{"floor", "kubeq-mcp"}
+			slices.Reverse(sides)
 		}
 		for _, side := range sides {
 			argv := env.binArgs(url)
-			if side == "floor" {
+			switch side {
+			case "floor":
 				argv = []string{env.Self, "floor"}
+			case "against":
+				argv[0] = against
 			}
 			env.logf("cpu: round %d, %s: %d sessions × %d calls", r+1, side, sessions, perSession)
 			round, err := cpuRound(ctx, env, argv, sessions, perSession)
 			if err != nil {
 				return res, fmt.Errorf("cpu %s: %w", side, err)
 			}
-			if side == "floor" {
+			switch side {
+			case "floor":
 				res.Floor = append(res.Floor, round)
-			} else {
+			case "against":
+				res.Against = append(res.Against, round)
+			default:
 				res.Server = append(res.Server, round)
 			}
 		}
@@ -82,7 +96,11 @@ func CPUPerCall(ctx context.Context, env *Env, sessions, perSession, rounds int,
 	if err != nil {
 		return res, err
 	}
-	questions := float64(rounds * sessions * perSession)
+	builds := 1
+	if against != "" {
+		builds = 2
+	}
+	questions := float64(builds * rounds * sessions * perSession)
 	res.ChatPerQuestion = float64(after.chat-before.chat) / questions
 	res.ReplayPerQuestion = float64(after.replay-before.replay) / questions
 	if profile != "" {

@@ -174,6 +174,20 @@ func (r Report) CPU(res CPUResult) {
 		ro, rf = max(ro, res.Server[i].PeakRSS), max(rf, res.Floor[i].PeakRSS)
 	}
 	r.row("peak RSS (VmHWM)", MiB(ro), MiB(rf), fmt.Sprintf("+%s", MiB(ro-rf)), "", true)
+	if len(res.Against) > 0 {
+		var other []time.Duration
+		var ra int64
+		for i, a := range res.Against {
+			other = append(other, a.CPUPerCall)
+			ra = max(ra, a.PeakRSS)
+			r.row(fmt.Sprintf("round %d: the other build (-cpu-against)", i+1), ms(a.CPUPerCall), ms(res.Floor[i].CPUPerCall),
+				ratio(a.CPUPerCall, res.Floor[i].CPUPerCall), "", true)
+		}
+		ma := Median(other)
+		r.row("the other build: median CPU per call", ms(ma), ms(mf), ratio(ma, mf), "", true)
+		r.row("this build / the other build (medians)", ratio(mo, ma), "", "", "", true)
+		r.row("the other build: peak RSS (VmHWM)", MiB(ra), MiB(rf), fmt.Sprintf("+%s", MiB(ra-rf)), "", true)
+	}
 	r.row("backend requests per question", fmt.Sprintf("%.2f chat + %.2f history reads", res.ChatPerQuestion, res.ReplayPerQuestion),
 		"", "", "1 where the ledger vouches", res.ChatPerQuestion+res.ReplayPerQuestion <= 1.0001)
 }

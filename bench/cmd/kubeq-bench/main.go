@@ -75,6 +75,7 @@ func run(ctx context.Context) error {
 	cpuSessions := flag.Int("cpu-sessions", 20, "cpu: HTTP sessions, calling at once")
 	cpuCalls := flag.Int("cpu-calls", 25, "cpu: kube_query calls per session, one after another")
 	cpuRounds := flag.Int("cpu-rounds", 3, "cpu: interleaved rounds of kubeq-mcp and the floor")
+	cpuAgainst := flag.String("cpu-against", "", "cpu: another kubeq-mcp binary measured in the same rounds (e.g. an older build)")
 	profDir := flag.String("cpuprofile-dir", "", "write CPU profiles of the cpu (with an allocation profile, and the same two of the floor: cpu-N.pprof.floor*), throughput (HTTP) and concurrency runs here, taken on the instrumented server")
 	flag.Parse()
 
@@ -121,7 +122,7 @@ func run(ctx context.Context) error {
 			fmt.Printf("\n## Run %d of %d\n", i+1, *repeat)
 		}
 		if slices.Contains(want, "cpu") {
-			res, err := bench.CPUPerCall(ctx, env, *cpuSessions, *cpuCalls, *cpuRounds, profile("cpu", i))
+			res, err := bench.CPUPerCall(ctx, env, *cpuSessions, *cpuCalls, *cpuRounds, *cpuAgainst, profile("cpu", i))
 			if err != nil {
 				return err
 			}
