@@ -3,6 +3,9 @@ package kubeq
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
 )
 
 // Almost every frame of a long turn is an answer-token chunk, which the
@@ -40,8 +43,11 @@ func fastToken(data []byte) (string, bool) {
 	if plain(inner) {
 		return string(inner), true
 	}
+	if s, ok := unescape(inner); ok {
+		return s, true
+	}
 	var s string
-	if json.Unmarshal(lit, &s) != nil { // escapes, or not one string after all
+	if json.Unmarshal(lit, &s) != nil { // not one string after all
 		return "", false
 	}
 	return s, true
@@ -271,6 +277,9 @@ func fastString(b []byte) (string, []byte, bool) {
 			if !escaped && plain(lit[1:i]) {
 				return string(lit[1:i]), rest, true
 			}
+			if s, ok := unescape(lit[1:i]); ok {
+				return s, rest, true
+			}
 			var s string
 			if json.Unmarshal(lit, &s) != nil {
 				return "", nil, false
@@ -279,4 +288,84 @@ func fastString(b []byte) (string, []byte, bool) {
 		}
 	}
 	return "", nil, false
+}
+
+// unescape decodes the content of a JSON string literal as encoding/json
+// does, for the escapes and text a backend sends: \" \\ \/ \b \f \n \r
+// \t, \u escapes outside the surrogates, and valid UTF-8. Anything else
+// (a surrogate escape, bytes that are not UTF-8, a bare quote or control
+// character) reports false and is left to encoding/json, whose rules for
+// those it would otherwise have to copy.
+func unescape(b []byte) (string, bool) {
+	var out strings.Builder
+	out.Grow(len(b))
+	for i := 0; i < len(b); {
+		c := b[i]
+		switch {
+		case c == '\\':
+			if i+1 >= len(b) {
+				return "", false
+			}
+			switch e := b[i+1]; e {
+			case '"', '\\', '/':
+				out.WriteByte(e)
+			case 'b':
+				out.WriteByte('\b')
+			case 'f':
+				out.WriteByte('\f')
+			case 'n':
+				out.WriteByte('\n')
+			case 'r':
+				out.WriteByte('\r')
+			case 't':
+				out.WriteByte('\t')
+			case 'u':
+				r, ok := hex4(b[i+2:])
+				if !ok || utf16.IsSurrogate(r) {
+					return "", false
+				}
+				out.WriteRune(r)
+				i += 6
+				continue
+			default:
+				return "", false
+			}
+			i += 2
+		case c == '"' || c < 0x20:
+			return "", false
+		case c < utf8.RuneSelf:
+			out.WriteByte(c)
+			i++
+		default:
+			r, size := utf8.DecodeRune(b[i:])
+			if r == utf8.RuneError && size == 1 {
+				return "", false
+			}
+			out.Write(b[i : i+size])
+			i += size
+		}
+	}
+	return out.String(), true
+}
+
+// hex4 reads the four hex digits of a \u escape.
+func hex4(b []byte) (rune, bool) {
+	if len(b) < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c = c - 'a' + 10
+		case 'A' <= c && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
 }

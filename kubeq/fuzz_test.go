@@ -2,6 +2,7 @@ package kubeq
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -103,5 +104,24 @@ func FuzzFastTokenMatchesDecoder(f *testing.F) {
 		ge, gOut := general.decodeFrame(data, nil, false)
 		require.Equal(t, gOut, fo)
 		require.Equal(t, ge, fe)
+	})
+}
+
+// FuzzUnescapeMatchesJSON: whatever string content unescape decodes,
+// encoding/json decodes the same literal to the same text.
+func FuzzUnescapeMatchesJSON(f *testing.F) {
+	for _, s := range []string{`a\"b\\c\/d`, `tab\there\nnewline\r\b\f`, `\u00e9\u2026\u0041`, `caf\u00E9 ✓ 🔴`,
+		`\ud83d\udd34`, `\ud83d`, "bad \xff utf8", `ctl` + "\x01", `\'`, `\u12`, `bare " quote`, "\x7f del"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, ok := unescape(b)
+		if !ok {
+			return
+		}
+		var want string
+		lit := append(append([]byte{'"'}, b...), '"')
+		require.NoError(t, json.Unmarshal(lit, &want), "unescape accepted %q", b)
+		require.Equal(t, want, got)
 	})
 }
