@@ -128,10 +128,14 @@ func (c *Client) attempt(ctx context.Context, p preparedTurn, yield func(Event, 
 	emit := func(e Event) bool {
 		switch ev := e.(type) {
 		case Token:
-			if ev.Content = tokens.token(ev.Content); ev.Content == "" {
+			text := tokens.token(ev.Content)
+			switch text {
+			case "":
 				return true
+			case ev.Content: // nothing held back or redacted: e as it came
+				return yield(e, nil)
 			}
-			return yield(ev, nil)
+			return yield(Token{Content: text}, nil)
 		case Heartbeat:
 		default:
 			if held := tokens.flush(); held != "" && !yield(Token{Content: held}, nil) {
