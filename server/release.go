@@ -74,6 +74,9 @@ func (rw *releasingWriter) FlushError() error {
 	if rw.w == nil {
 		return errResponseEnded
 	}
+	if f, ok := rw.w.(interface{ FlushError() error }); ok {
+		return f.FlushError() // without a ResponseController made per flush
+	}
 	return http.NewResponseController(rw.w).Flush()
 }
 

@@ -283,24 +283,31 @@ func stringArgs(args any, tool string, names ...string) (map[string]string, erro
 		return nil, err
 	}
 	out := make(map[string]string, len(obj))
-	for _, k := range slices.Sorted(maps.Keys(obj)) {
-		v, ok := obj[k].(string)
+	for k, v := range obj {
+		s, ok := v.(string)
 		if !ok {
-			return nil, fmt.Errorf("invalid arguments: %s must be a string, not %s", k, jsonType(obj[k]))
+			return nil, notAString(obj)
 		}
-		out[k] = v
+		out[k] = s
 	}
 	return out, nil
+}
+
+// notAString names the first argument, in name order, that is not a
+// string (in that order so the same call always gets the same error).
+func notAString(obj map[string]any) error {
+	for _, k := range slices.Sorted(maps.Keys(obj)) {
+		if _, ok := obj[k].(string); !ok {
+			return fmt.Errorf("invalid arguments: %s must be a string, not %s", k, jsonType(obj[k]))
+		}
+	}
+	return nil
 }
 
 // rawArgs reads a tool's arguments: a JSON object whose members are named
 // exactly as the tool's schema names them (additionalProperties is false
 // there, and names are case-sensitive).
 func rawArgs(args any, tool string, names ...string) (map[string]any, error) {
-	takes := tool + " takes no arguments"
-	if len(names) > 0 {
-		takes = tool + " takes " + strings.Join(names, ", ")
-	}
 	if raw, ok := args.(json.RawMessage); ok {
 		args = nil
 		if len(bytes.TrimSpace(raw)) > 0 {
@@ -316,12 +323,27 @@ func rawArgs(args any, tool string, names ...string) (map[string]any, error) {
 	if !ok {
 		return nil, fmt.Errorf("invalid arguments: %s takes an object of named arguments, not %s", tool, jsonType(args))
 	}
-	for _, k := range slices.Sorted(maps.Keys(obj)) {
+	for k := range obj {
 		if !slices.Contains(names, k) {
-			return nil, fmt.Errorf("invalid arguments: unknown argument %q; %s", k, takes)
+			return nil, unknownArg(obj, tool, names)
 		}
 	}
 	return obj, nil
+}
+
+// unknownArg names the first argument, in name order, that the tool does
+// not take, and the ones it does.
+func unknownArg(obj map[string]any, tool string, names []string) error {
+	takes := tool + " takes no arguments"
+	if len(names) > 0 {
+		takes = tool + " takes " + strings.Join(names, ", ")
+	}
+	for _, k := range slices.Sorted(maps.Keys(obj)) {
+		if !slices.Contains(names, k) {
+			return fmt.Errorf("invalid arguments: unknown argument %q; %s", k, takes)
+		}
+	}
+	return nil
 }
 
 // hasArg reports whether args, an object, has a member called name.
@@ -495,6 +517,7 @@ func (s *Server) result(run *queryRun) *mcp.CallToolResult {
 // gate, then notices.
 func (s *Server) text(run *queryRun, answer string) string {
 	var b strings.Builder
+	b.Grow(len(answer) + len("\n\nconversation_id: ") + len(run.conv)) // most answers: no gates, no notices
 	if s.cfg.Demo {
 		b.WriteString(demoLabel + "\n\n")
 	}
@@ -507,7 +530,8 @@ func (s *Server) text(run *queryRun, answer string) string {
 		b.WriteString("\n\n")
 		b.WriteString(n)
 	}
-	b.WriteString("\n\nconversation_id: " + run.conv)
+	b.WriteString("\n\nconversation_id: ")
+	b.WriteString(run.conv)
 	return b.String()
 }
 
