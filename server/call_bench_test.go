@@ -1,0 +1,70 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/kubeq-mcp/kubeq-mcp/internal/fakebackend"
+	"github.com/kubeq-mcp/kubeq-mcp/kubeq"
+	"github.com/kubeq-mcp/kubeq-mcp/kubeq/kubeqtest"
+)
+
+// BenchmarkQueryDiagnosticHTTP: the call of the bench's CPU-per-call
+// scenario in one process: a go-sdk client over streamable HTTP asks the
+// diagnostic question with a progress token, following up on one
+// conversation, against the fake backend over loopback HTTP. Its allocs/op
+// (client and fake included) compare two builds of the server exactly,
+// where the bench's sampled profiles cannot.
+func BenchmarkQueryDiagnosticHTTP(b *testing.B) {
+	fake := kubeqtest.NewServer()
+	b.Cleanup(fake.Close)
+	fakebackend.Install(fake)
+	backend := httptest.NewServer(fakebackend.Handler(fake))
+	b.Cleanup(backend.Close)
+	client, err := kubeq.New(backend.URL, kubeq.WithRetryDelays())
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv, err := New(Config{Backend: client, KeepAliveInterval: time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = srv.Close() })
+	hs := httptest.NewServer(srv.HTTPHandler())
+	b.Cleanup(hs.Close)
+	c := sdk.NewClient(&sdk.Implementation{Name: "bench", Version: "1"}, &sdk.ClientOptions{
+		ProgressNotificationHandler: func(context.Context, *sdk.ProgressNotificationClientRequest) {},
+	})
+	cs, err := c.Connect(b.Context(), &sdk.StreamableClientTransport{Endpoint: hs.URL + MCPPath, MaxRetries: -1},
+		&sdk.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = cs.Close() })
+	conv := ""
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		args := map[string]any{"question": fakebackend.DiagnosticQuestion}
+		if conv != "" {
+			args["conversation_id"] = conv
+		}
+		p := &sdk.CallToolParams{Name: "kube_query", Arguments: args}
+		p.SetProgressToken(fmt.Sprintf("b-%d", i))
+		i++
+		res, err := cs.CallTool(b.Context(), p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		out, _ := res.StructuredContent.(map[string]any)
+		if res.IsError || out["answer"] != fakebackend.DiagnosticAnswer {
+			b.Fatalf("not the diagnostic answer: %s", textOf(res))
+		}
+		conv, _ = out["conversation_id"].(string)
+	}
+}
