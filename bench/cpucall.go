@@ -25,6 +25,8 @@ type CPUResult struct {
 	// the same rounds, nil without one: two builds compared on one machine
 	// at one time, which separate runs on a shared machine are not.
 	Against []CPURound
+	// The other build's backend requests per question.
+	AgainstChatPerQuestion, AgainstReplayPerQuestion float64
 	// Backend requests kubeq-mcp made per question, over all rounds:
 	// chat turns and replay-history reads.
 	ChatPerQuestion, ReplayPerQuestion float64
@@ -55,10 +57,8 @@ func CPUPerCall(ctx context.Context, env *Env, sessions, perSession, rounds int,
 		return res, err
 	}
 	defer be.Stop()
-	before, err := backendCounts(url)
-	if err != nil {
-		return res, err
-	}
+	// Backend requests are counted around each kubeq-mcp round, per build.
+	var ours, theirs counts
 	for r := range rounds {
 		// Interleaved, and the order alternates, so neither side always
 		// runs on a machine the other just warmed or heated.
@@ -78,31 +78,35 @@ func CPUPerCall(ctx context.Context, env *Env, sessions, perSession, rounds int,
 				argv[0] = against
 			}
 			env.logf("cpu: round %d, %s: %d sessions × %d calls", r+1, side, sessions, perSession)
+			before, err := backendCounts(url)
+			if err != nil {
+				return res, err
+			}
 			round, err := cpuRound(ctx, env, argv, sessions, perSession)
 			if err != nil {
 				return res, fmt.Errorf("cpu %s: %w", side, err)
+			}
+			after, err := backendCounts(url)
+			if err != nil {
+				return res, err
 			}
 			switch side {
 			case "floor":
 				res.Floor = append(res.Floor, round)
 			case "against":
 				res.Against = append(res.Against, round)
+				theirs = theirs.plus(after.minus(before))
 			default:
 				res.Server = append(res.Server, round)
+				ours = ours.plus(after.minus(before))
 			}
 		}
 	}
-	after, err := backendCounts(url)
-	if err != nil {
-		return res, err
-	}
-	builds := 1
-	if against != "" {
-		builds = 2
-	}
-	questions := float64(builds * rounds * sessions * perSession)
-	res.ChatPerQuestion = float64(after.chat-before.chat) / questions
-	res.ReplayPerQuestion = float64(after.replay-before.replay) / questions
+	questions := float64(rounds * sessions * perSession)
+	res.ChatPerQuestion = float64(ours.chat) / questions
+	res.ReplayPerQuestion = float64(ours.replay) / questions
+	res.AgainstChatPerQuestion = float64(theirs.chat) / questions
+	res.AgainstReplayPerQuestion = float64(theirs.replay) / questions
 	if profile != "" {
 		argv, err := env.instrumentedArgs(url)
 		if err != nil {
@@ -228,6 +232,9 @@ func followUps(ctx context.Context, cs *sdk.ClientSession, session, calls int) e
 }
 
 type counts struct{ chat, replay int }
+
+func (c counts) plus(d counts) counts  { return counts{c.chat + d.chat, c.replay + d.replay} }
+func (c counts) minus(d counts) counts { return counts{c.chat - d.chat, c.replay - d.replay} }
 
 // backendCounts reads the fake's request log (GET /_log).
 func backendCounts(url string) (counts, error) {

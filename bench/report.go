@@ -187,6 +187,8 @@ func (r Report) CPU(res CPUResult) {
 		r.row("the other build: median CPU per call", ms(ma), ms(mf), ratio(ma, mf), "", true)
 		r.row("this build / the other build (medians)", ratio(mo, ma), "", "", "", true)
 		r.row("the other build: peak RSS (VmHWM)", MiB(ra), MiB(rf), fmt.Sprintf("+%s", MiB(ra-rf)), "", true)
+		r.row("the other build: backend requests per question",
+			fmt.Sprintf("%.2f chat + %.2f history reads", res.AgainstChatPerQuestion, res.AgainstReplayPerQuestion), "", "", "", true)
 	}
 	r.row("backend requests per question", fmt.Sprintf("%.2f chat + %.2f history reads", res.ChatPerQuestion, res.ReplayPerQuestion),
 		"", "", "1 where the ledger vouches", res.ChatPerQuestion+res.ReplayPerQuestion <= 1.0001)
