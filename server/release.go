@@ -22,6 +22,12 @@ func releaseOnReturn(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rw := &releasingWriter{w: w}
 		defer rw.release()
+		if _, ok := w.(http.Flusher); ok {
+			next.ServeHTTP(releasingFlusher{rw}, r)
+			return
+		}
+		// mcp-go streams only to a writer that flushes: this one must not
+		// claim to.
 		next.ServeHTTP(rw, r)
 	})
 }
@@ -66,7 +72,10 @@ func (rw *releasingWriter) Write(p []byte) (int, error) {
 	return rw.w.Write(p)
 }
 
-func (rw *releasingWriter) Flush() { _ = rw.FlushError() }
+// releasingFlusher is a releasingWriter over a writer that flushes.
+type releasingFlusher struct{ *releasingWriter }
+
+func (rf releasingFlusher) Flush() { _ = rf.FlushError() }
 
 func (rw *releasingWriter) FlushError() error {
 	rw.mu.RLock()

@@ -76,3 +76,43 @@ func TestOpenSessionKeepsNoFinishedCall(t *testing.T) {
 	}
 	require.Zerof(t, n, "%d of %d POST requests still reachable with the session open", n, len(posts))
 }
+
+// plainWriter is a ResponseWriter that cannot flush.
+type plainWriter struct{ h http.Header }
+
+func (p *plainWriter) Header() http.Header         { return p.h }
+func (p *plainWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (p *plainWriter) WriteHeader(int)             {}
+
+// The writer handed on flushes exactly when the real one does (mcp-go
+// streams only to one that does), and refuses writes once its handler
+// has returned.
+func TestReleaseOnReturnKeepsFlushingHonestAndEnds(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		w     http.ResponseWriter
+		flush bool
+	}{
+		{"flusher", httptest.NewRecorder(), true},
+		{"plain", &plainWriter{h: http.Header{}}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var kept http.ResponseWriter
+			releaseOnReturn(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				_, canFlush := w.(http.Flusher)
+				require.Equal(t, c.flush, canFlush)
+				_, err := w.Write([]byte("during"))
+				require.NoError(t, err)
+				kept = w
+			})).ServeHTTP(c.w, httptest.NewRequest(http.MethodPost, "/mcp", nil))
+			_, err := kept.Write([]byte("after"))
+			require.ErrorIs(t, err, errResponseEnded)
+			if f, ok := kept.(interface{ FlushError() error }); ok {
+				require.ErrorIs(t, f.FlushError(), errResponseEnded)
+			}
+			if rec, ok := c.w.(*httptest.ResponseRecorder); ok {
+				require.Equal(t, "during", rec.Body.String())
+			}
+		})
+	}
+}
