@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,8 +38,9 @@ func BenchmarkQueryDiagnosticHTTP(b *testing.B) {
 	b.Cleanup(func() { _ = srv.Close() })
 	hs := httptest.NewServer(srv.HTTPHandler())
 	b.Cleanup(hs.Close)
+	var progress atomic.Int64
 	c := sdk.NewClient(&sdk.Implementation{Name: "bench", Version: "1"}, &sdk.ClientOptions{
-		ProgressNotificationHandler: func(context.Context, *sdk.ProgressNotificationClientRequest) {},
+		ProgressNotificationHandler: func(context.Context, *sdk.ProgressNotificationClientRequest) { progress.Add(1) },
 	})
 	cs, err := c.Connect(b.Context(), &sdk.StreamableClientTransport{Endpoint: hs.URL + MCPPath, MaxRetries: -1},
 		&sdk.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
@@ -65,6 +67,14 @@ func BenchmarkQueryDiagnosticHTTP(b *testing.B) {
 		if res.IsError || out["answer"] != fakebackend.DiagnosticAnswer {
 			b.Fatalf("not the diagnostic answer: %s", textOf(res))
 		}
-		conv, _ = out["conversation_id"].(string)
+		if conv, _ = out["conversation_id"].(string); conv == "" {
+			b.Fatalf("no conversation_id to follow up on: %s", textOf(res))
+		}
 	}
+	// A build that stopped forwarding progress would allocate less; the
+	// client may run its handler after the result, hence the whole run.
+	if got, want := progress.Load(), int64(i*(len(fakebackend.DiagnosticSteps)+1)); got < want*9/10 {
+		b.Fatalf("%d progress notifications in %d calls, want about %d", got, i, want)
+	}
+	b.ReportMetric(float64(progress.Load())/float64(i), "progress/op")
 }
