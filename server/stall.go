@@ -12,7 +12,7 @@ import (
 // Config.WriteTimeout fails, and the connection is closed. Without it, a
 // stalled reader holds its connection, a goroutine and whatever waits to
 // be written (a whole result) for as long as it likes. Progress queued
-// meanwhile is bounded by mcp-go's session queue (see notifier).
+// meanwhile is bounded by the call's outbox (see outbox.go).
 //
 // The deadline is set afresh before every write (unless it was set within
 // the last 1/64 of the timeout), so a stream that is merely quiet (a long
