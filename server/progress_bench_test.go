@@ -120,15 +120,7 @@ func BenchmarkQueryTurnStdio(b *testing.B) {
 		want.WriteString(w)
 	}
 	backend.Handle("flood", kubeqtest.Script{kubeqtest.Raw([]byte(frames.String()))})
-	client, err := kubeq.New(backend.URL, kubeq.WithRetryDelays())
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv, err := New(Config{Backend: client, KeepAliveInterval: time.Hour})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = srv.Close() })
+	srv := benchServer(b, backend.URL)
 	cr, sw := io.Pipe()
 	sr, cw := io.Pipe()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -158,4 +150,20 @@ func BenchmarkQueryTurnStdio(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*tokens), "ns/token")
 	b.ReportMetric(float64(progress.Load())/float64(b.N), "notifications/op")
+}
+
+// benchServer is a server with the default configuration (no retries, no
+// keep-alives) in front of the backend at url, closed when b ends.
+func benchServer(b *testing.B, url string) *Server {
+	b.Helper()
+	client, err := kubeq.New(url, kubeq.WithRetryDelays())
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv, err := New(Config{Backend: client, KeepAliveInterval: time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = srv.Close() })
+	return srv
 }
