@@ -42,6 +42,19 @@ func runContract(t *testing.T, newStore func(t *testing.T) Store) {
 			return err == nil && got == nil
 		}, 5*time.Second, 20*time.Millisecond, "gone after its TTL")
 	})
+	t.Run("BlobsReadTogether", func(t *testing.T) {
+		st := newStore(t)
+		require.NoError(t, st.SetBlob(ctx, BlobTask, "t1", []byte("record"), time.Minute))
+		require.NoError(t, st.SetBlob(ctx, BlobTask, "t1/cancel", []byte("1"), time.Minute))
+		require.NoError(t, st.SetBlob(ctx, BlobRun, "t1/failed", []byte("other kind"), time.Minute))
+		got, err := st.GetBlobs(ctx, BlobTask, []string{"t1/failed", "t1", "t1/none", "t1/cancel"})
+		require.NoError(t, err)
+		assert.Equal(t, [][]byte{nil, []byte("record"), nil, []byte("1")}, got,
+			"in the order asked, nil where none, each kind its own namespace")
+		got, err = st.GetBlobs(ctx, BlobTask, nil)
+		require.NoError(t, err)
+		assert.Empty(t, got)
+	})
 	t.Run("LeaseIsExclusive", func(t *testing.T) {
 		s := newStore(t)
 		ok, err := s.TryLease(ctx, "c1", "a", time.Minute)

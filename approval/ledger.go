@@ -312,6 +312,15 @@ func (l *Ledger) SetBlob(ctx context.Context, kind BlobKind, key string, blob []
 	return storeErr(string(kind), l.store.SetBlob(ctx, kind, key, blob, ttl))
 }
 
+// GetBlobs reads several keys of kind at once, bounded like every store
+// call: the i-th blob is keys[i]'s, nil when none.
+func (l *Ledger) GetBlobs(ctx context.Context, kind BlobKind, keys []string) ([][]byte, error) {
+	ctx, cancel := l.bounded(ctx)
+	defer cancel()
+	b, err := l.store.GetBlobs(ctx, kind, keys)
+	return b, storeErr(string(kind), err)
+}
+
 // GetBlob reads what SetBlob kept under (kind, key), nil when none.
 func (l *Ledger) GetBlob(ctx context.Context, kind BlobKind, key string) ([]byte, error) {
 	ctx, cancel := l.bounded(ctx)

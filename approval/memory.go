@@ -201,9 +201,25 @@ func (m *memoryStore) SetBlob(_ context.Context, kind BlobKind, key string, blob
 func (m *memoryStore) GetBlob(_ context.Context, kind BlobKind, key string) ([]byte, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	v, ok := m.mirrors[blobKey{kind, key}]
-	if !ok || time.Now().After(v.until) {
-		return nil, nil
+	return m.blobLocked(kind, key, time.Now()), nil
+}
+
+func (m *memoryStore) GetBlobs(_ context.Context, kind BlobKind, keys []string) ([][]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := time.Now()
+	out := make([][]byte, len(keys))
+	for i, key := range keys {
+		out[i] = m.blobLocked(kind, key, now)
 	}
-	return append([]byte(nil), v.blob...), nil
+	return out, nil
+}
+
+// blobLocked is a copy of (kind, key)'s blob, nil when none; under mu.
+func (m *memoryStore) blobLocked(kind BlobKind, key string, now time.Time) []byte {
+	v, ok := m.mirrors[blobKey{kind, key}]
+	if !ok || now.After(v.until) {
+		return nil
+	}
+	return append([]byte(nil), v.blob...)
 }

@@ -221,6 +221,31 @@ func (s *redisStore) SetBlob(ctx context.Context, kind BlobKind, key string, blo
 	return s.hide(s.c.Set(ctx, s.key(string(kind), key), blob, ttl).Err())
 }
 
+func (s *redisStore) GetBlobs(ctx context.Context, kind BlobKind, keys []string) ([][]byte, error) {
+	out := make([][]byte, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	full := make([]string, len(keys))
+	for i, key := range keys {
+		full[i] = s.key(string(kind), key)
+	}
+	vals, err := s.c.MGet(ctx, full...).Result()
+	if err != nil {
+		return nil, s.hide(err)
+	}
+	for i, v := range vals {
+		switch v := v.(type) {
+		case nil:
+		case string:
+			out[i] = []byte(v)
+		default:
+			return nil, fmt.Errorf("redis: MGET gave %T for a blob", v)
+		}
+	}
+	return out, nil
+}
+
 func (s *redisStore) GetBlob(ctx context.Context, kind BlobKind, key string) ([]byte, error) {
 	raw, err := s.c.Get(ctx, s.key(string(kind), key)).Bytes()
 	if errors.Is(err, redis.Nil) {

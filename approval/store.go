@@ -99,6 +99,9 @@ type Store interface {
 	// read; GetBlob reads it, nil when none. Kinds are separate namespaces.
 	SetBlob(ctx context.Context, kind BlobKind, key string, blob []byte, ttl time.Duration) error
 	GetBlob(ctx context.Context, kind BlobKind, key string) ([]byte, error)
+	// GetBlobs reads several keys of kind at once (one round trip, one
+	// instant): the i-th blob is keys[i]'s, nil when none.
+	GetBlobs(ctx context.Context, kind BlobKind, keys []string) ([][]byte, error)
 
 	// Ping checks the store is reachable.
 	Ping(ctx context.Context) error

@@ -208,39 +208,34 @@ func (sh *taskSharer) tick() bool {
 		sh.beatFailing = err != nil
 	}
 
-	var mailErr error
-	answers := map[string]json.RawMessage{}
-	for _, key := range t.Outstanding() {
-		b, err := s.ledger.GetBlob(ctx, approval.BlobTask, t.ID+"/in/"+key)
-		if err != nil {
-			mailErr = err
-		} else if b != nil {
-			answers[key] = b
+	// All the mail in one read (one round trip, one instant): the failed
+	// mail, the cancel, and an answer for each outstanding request. The
+	// failed mail is read with the answers and before they are handed on:
+	// an answer is never acted on once the task was shown failed.
+	outstanding := t.Outstanding()
+	keys := append(make([]string, 0, 2+len(outstanding)), t.ID+"/failed", t.ID+"/cancel")
+	for _, key := range outstanding {
+		keys = append(keys, t.ID+"/in/"+key)
+	}
+	mail, mailErr := s.ledger.GetBlobs(ctx, approval.BlobTask, keys)
+	if mailErr == nil {
+		if failed := mail[0]; failed != nil {
+			sh.adopt(failed)
+			return true
 		}
-	}
-	// The failed mail is read after the answers and before they are
-	// handed on: an answer is never acted on once the task was shown
-	// failed.
-	failed, err := s.ledger.GetBlob(ctx, approval.BlobTask, t.ID+"/failed")
-	if err != nil {
-		mailErr = err
-		answers = nil // unsure whether the task was declared failed: next tick
-	}
-	if failed != nil {
-		sh.adopt(failed)
-		return true
-	}
-	if !t.Stopped() {
-		b, err := s.ledger.GetBlob(ctx, approval.BlobTask, t.ID+"/cancel")
-		if err != nil {
-			mailErr = err
-		} else if b != nil {
+		if mail[1] != nil && !t.Stopped() {
 			t.Cancel()
 			s.log.Info("task cancelled by the client through another replica", "task", t.ID)
 		}
-	}
-	if len(answers) > 0 {
-		t.Update(answers)
+		answers := map[string]json.RawMessage{}
+		for i, key := range outstanding {
+			if b := mail[2+i]; b != nil {
+				answers[key] = b
+			}
+		}
+		if len(answers) > 0 {
+			t.Update(answers)
+		}
 	}
 	switch {
 	case mailErr != nil && !sh.mailFailing:
@@ -375,10 +370,13 @@ func (s *Server) sharedTaskRPC(req rpcRequest, owner string) []byte {
 		s.log.Warn("could not read a task from the store", "task", id, "err", err)
 		return rpcError(req.ID, -32603, "Failed to "+what+" task: the task store is unavailable", nil)
 	}
-	blob, err := s.ledger.GetBlob(ctx, approval.BlobTask, id)
+	// The record, a declared failure and the liveness key, in one read
+	// (one round trip, one instant).
+	got, err := s.ledger.GetBlobs(ctx, approval.BlobTask, []string{id, id + "/failed", id + "/alive"})
 	if err != nil {
 		return unavailable("retrieve", err)
 	}
+	blob, declared, alive := got[0], got[1], got[2]
 	var rec sharedTask
 	var view map[string]any
 	if blob == nil || json.Unmarshal(blob, &rec) != nil || rec.Owner != owner || json.Unmarshal(rec.View, &view) != nil {
@@ -386,10 +384,6 @@ func (s *Server) sharedTaskRPC(req rpcRequest, owner string) []byte {
 	}
 	// A declared failure outranks the record, which its runner may have
 	// written after it.
-	declared, err := s.declaredFailed(id)
-	if err != nil {
-		return unavailable("retrieve", err)
-	}
 	var dview map[string]any
 	if declared != nil && json.Unmarshal(declared, &dview) == nil {
 		view = dview
@@ -402,10 +396,6 @@ func (s *Server) sharedTaskRPC(req rpcRequest, owner string) []byte {
 		status = tasks.Failed
 		view = failedView(view, tasks.ErrExpired, now)
 	default:
-		alive, err := s.ledger.GetBlob(ctx, approval.BlobTask, id+"/alive")
-		if err != nil {
-			return unavailable("retrieve", err)
-		}
 		if alive != nil {
 			break
 		}
