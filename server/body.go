@@ -38,7 +38,13 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 		deadline := rc.SetReadDeadline(time.Now().Add(s.cfg.RequestReadTimeout)) == nil
 		body, err := readAtMost(r.Body, limit, r.ContentLength)
 		if deadline {
-			_ = rc.SetReadDeadline(time.Time{})
+			// A body not read whole is not waited for again: net/http
+			// would read on what is left of it without a deadline.
+			until := time.Time{}
+			if err != nil {
+				until = time.Now()
+			}
+			_ = rc.SetReadDeadline(until)
 		}
 		switch {
 		case errors.Is(err, errBodyTooLarge):
@@ -216,4 +222,45 @@ func lowerASCII(c byte) byte {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// boundBodyReads gives every request body a read deadline,
+// Config.RequestReadTimeout, until it is read to its end. A handler that
+// answers without reading the body (a refusal: 401, 403, 404, 413) leaves
+// it to net/http, which reads up to 256 KiB of what is left before it
+// writes the response or lets go of the connection: without a deadline a
+// client that sends part of a body and stops holds a connection and its
+// goroutine for good, before any token is checked. Requests without a body
+// get no deadline: it would end the long response streams that follow.
+func (s *Server) boundBodyReads(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body == nil || r.Body == http.NoBody {
+			next.ServeHTTP(w, r)
+			return
+		}
+		rc := http.NewResponseController(w)
+		// Not every ResponseWriter has a connection (in-process tests).
+		if rc.SetReadDeadline(time.Now().Add(s.cfg.RequestReadTimeout)) != nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		r.Body = &clearAtEOF{ReadCloser: r.Body, clear: func() { _ = rc.SetReadDeadline(time.Time{}) }}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// clearAtEOF runs clear once the body has been read to its end.
+type clearAtEOF struct {
+	io.ReadCloser
+	clear func()
+	done  bool
+}
+
+func (b *clearAtEOF) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF && !b.done {
+		b.done = true
+		b.clear()
+	}
+	return n, err
 }

@@ -71,7 +71,7 @@ func (s *Server) HTTPHandler() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}`))
 	})
-	return s.limitStalls(mux)
+	return s.limitStalls(s.boundBodyReads(mux))
 }
 
 // checkToken requires "Authorization: Bearer <token>" when a token is set,
