@@ -46,7 +46,8 @@ func newRedactor(apiKey string, u *url.URL) *redactor {
 	return &redactor{secrets: secrets}
 }
 
-// str returns s without any secret.
+// str returns s without any secret, and without the start of one where
+// the backend marked a cut (a HITL prompt's YAML capped at 3000 chars).
 func (r *redactor) str(s string) string {
 	if r == nil {
 		return s
@@ -56,7 +57,64 @@ func (r *redactor) str(s string) string {
 			s = strings.ReplaceAll(s, sec, redacted)
 		}
 	}
+	if len(r.secrets) > 0 && strings.Contains(s, cutMarker) {
+		var b strings.Builder
+		for {
+			before, after, found := strings.Cut(s, cutMarker)
+			b.WriteString(r.cutTail(before))
+			if !found {
+				break
+			}
+			b.WriteString(cutMarker)
+			s = after
+		}
+		s = b.String()
+	}
 	return s
+}
+
+// cutMarker is what the backend appends where it cut text short (the
+// YAML in a HITL prompt).
+const cutMarker = "\n... [truncated]"
+
+// cut returns s, text that may have been cut short (a tool output the
+// backend caps at 500 chars, an answer that stopped), without any secret,
+// nor the start of one at its end.
+func (r *redactor) cut(s string) string {
+	return r.cutTail(r.str(s))
+}
+
+// minCut is the shortest start of sec that cutTail removes. At the end of
+// a cut text the start of a secret is usually ordinary text ("kq-" or
+// "Bearer " quoting a key's known shape, a word that happens to begin
+// like a password), so it must be too long to match by chance: 8 bytes
+// runs past the public prefixes keys have and is one chance in billions
+// for random characters; a short secret needs only half of itself, as
+// its other half would be all that stays hidden. Never shorter than the
+// shortest secret redacted at all.
+func minCut(sec string) int {
+	return max(minRedactLen, min(8, len(sec)/2))
+}
+
+// cutTail replaces the longest suffix of s that is a proper prefix of a
+// secret, when it is at least minCut of that secret.
+func (r *redactor) cutTail(s string) string {
+	if r == nil {
+		return s
+	}
+	best := 0
+	for _, sec := range r.secrets {
+		for n := min(len(sec)-1, len(s)); n > best && n >= minCut(sec); n-- {
+			if strings.HasSuffix(s, sec[:n]) {
+				best = n
+				break
+			}
+		}
+	}
+	if best == 0 {
+		return s
+	}
+	return s[:len(s)-best] + redacted
 }
 
 // partial is the length of the longest suffix of s that is a proper
@@ -93,7 +151,7 @@ func (r *redactor) event(e Event) Event {
 		v.Tool, v.Command, v.Message = r.str(v.Tool), r.str(v.Command), r.str(v.Message)
 		return v
 	case ToolResult:
-		v.Tool, v.Output = r.str(v.Tool), r.str(v.Output)
+		v.Tool, v.Output = r.str(v.Tool), r.cut(v.Output) // cut at 500 chars by the backend
 		return v
 	case Token:
 		v.Content = r.str(v.Content)
@@ -133,11 +191,14 @@ func (t *tokenRedactor) token(content string) string {
 	return s[:len(s)-keep]
 }
 
-// flush returns the text held back, which turned out not to be a secret.
+// flush returns the text held back: the answer stops here for now (the
+// stream ended or broke, or another event came), so a held start of a
+// secret long enough not to be chance goes as the marker, and a shorter
+// one as it came.
 func (t *tokenRedactor) flush() string {
 	h := t.held
 	t.held = ""
-	return h
+	return t.r.cutTail(h)
 }
 
 // redactedError carries an error whose text may hold backend bytes (a
