@@ -95,7 +95,7 @@ func (c *Client) Health(ctx context.Context) HealthResult {
 		}
 	case resp.StatusCode >= 300 && resp.StatusCode < 400:
 		// Not followed: the service it points to is not the one configured.
-		res.Reason = (&StatusError{URL: res.URL, StatusCode: resp.StatusCode, Redirect: c.redact.str(redirectTarget(resp))}).Error()
+		res.Reason = (&StatusError{URL: res.URL, StatusCode: resp.StatusCode, Redirect: c.redirectTarget(resp)}).Error()
 	case resp.StatusCode == http.StatusUnauthorized:
 		res.Reason = c.unauthorized(res.URL)
 	default:

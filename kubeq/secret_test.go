@@ -124,3 +124,25 @@ func TestUserNameTokenNeverInErrors(t *testing.T) {
 	require.NotContains(t, c.URL(), secretPassword)
 	require.Contains(t, c.URL(), "xxxxx@127.0.0.1")
 }
+
+// A redirect's Location is shown capped at maxRedirectShown bytes; the key
+// in it goes before the cap, which would otherwise cut it into a start no
+// longer matched, in the turn's error and in the health reason alike.
+func TestRedirectNeverShowsAStartOfTheKey(t *testing.T) {
+	const prefix = "https://login.example/"
+	path := strings.Repeat("p", maxRedirectShown-len(prefix)-10) // the cap falls 10 bytes into the key
+	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Location", prefix+path+secretKey+"/next")
+		w.WriteHeader(http.StatusFound)
+	})
+	c := newClient(t, b.URL, WithAPIKey(secretKey), WithRetryDelays())
+	_, err := c.Query(testCtx(t), Turn{Question: "q"})
+	var se *StatusError
+	require.ErrorAs(t, err, &se)
+	require.Equal(t, http.StatusFound, se.StatusCode)
+	reason := c.Health(testCtx(t)).Reason
+	for _, text := range []string{se.Redirect, err.Error(), reason} {
+		require.Contains(t, text, prefix+path+"[redac", "the Location, cut at the cap")
+		require.NotContains(t, text, secretKey[:4])
+	}
+}

@@ -30,20 +30,22 @@ func (c *Client) statusError(resp *http.Response) *StatusError {
 		Detail:     detail,
 		RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now()),
 		KeySent:    c.apiKey != "",
-		Redirect:   c.redact.str(redirectTarget(resp)),
+		Redirect:   c.redirectTarget(resp),
 	}
 }
 
 // maxRedirectShown caps the Location quoted in a message.
 const maxRedirectShown = 300
 
-// redirectTarget is the Location of a 3xx answer, safe to show: any user
-// info or query masked, capped; "" for other answers.
-func redirectTarget(resp *http.Response) string {
+// redirectTarget is the Location of a 3xx answer, safe to show: our
+// secrets removed, then any user info or query masked, then capped; ""
+// for other answers. Secrets go first, while they are whole: masking or
+// the cap could leave the start of one that no longer matches.
+func (c *Client) redirectTarget(resp *http.Response) string {
 	if resp.StatusCode < 300 || resp.StatusCode >= 400 {
 		return ""
 	}
-	return truncate(maskPassword(resp.Header.Get("Location")), maxRedirectShown)
+	return truncate(maskPassword(c.redact.str(resp.Header.Get("Location"))), maxRedirectShown)
 }
 
 // eventStream: the answer is SSE, or does not say (lenient on a missing
