@@ -140,3 +140,31 @@ func TestCutKeyNeverLeavesTheClient(t *testing.T) {
 	assert.Contains(t, res.Hitl.Prompt, "[redacted]\n... [truncated]")
 	assert.NotContains(t, fmt.Sprintf("%#v %#v", *res, *res.Hitl), leak)
 }
+
+// FuzzTokenRedactor: answer text in chunks of any size never lets the key
+// through whole, nor ends on a start of it long enough to be one; and
+// text that holds no part of the key comes out unchanged.
+func FuzzTokenRedactor(f *testing.F) {
+	f.Add("the key is "+cutKey+" and its start "+cutKey[:35], 3)
+	f.Add("ends "+cutKey[:7], 1)
+	f.Add(cutKey[:20]+cutKey+cutKey[:9], 5)
+	f.Add("kubectl get deploy kubeintellect -o yaml", 7)
+	r := newRedactor(cutKey, nil)
+	f.Fuzz(func(t *testing.T, text string, size int) {
+		size = 1 + int(uint(size)%uint(len(text)+1))
+		tr := &tokenRedactor{r: r}
+		var b strings.Builder
+		for i := 0; i < len(text); i += size {
+			b.WriteString(tr.token(text[i:min(i+size, len(text))]))
+		}
+		b.WriteString(tr.flush())
+		out := b.String()
+		require.NotContains(t, out, cutKey)
+		for n := minCut(cutKey); n < len(cutKey); n++ {
+			require.False(t, strings.HasSuffix(out, cutKey[:n]), "ends on %d bytes of the key: %q", n, out)
+		}
+		if !strings.Contains(text, cutKey[:1]) {
+			require.Equal(t, text, out)
+		}
+	})
+}
