@@ -23,11 +23,18 @@ func TestBinaryStrictFormAnswers(t *testing.T) {
 	t.Cleanup(backend.Close)
 	answers := []struct {
 		name, content, decision, reason string
+		result                          string // the whole result, when not {"action":"accept","content":content}
 	}{
-		{"duplicate", `{"decision":"deny","decision":"approve","confirm":"web-1"}`, "denied", "error"},
-		{"duplicate-confirm", `{"decision":"approve","confirm":"x","confirm":"web-1"}`, "denied", "error"},
-		{"case-folded", `{"DECISION":"approve","Confirm":"web-1"}`, "denied", "error"},
-		{"exact", `{"decision":"approve","confirm":"web-1"}`, "approved", "user_approved"},
+		{"duplicate", `{"decision":"deny","decision":"approve","confirm":"web-1"}`, "denied", "error", ""},
+		{"duplicate-confirm", `{"decision":"approve","confirm":"x","confirm":"web-1"}`, "denied", "error", ""},
+		{"case-folded", `{"DECISION":"approve","Confirm":"web-1"}`, "denied", "error", ""},
+		// mcp-go decodes a form's result without case, keeping the last of
+		// two spellings: two spellings are two answers.
+		{"content-twice", "", "denied", "error",
+			`{"action":"accept","content":{"decision":"deny"},"Content":{"decision":"approve","confirm":"web-1"}}`},
+		{"action-twice", "", "denied", "error",
+			`{"action":"decline","ACTION":"accept","content":{"decision":"approve","confirm":"web-1"}}`},
+		{"exact", `{"decision":"approve","confirm":"web-1"}`, "approved", "user_approved", ""},
 	}
 	for _, a := range answers {
 		backend.Handle("delete web-1 "+a.name, kubeqtest.Script{kubeqtest.Gate{Command: "kubectl delete pod web-1 -n shop",
@@ -90,7 +97,11 @@ func TestBinaryStrictFormAnswers(t *testing.T) {
 		send(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"kube_query","arguments":{"question":"delete web-1 %s"}}}`, id, a.name))
 		req := next(id)
 		require.Contains(t, req, "method", "%s: the form is asked first", a.name)
-		send(fmt.Sprintf(`{"jsonrpc":"2.0","id":%s,"result":{"action":"accept","content":%s}}`, req["id"], a.content))
+		result := a.result
+		if result == "" {
+			result = fmt.Sprintf(`{"action":"accept","content":%s}`, a.content)
+		}
+		send(fmt.Sprintf(`{"jsonrpc":"2.0","id":%s,"result":%s}`, req["id"], result))
 		res := next(id)
 		var r struct {
 			StructuredContent struct {

@@ -2,9 +2,11 @@ package approval
 
 import (
 	"encoding/json"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/kubeq-mcp/kubeq-mcp/kubeq"
 	"github.com/kubeq-mcp/kubeq-mcp/schema"
@@ -142,6 +144,31 @@ func TestHasDuplicateMembers(t *testing.T) {
 	assert.True(t, HasDuplicateMembers([]byte(`[{"x":[{"b":1,"b":1}]}]`)))
 	assert.False(t, HasDuplicateMembers([]byte(`{"a":{"a":1},"b":[{"a":2}]}`)))
 	assert.False(t, HasDuplicateMembers([]byte(`not json`)))
+	// encoding/json matches names without case and keeps the last: a name
+	// spelt twice is a name given twice.
+	assert.True(t, HasDuplicateMembers([]byte(`{"action":"accept","content":{"decision":"deny"},"Content":{"decision":"approve"}}`)))
+	assert.True(t, HasDuplicateMembers([]byte(`{"result":{"action":"decline","ACTION":"accept"}}`)))
+	assert.True(t, HasDuplicateMembers([]byte(`{"deciſion":"approve","decision":"deny"}`)), "ſ folds to s")
+	assert.False(t, HasDuplicateMembers([]byte(`{"decision":"deny","decisions":"approve"}`)))
+}
+
+// FoldName makes two names equal exactly when encoding/json would decode
+// either into the same struct field.
+func TestFoldNameMatchesEncodingJSON(t *testing.T) {
+	type target struct {
+		Content json.RawMessage `json:"content"`
+		Kelvin  json.RawMessage `json:"k"`
+		Sigma   json.RawMessage `json:"σ"`
+	}
+	for _, name := range []string{"content", "Content", "CONTENT", "cOnTeNt", "conten", "contents", "ſ",
+		"k", "K", "K", "σ", "Σ", "ς", "cοntent" /* Greek omicron */} {
+		var got target
+		require.NoError(t, json.Unmarshal([]byte(`{`+strconv.Quote(name)+`:1}`), &got))
+		for field, value := range map[string]json.RawMessage{"content": got.Content, "k": got.Kelvin, "σ": got.Sigma} {
+			assert.Equal(t, value != nil, FoldName(name) == FoldName(field),
+				"%q against the field %q: encoding/json and FoldName disagree", name, field)
+		}
+	}
 }
 
 func TestClassify(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/kubeq-mcp/kubeq-mcp/schema"
 )
@@ -121,9 +122,28 @@ func strictFields(raw json.RawMessage) (map[string]string, error) {
 	return out, nil
 }
 
+// FoldName is a member name as encoding/json matches it to a struct
+// field: without case, so "content", "Content" and "CONTENT" (and "ſ" and
+// "s", "K" and "k") are one name to it, and only the last of them counts.
+func FoldName(name string) string {
+	var b strings.Builder
+	b.Grow(len(name))
+	for _, r := range name {
+		switch {
+		case 'a' <= r && r <= 'z':
+			r -= 'a' - 'A'
+		case r >= utf8.RuneSelf:
+			r = unicode.ToUpper(unicode.ToLower(r))
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
 // HasDuplicateMembers reports whether raw, a JSON document, has an object
-// with the same member name twice anywhere in it: a decoder keeps only one
-// of them, so such a message is ambiguous. Invalid JSON reports false.
+// with the same member name twice anywhere in it, the same as
+// encoding/json sees names (FoldName): a decoder keeps only one of them,
+// so such a message is ambiguous. Invalid JSON reports false.
 func HasDuplicateMembers(raw []byte) bool {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	var walk func() (bool, error)
@@ -141,6 +161,7 @@ func HasDuplicateMembers(raw []byte) bool {
 					return false, err
 				}
 				name, _ := k.(string)
+				name = FoldName(name)
 				if seen[name] {
 					return true, nil
 				}
