@@ -80,15 +80,18 @@ func (s *Server) gates(ctx context.Context, run *queryRun, hitl *kubeq.HitlReque
 			return s.askLaterByPage(ctx, run, gate)
 		}
 		v := s.askNow(ctx, run, gate)
-		var err error
-		hitl, err = s.decide(ctx, run, gate, v)
+		var (
+			approved bool
+			err      error
+		)
+		hitl, approved, err = s.decide(ctx, run, gate, v)
 		if lr, ok := asDetached(err); ok {
 			return s.detachedResult(ctx, lr)
 		}
 		if err != nil {
 			return s.failure(ctx, run, err)
 		}
-		if !v.Approves(gate) {
+		if !approved { // what was sent: a stop turns the human's approval into a deny
 			return s.afterDenial(ctx, run, hitl)
 		}
 	}
@@ -219,7 +222,7 @@ func (s *Server) askLaterWith(ctx context.Context, run *queryRun, gate approval.
 // failAndDeny denies gate when it could not even be asked.
 func (s *Server) failAndDeny(ctx context.Context, run *queryRun, gate approval.Gate, cause error) (*mcp.CallToolResult, error) {
 	s.log.Error("approval could not be asked; denying", "err", cause)
-	hitl, err := s.decide(ctx, run, gate, approval.Deny(schema.ReasonError))
+	hitl, _, err := s.decide(ctx, run, gate, approval.Deny(schema.ReasonError))
 	if err != nil {
 		return s.failure(ctx, run, err)
 	}
@@ -301,14 +304,14 @@ func (s *Server) resumeQuery(ctx context.Context, req mcp.CallToolRequest) (*mcp
 		return s.storeFailure(ctx, run, err)
 	}
 
-	hitl, derr := s.decide(ctx, run, gate, v)
+	hitl, approved, derr := s.decide(ctx, run, gate, v)
 	if lr, ok := asDetached(derr); ok {
 		return s.detachedResult(ctx, lr)
 	}
 	if derr != nil {
 		return s.failure(ctx, run, derr)
 	}
-	if !v.Approves(gate) {
+	if !approved {
 		return s.afterDenial(ctx, run, hitl)
 	}
 	return s.gates(ctx, run, hitl)
@@ -369,7 +372,7 @@ func (s *Server) lateAnswer(st approvalState) *mcp.CallToolResult {
 // another gate. "approve" goes out only for a verdict that approves this
 // very gate, and only when the backend's history, when it can be read,
 // shows this gate pending.
-func (s *Server) decide(ctx context.Context, run *queryRun, gate approval.Gate, v approval.Verdict) (*kubeq.HitlRequest, error) {
+func (s *Server) decide(ctx context.Context, run *queryRun, gate approval.Gate, v approval.Verdict) (hitl *kubeq.HitlRequest, approved bool, err error) {
 	approve := v.Approves(gate)
 	if approve && s.stopped(ctx, run) {
 		// The stop came after the human approved, before the approval was
@@ -386,7 +389,7 @@ func (s *Server) decide(ctx context.Context, run *queryRun, gate approval.Gate, 
 		run.notices = append(run.notices, fmt.Sprintf("The human approved `%s`, but KubeIntellect's history "+
 			"shows another approval, or none, pending on this conversation, so kubeq-mcp did not send the "+
 			"approval: it did not run. Ask again.", gate.Action))
-		return nil, nil
+		return nil, false, nil
 	}
 	a := schema.Approval{ApprovalID: gate.ApprovalID, Action: gate.Action, Risk: gate.Risk,
 		Decision: schema.Denied, Reason: v.Reason}
@@ -411,10 +414,6 @@ func (s *Server) decide(ctx context.Context, run *queryRun, gate approval.Gate, 
 	// would answer whatever gate the first one led to. What it starts
 	// outlives the call (liveTurn); a deny is bounded on its own.
 	t := kubeq.Turn{Question: answer, Conversation: run.conv, User: run.user, AtMostOnce: approve}
-	var (
-		hitl *kubeq.HitlRequest
-		err  error
-	)
 	if approve {
 		hitl, err = s.liveTurn(tctx, run, t, approveTurn)
 	} else {
@@ -430,7 +429,7 @@ func (s *Server) decide(ctx context.Context, run *queryRun, gate approval.Gate, 
 	case approve:
 		s.approveFailed(ctx, run, gate, err)
 	}
-	return hitl, err
+	return hitl, approve, err
 }
 
 // pendingHere reports whether the backend's history, when it can be read,
@@ -549,7 +548,7 @@ func (s *Server) denyPending(ctx context.Context, run *queryRun, p *approval.Rec
 			s.log.Warn("could not mark an approval state used", "conversation", run.conv, "err", err)
 		}
 	}
-	hitl, err := s.decide(ctx, run, p.Gate, approval.Deny(reason))
+	hitl, _, err := s.decide(ctx, run, p.Gate, approval.Deny(reason))
 	// The reply to the deny is about the old gate, not the new question.
 	run.parts = nil
 	if err != nil {
@@ -578,7 +577,7 @@ func (s *Server) denyReplies(ctx context.Context, run *queryRun, hitl *kubeq.Hit
 		if hitl == nil {
 			return nil
 		}
-		next, err := s.decide(ctx, run, approval.NewGate(*hitl, false), approval.Deny(reason))
+		next, _, err := s.decide(ctx, run, approval.NewGate(*hitl, false), approval.Deny(reason))
 		run.parts = nil // replies to denials are not the answer
 		if err != nil {
 			return err
