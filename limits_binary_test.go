@@ -502,9 +502,15 @@ func TestBinarySessionCap(t *testing.T) {
 	require.NoError(t, err)
 	_ = resp.Body.Close()
 	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	// An initialize opens a new session whatever Mcp-Session-Id it carries:
+	// a made-up one does not get it past the cap.
+	resp, body := mcpPost(t, bin.endpoint, "made-up", initPrefix+`"}}`)
+	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, body)
+	// A GET naming a session that does not exist is 404, not a new session.
+	assert.Equal(t, http.StatusNotFound, getStatus(t, bin.endpoint, "made-up"))
 
 	// No session was evicted: the first still answers.
-	resp, body := mcpPost(t, bin.endpoint, sessions[0], `{"jsonrpc":"2.0","id":2,"method":"ping"}`)
+	resp, body = mcpPost(t, bin.endpoint, sessions[0], `{"jsonrpc":"2.0","id":2,"method":"ping"}`)
 	assert.Equal(t, http.StatusOK, resp.StatusCode, body)
 	assert.Contains(t, body, `"result":{}`)
 	assert.Equal(t, 1, strings.Count(bin.stderr.String(), "refused a new session: the session cap is reached"),
@@ -518,7 +524,25 @@ func TestBinarySessionCap(t *testing.T) {
 	require.NoError(t, err)
 	_ = resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, http.StatusNotFound, getStatus(t, bin.endpoint, sessions[1]), "the deleted session is gone")
 	rawSession(t, bin.endpoint)
+}
+
+// getStatus is the status of a GET stream asked for on session; the stream
+// is not read.
+func getStatus(t *testing.T, endpoint, session string) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint, nil)
+	require.NoError(t, err)
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Mcp-Session-Id", session)
+	req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	return resp.StatusCode
 }
 
 func TestBinaryStalledReaderGivenUp(t *testing.T) {

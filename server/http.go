@@ -42,8 +42,11 @@ const (
 // Config.AllowedOrigins, which the Host check lets through when a foreign
 // page posts straight to 127.0.0.1, and which also holds off loopback.
 func (s *Server) HTTPHandler() http.Handler {
+	// What WithStateful(true) installs, kept at hand: capSessions checks
+	// GETs and DELETEs against the ids mcp-go checks POSTs against.
+	ids := &mcpserver.InsecureStatefulSessionIdManager{}
 	streamable := mcpserver.NewStreamableHTTPServer(s.mcp,
-		mcpserver.WithStateful(true),
+		mcpserver.WithSessionIdManager(ids),
 		mcpserver.WithEventStore(s.newEventStore()),
 		mcpserver.WithAllowedHosts(s.cfg.AllowedHosts...),
 		mcpserver.WithSessionIdleTTL(sessionIdleTTL),
@@ -62,7 +65,7 @@ func (s *Server) HTTPHandler() http.Handler {
 	mux := http.NewServeMux()
 	// The token is checked first: nothing an unauthenticated client sends
 	// is read further, logged or echoed.
-	mux.Handle(MCPPath, s.checkToken(s.checkOrigin(s.limitBody(s.serveTasks(s.capSessions(s.dropModernCancels(s.tolerateLateAnswers(s.noteCancellations(releaseOnReturn(streamable))))))))))
+	mux.Handle(MCPPath, s.checkToken(s.checkOrigin(s.limitBody(s.serveTasks(s.capSessions(ids, s.dropModernCancels(s.tolerateLateAnswers(s.noteCancellations(releaseOnReturn(streamable))))))))))
 	handleOAuthDiscovery(mux)
 	// Approval pages for URL-mode clients: the token in the path is the
 	// credential, so no bearer token is asked (a browser has none).

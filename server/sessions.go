@@ -79,28 +79,51 @@ func (s *Server) sessionHooks() *mcpserver.Hooks {
 	return h
 }
 
-// capSessions refuses, at the cap, a request that would open a session: an
-// initialize POST, or a GET stream without a session id. It runs after
-// limitBody, so the body is in memory.
-func (s *Server) capSessions(next http.Handler) http.Handler {
+// capSessions guards the sessions mcp-go opens. It runs after limitBody,
+// so the body is in memory.
+//
+// A request that opens one holds a reservation, refused at the cap: an
+// initialize POST, whatever Mcp-Session-Id it carries (mcp-go ignores the
+// header there and always opens a new session), and a 2025-era GET without
+// a session id.
+//
+// A 2025-era GET or DELETE naming a session that ids never issued, or that
+// has ended, is answered 404, as the MCP spec asks, before mcp-go sees it:
+// on a GET, mcp-go would open a session under that id, outside the cap,
+// and with the event store on it outlives the connection. ids is the
+// manager mcp-go checks such a POST against (it answers 404 itself), so
+// all three methods agree on which sessions exist. The 2026-07-28 era has
+// no sessions: mcp-go refuses its GET and DELETE, whatever id they carry.
+func (s *Server) capSessions(ids mcpserver.SessionIdManager, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get(mcpserver.HeaderKeySessionID) != "" || !opensSession(r) {
+		switch {
+		case opensSession(r):
+			s.reserveSession(w, r, next)
+		case namesUnknownSession(r, ids):
+			s.log.Debug("refused a request naming an unknown or ended session", "method", r.Method)
+			writeJSONRPCError(w, http.StatusNotFound, "session not found: it has ended or was never opened; "+
+				"send initialize without Mcp-Session-Id to open a new one")
+		default:
 			next.ServeHTTP(w, r)
-			return
 		}
-		res, live := s.sessions.reserve(s.cfg.MaxSessions)
-		if res == nil {
-			s.sessions.log.warn(s.log, "refused a new session: the session cap is reached",
-				"live_sessions", live, "max_sessions", s.cfg.MaxSessions)
-			w.Header().Set("Retry-After", strconv.Itoa(sessionRetryAfter))
-			writeJSONRPCError(w, http.StatusServiceUnavailable, fmt.Sprintf("too many sessions: the server "+
-				"holds %d, the most it takes (--max-sessions); no session is evicted for a new one. Idle "+
-				"sessions end after %s: try again later.", live, sessionIdleTTL))
-			return
-		}
-		defer s.sessions.release(res)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), reservationKey{}, res)))
 	})
+}
+
+// reserveSession serves r, which may open a session, with a reservation,
+// or refuses it with 503 at the cap.
+func (s *Server) reserveSession(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	res, live := s.sessions.reserve(s.cfg.MaxSessions)
+	if res == nil {
+		s.sessions.log.warn(s.log, "refused a new session: the session cap is reached",
+			"live_sessions", live, "max_sessions", s.cfg.MaxSessions)
+		w.Header().Set("Retry-After", strconv.Itoa(sessionRetryAfter))
+		writeJSONRPCError(w, http.StatusServiceUnavailable, fmt.Sprintf("too many sessions: the server "+
+			"holds %d, the most it takes (--max-sessions); no session is evicted for a new one. Idle "+
+			"sessions end after %s: try again later.", live, sessionIdleTTL))
+		return
+	}
+	defer s.sessions.release(res)
+	next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), reservationKey{}, res)))
 }
 
 // sessionIdleTTL is how long an idle HTTP session lives.
@@ -110,10 +133,11 @@ const sessionIdleTTL = 30 * time.Minute
 // seconds.
 const sessionRetryAfter = 60
 
+// opensSession: r has mcp-go open a session (see capSessions).
 func opensSession(r *http.Request) bool {
 	switch r.Method {
 	case http.MethodGet:
-		return true
+		return r.Header.Get(mcpserver.HeaderKeySessionID) == "" && !modernBodiless(r)
 	case http.MethodPost:
 		body, ok := r.Body.(interface{ Bytes() []byte })
 		if !ok || !mayMention(body.Bytes(), string(mcp.MethodInitialize)) {
@@ -126,4 +150,24 @@ func opensSession(r *http.Request) bool {
 	default:
 		return false
 	}
+}
+
+// namesUnknownSession: r is a 2025-era GET or DELETE whose Mcp-Session-Id
+// ids did not issue, or issued for a session that has ended.
+func namesUnknownSession(r *http.Request, ids mcpserver.SessionIdManager) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodDelete {
+		return false
+	}
+	id := r.Header.Get(mcpserver.HeaderKeySessionID)
+	if id == "" || modernBodiless(r) {
+		return false
+	}
+	terminated, err := ids.Validate(id)
+	return err != nil || terminated
+}
+
+// modernBodiless: a GET or DELETE of the 2026-07-28 era or later, told by
+// its protocol version header alone as mcp-go tells it (it has no body).
+func modernBodiless(r *http.Request) bool {
+	return mcp.IsModernProtocol(r.Header.Get(mcp.HeaderProtocolVersion))
 }
