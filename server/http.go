@@ -34,13 +34,16 @@ const (
 // Config.HTTPToken is set.
 //
 // Two checks stand against web pages, and each catches what the other
-// misses. mcp-go's (on by default since v1.6.0) refuses a request that came
-// in on a loopback address with a Host header that is neither loopback nor
-// in Config.AllowedHosts: a DNS-rebinding page, even one whose browser sent
-// no Origin. Once Config.AllowedHosts is set, it checks Host on every
-// listener, loopback or not. Ours refuses a browser Origin that is neither localhost nor in
-// Config.AllowedOrigins, which the Host check lets through when a foreign
-// page posts straight to 127.0.0.1, and which also holds off loopback.
+// misses. The Host check (mcp-go's rule, on by default since v1.6.0)
+// refuses a request that came in on a loopback address with a Host header
+// that is neither loopback nor in Config.AllowedHosts: a DNS-rebinding
+// page, even one whose browser sent no Origin. Once Config.AllowedHosts is
+// set, it checks Host on every listener, loopback or not. checkHostAndType
+// applies it to every request before the middlewares that answer some
+// themselves (tasks/*), which mcp-go never sees. The Origin check refuses a
+// browser Origin that is neither localhost nor in Config.AllowedOrigins,
+// which the Host check lets through when a foreign page posts straight to
+// 127.0.0.1, and which also holds off loopback.
 func (s *Server) HTTPHandler() http.Handler {
 	// What WithStateful(true) installs, kept at hand: capSessions checks
 	// GETs and DELETEs against the ids mcp-go checks POSTs against.
@@ -65,7 +68,7 @@ func (s *Server) HTTPHandler() http.Handler {
 	mux := http.NewServeMux()
 	// The token is checked first: nothing an unauthenticated client sends
 	// is read further, logged or echoed.
-	mux.Handle(MCPPath, s.checkToken(s.checkOrigin(s.limitBody(s.serveTasks(s.capSessions(ids, s.dropModernCancels(s.tolerateLateAnswers(s.noteCancellations(releaseOnReturn(streamable))))))))))
+	mux.Handle(MCPPath, s.checkToken(s.checkOrigin(s.checkHostAndType(s.limitBody(s.serveTasks(s.capSessions(ids, s.dropModernCancels(s.tolerateLateAnswers(s.noteCancellations(releaseOnReturn(streamable)))))))))))
 	handleOAuthDiscovery(mux)
 	// Approval pages for URL-mode clients: the token in the path is the
 	// credential, so no bearer token is asked (a browser has none).
