@@ -42,6 +42,7 @@ type taskClient struct {
 	endpoint string // http; else stdio
 	declare  bool   // the extension in every request's capabilities
 	bearer   string // its Authorization over HTTP, when set
+	host     string // its Host header over HTTP, when set (a rebinding page's)
 
 	in      io.Writer
 	mu      sync.Mutex
@@ -284,6 +285,9 @@ func (c *taskClient) postRaw(method, name string, body []byte, id int, edit func
 	require.NoError(c.t, err)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
+	if c.host != "" {
+		req.Host = c.host
+	}
 	if c.legacy || method == "initialize" {
 		req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
 		if c.session != "" {
