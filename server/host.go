@@ -14,13 +14,13 @@ import (
 // answers tasks/get, tasks/update and tasks/cancel; dropModernCancels a
 // 2026-era cancellation): the DNS-rebinding check on Host, and the
 // Content-Type of a POST. mcp-go runs both in ServeHTTP, which those
-// requests never reach. Same rules, statuses and bodies as mcp-go v1.6.0,
-// whose own checks then never refuse what these passed
-// (TestHostCheckMatchesMCPGo holds the two together).
+// requests never reach. The same rules, statuses and bodies as mcp-go
+// v1.6.0 (it does not export its check), so its own checks never refuse
+// what these passed: TestHostCheckMatchesMCPGo holds the two together.
 func (s *Server) checkHostAndType(next http.Handler) http.Handler {
-	allowed := append([]string(nil), s.cfg.AllowedHosts...)
+	hosts := newHostRule(s.cfg.AllowedHosts)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if reboundHost(r, allowed) {
+		if !hosts.accepts(r) {
 			s.log.Warn("refused a request with a foreign Host (DNS rebinding?): " + headerForLog(r.Host))
 			http.Error(w, fmt.Sprintf("Forbidden: invalid Host header %q", r.Host), http.StatusForbidden)
 			return
@@ -36,67 +36,84 @@ func (s *Server) checkHostAndType(next http.Handler) http.Handler {
 	})
 }
 
-// reboundHost is mcp-go v1.6.0's rejectDNSRebinding (http_localhost.go),
-// which it does not export: a Host that is neither loopback nor allowed is
-// refused on a loopback connection, and on every connection once an
-// allowlist is set.
-func reboundHost(r *http.Request, allowed []string) bool {
-	if isLoopbackHost(r.Host) || hostAllowed(r.Host, allowed) {
-		return false
-	}
-	if len(allowed) == 0 {
-		local, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
-		if !ok || local == nil || !isLoopbackHost(local.String()) {
-			return false
-		}
-	}
-	return true
+// hostRule is which Host headers a request may carry. A loopback name or
+// address always may. Another name may only when it is on the allowlist;
+// without an allowlist, any Host is taken on a connection that did not
+// come in on loopback (a server on a public address is reached by names
+// it cannot know), and refused on one that did: a page that rebinds a
+// name of its own to 127.0.0.1 sends that name.
+type hostRule struct {
+	allowed []authority // parsed once; an empty one never matches
 }
 
-// isLoopbackHost: addr ("localhost", "127.0.0.1:3000", "[::1]", …) is a
-// loopback name or address.
-func isLoopbackHost(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		host = strings.Trim(addr, "[]") // no port
+// authority is a Host value or allowlist entry: a lowercase name (an IP
+// address in canonical form, without brackets) and a port, "" when none.
+type authority struct{ name, port string }
+
+func parseAuthority(s string) authority {
+	s = strings.ToLower(strings.TrimSpace(s))
+	name, port, err := net.SplitHostPort(s)
+	if err != nil { // no port
+		name, port = strings.Trim(s, "[]"), ""
 	}
-	if strings.EqualFold(host, "localhost") {
+	if ip, err := netip.ParseAddr(name); err == nil {
+		name = ip.String()
+	}
+	return authority{name, port}
+}
+
+func newHostRule(allowed []string) hostRule {
+	var h hostRule
+	for _, e := range allowed {
+		h.allowed = append(h.allowed, parseAuthority(e))
+	}
+	return h
+}
+
+func (h hostRule) accepts(r *http.Request) bool {
+	if loopbackAuthority(r.Host) || h.listed(parseAuthority(r.Host)) {
 		return true
 	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.IsLoopback()
-}
-
-// splitAuthority lowercases a Host value or allowlist entry and splits off
-// its port; an IP literal comes back canonical and without brackets.
-func splitAuthority(authority string) (host, port string) {
-	authority = strings.ToLower(strings.TrimSpace(authority))
-	host, port, err := net.SplitHostPort(authority)
-	if err != nil {
-		host, port = strings.Trim(authority, "[]"), ""
-	}
-	if addr, err := netip.ParseAddr(host); err == nil {
-		host = addr.String()
-	}
-	return host, port
-}
-
-// hostAllowed: an entry without a port matches its host on any port, one
-// with a port only that port, and a Host without a port (a browser leaves
-// out the default one) also matches an entry for port 80 or 443.
-func hostAllowed(reqHost string, allowed []string) bool {
-	reqName, reqPort := splitAuthority(reqHost)
-	if reqName == "" {
+	if len(h.allowed) > 0 {
 		return false
 	}
-	for _, entry := range allowed {
-		name, port := splitAuthority(entry)
-		if name == "" || name != reqName {
+	local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	return local == nil || !loopbackAuthority(local.String())
+}
+
+// listed: an entry without a port takes its name on any port, one with a
+// port that port only; a Host without a port (browsers leave out the
+// scheme's default) also matches an entry for port 80 or 443.
+func (h hostRule) listed(req authority) bool {
+	if req.name == "" {
+		return false
+	}
+	for _, e := range h.allowed {
+		if e.name == "" || e.name != req.name {
 			continue
 		}
-		if port == "" || port == reqPort || (reqPort == "" && (port == "80" || port == "443")) {
+		switch e.port {
+		case "", req.port:
 			return true
+		case "80", "443":
+			if req.port == "" {
+				return true
+			}
 		}
 	}
 	return false
+}
+
+// loopbackAuthority: s ("localhost", "127.0.0.1:3000", "[::1]", …) names
+// or is a loopback address, exactly as written (no space trimmed).
+func loopbackAuthority(s string) bool {
+	name, _, err := net.SplitHostPort(s)
+	if err != nil { // no port
+		name = strings.Trim(s, "[]")
+	}
+	if strings.EqualFold(name, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(name)
+	return err == nil && ip.IsLoopback()
 }

@@ -116,7 +116,8 @@ func TestHostCheckMatchesMCPGo(t *testing.T) {
 	allowlists := [][]string{nil, {"mcp.example.com"}, {"MCP.example.com:8080"}, {"mcp.example.com:443"}, {"[FE80::1]", "10.0.0.5"}}
 	hosts := []string{"127.0.0.1:8080", "localhost", "LocalHost:1", "[::1]:80", "::1", "127.1.2.3",
 		"evil.example", "evil.example:8080", "localhost.evil.example", "mcp.example.com",
-		"mcp.example.com:8080", "mcp.example.com:9090", "fe80::1", "[fe80:0::1]:99", "10.0.0.5:8080", ""}
+		"mcp.example.com:8080", "mcp.example.com:9090", "fe80::1", "[fe80:0::1]:99", "10.0.0.5:8080", "",
+		"mcp.example.com:80", "mcp.example.com:443", "MCP.EXAMPLE.COM", "[::ffff:127.0.0.1]:1", " 127.0.0.1", "127.0.0.1 "}
 	locals := []net.Addr{&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080},
 		&net.TCPAddr{IP: net.IPv6loopback, Port: 8080}, &net.TCPAddr{IP: net.IPv4(10, 0, 0, 5), Port: 8080}, nil}
 	types := []string{"application/json", "application/json; charset=utf-8", "Application/JSON", "text/plain", "", "application/json;;"}
