@@ -65,6 +65,10 @@ func run(args []string, getenv func(string) string, stdin io.Reader, stdout, std
 		return 0
 	}
 	log := newLogger(stderr, cfg.LogLevel)
+	// A write to a closed stdout (the client is gone) must fail, not kill the
+	// process: Go dies of SIGPIPE on fd 1 and 2 unless it is ignored, and
+	// the shutdown that denies pending approvals would never run.
+	signal.Ignore(syscall.SIGPIPE)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := serve(ctx, cfg, log, stdin, stdout); err != nil {

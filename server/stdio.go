@@ -24,6 +24,12 @@ const stdioStreamKey = "stdio"
 func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) error {
 	stdio := mcpserver.NewStdioServer(s.mcp)
 	stdio.SetErrorLogger(slog.NewLogLogger(s.log.With("component", "mcp-stdio").Handler(), slog.LevelWarn))
+	// mcp-go runs tool calls on a pool of workers (5 by default) and queues
+	// the rest unseen: a call past the pool would wait for one to end (an
+	// approval, minutes) instead of reaching limitCalls, which refuses it at
+	// once. One worker more than the calls a session may run, at most
+	// mcp-go's 100.
+	mcpserver.WithWorkerPoolSize(min(s.cfg.MaxCallsPerSession+1, 100))(stdio)
 	link := newStdioLink(in, out)
 	link.onMessage = func(msg []byte) {
 		s.cancels.noteMessage("stdio", msg)
