@@ -175,10 +175,16 @@ func (f *forwarder) close() {
 	if f == nil {
 		return
 	}
+	f.mu.Lock()
+	f.timer.Stop()
+	f.mu.Unlock()
+	// A tick already running may hold tokens it took from the buffer and
+	// not yet sent: wait for it, so they go out before the result, counted.
+	f.tickMu.Lock()
+	defer f.tickMu.Unlock()
 	f.flushTokens()
 	f.mu.Lock()
 	f.closed = true
-	f.timer.Stop()
 	f.mu.Unlock()
 }
 
