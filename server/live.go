@@ -345,8 +345,11 @@ func (s *Server) drive(lr *liveRun) {
 	}
 	lr.ended = time.Now()
 	lr.dropStop()
-	run.held.Release()
+	// Settled before the lease goes: a call waiting for it (in acquire)
+	// then finds the run done, and an unasked gate asked, not denied.
+	held := run.held
 	close(lr.done)
+	held.Release()
 	s.mirrorSettled(lr)
 }
 
