@@ -101,7 +101,7 @@ type Config struct {
 
 	// Limits against runaway clients and backends (README, "Limits"); the
 	// Default* values when zero.
-	MaxRequestBytes    int64         // an HTTP request body on /mcp
+	MaxRequestBytes    int64         // an HTTP request body on /mcp, or a stdio line
 	MaxSessions        int           // live HTTP sessions
 	MaxCallsPerSession int           // tool calls in flight on one session
 	MaxCalls           int           // tool calls in flight in the process

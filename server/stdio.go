@@ -31,6 +31,7 @@ func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) er
 	// mcp-go's 100.
 	mcpserver.WithWorkerPoolSize(min(s.cfg.MaxCallsPerSession+1, 100))(stdio)
 	link := newStdioLink(in, out)
+	link.maxLine = int(s.cfg.MaxRequestBytes) + 1 // its newline
 	link.onMessage = func(msg []byte) {
 		s.cancels.noteMessage("stdio", msg)
 		if isJSONRPCResponse(msg) {

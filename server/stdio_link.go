@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -29,6 +30,7 @@ type stdioLink struct {
 
 	in      *bufio.Reader
 	pending []byte // the rest of the line being passed to the transport
+	maxLine int    // a longer line (newline included) is dropped, answered as a parse error; 0: no bound
 
 	seq     atomic.Int64
 	mu      sync.Mutex
@@ -69,7 +71,12 @@ func (l *stdioLink) Write(p []byte) (int, error) {
 // own pings.
 func (l *stdioLink) Read(p []byte) (int, error) {
 	for len(l.pending) == 0 {
-		line, err := l.in.ReadBytes('\n')
+		line, tooLong, err := l.readLine()
+		if tooLong {
+			_, _ = l.Write([]byte(fmt.Sprintf(`{"jsonrpc":"2.0","id":null,"error":{"code":-32700,`+
+				`"message":"Parse error: a message over %d bytes was dropped unread (--max-request-bytes)"}}`+"\n", l.maxLine-1)))
+			line = nil
+		}
 		if len(line) > 0 && l.takePong(line) {
 			line = nil
 		}
@@ -98,6 +105,25 @@ func (l *stdioLink) Read(p []byte) (int, error) {
 	n := copy(p, l.pending)
 	l.pending = l.pending[n:]
 	return n, nil
+}
+
+// readLine reads the next line, its newline included. One over maxLine
+// is read to its end but not kept (tooLong): a client cannot grow the
+// server's memory with a line that never ends.
+func (l *stdioLink) readLine() (line []byte, tooLong bool, err error) {
+	for {
+		frag, err := l.in.ReadSlice('\n')
+		if !tooLong {
+			if l.maxLine > 0 && len(line)+len(frag) > l.maxLine {
+				tooLong, line = true, nil
+			} else {
+				line = append(line, frag...)
+			}
+		}
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return line, tooLong, err
+		}
+	}
 }
 
 // takePong reports whether line answers one of our pings, and wakes its
