@@ -692,6 +692,30 @@ func TestBinaryLegacyTaskToResult(t *testing.T) {
 	})
 }
 
+// 2025-11-25 tasks run detached like the extension's: at most
+// --max-detached at once, the next refused with an error (a client could
+// otherwise start them without limit, each held for the task TTL).
+func TestBinaryLegacyTasksCapped(t *testing.T) {
+	bothTransports(t, func(t *testing.T, transport string) {
+		backend := liveBackend(t, "slow one", []string{"first. ", "never sent"}, time.Minute)
+		b := startBinaryWith(t, transport, backend, "--max-detached", "2")
+		c := newLegacyTaskClient(t, b)
+		call := func() (map[string]any, *rpcErr) {
+			res, e := c.request("tools/call", map[string]any{"name": "kube_query",
+				"arguments": map[string]any{"question": "slow one"}, "task": map[string]any{"ttl": 60000}})
+			return res, e
+		}
+		for range 2 {
+			res, e := call()
+			require.Nil(t, e)
+			require.Contains(t, res, "task")
+		}
+		_, e := call()
+		require.NotNil(t, e, "a third task while two run is refused")
+		assert.Contains(t, e.Message, "max concurrent tasks")
+	})
+}
+
 // tasks/cancel of a 2025-11-25 task stops the turn and closes its backend
 // request (mcp-go cancels the task's context; kube_query takes it as the
 // user's stop, not as a client giving up).

@@ -68,6 +68,7 @@ func (s *Server) limitCalls(next mcpserver.ToolHandlerFunc) mcpserver.ToolHandle
 		if release == nil {
 			s.counters.busyCalls.Add(1)
 			s.busyLog.warn(s.log, "refused a tool call: too many calls in flight", "tool", req.Params.Name)
+			s.legacyIDs.take(req) // a 2025-11-25 task's id, kept for a handler that will not run
 			return mcp.NewToolResultError(busy), nil
 		}
 		defer release()

@@ -272,6 +272,9 @@ func New(cfg Config) (*Server, error) {
 		mcpserver.WithExtensions(map[string]any{TasksExtension: map[string]any{}}),
 		// The 2025-11-25 tasks: list, cancel, tools/call.
 		mcpserver.WithTaskCapabilities(true, true, true),
+		// 2025-11-25 tasks (mcp-go's) run detached like the extension's:
+		// the same cap on how many run at once.
+		mcpserver.WithMaxConcurrentTasks(cfg.MaxDetached),
 		mcpserver.WithTaskHooks(taskHooks),
 	)
 	go s.expireLiveRuns()
