@@ -136,6 +136,40 @@ func TestBinaryTaskCancelAfterApprovedChangeRan(t *testing.T) {
 	})
 }
 
+// Two gates in one turn: the first approved (its change ran), a cancel at
+// the second. The second gate is denied at the backend, and the task still
+// completes with the first approval in its result, so the client learns a
+// change ran.
+func TestBinaryTaskCancelAtSecondGateAfterApprovedChangeRan(t *testing.T) {
+	bothTransports(t, func(t *testing.T, transport string) {
+		backend := kubeqtest.NewServer()
+		t.Cleanup(backend.Close)
+		backend.Handle("clean up", binScript(scaleGate("web", ""), scaleGate("api", "")))
+		b := startBinaryWith(t, transport, backend, "--approval-timeout", "60s", "--approval-browser", "none")
+		c := newTaskClient(t, b, true)
+		id := created(t, c.callQuery(map[string]any{"question": "clean up"}))
+		k1 := awaitForm(t, c, id)
+		approve := map[string]any{"action": "accept", "content": map[string]any{"decision": "approve"}}
+		_, e := c.request("tasks/update", map[string]any{"taskId": id, "inputResponses": map[string]any{k1: approve}})
+		require.Nil(t, e)
+		awaitForm(t, c, id, k1)
+		require.Len(t, backend.Decisions(), 1, "gate 1 was decided before gate 2 opened")
+		_, e = c.request("tasks/cancel", map[string]any{"taskId": id})
+		require.Nil(t, e)
+		task, _ := c.poll(id, 30*time.Second, nil)
+		require.Equal(t, "completed", task["status"], "a change that ran is reported: %v", task)
+		out := structured(t, task["result"].(map[string]any))
+		approvals, _ := out["approvals"].([]any)
+		require.NotEmpty(t, approvals, out)
+		assert.Equal(t, "approved", approvals[0].(map[string]any)["decision"], out)
+		d := backend.Decisions()
+		require.Len(t, d, 2, "gate 2 is decided at once, not left to the sweeper")
+		assert.True(t, d[0].Approved)
+		assert.False(t, d[1].Approved, "the cancel denied gate 2")
+		assert.Empty(t, strays(backend))
+	})
+}
+
 // An answer to round 1 sent again while round 2's form is open does not
 // decide round 2: its key is of round 1.
 func TestBinaryTaskAnswerReplayedIntoNextRound(t *testing.T) {

@@ -180,13 +180,19 @@ func (s *Server) runTask(ctx context.Context, t *tasks.Task, req mcp.CallToolReq
 		res, err := s.handleQuery(rctx, req)
 		if err == nil && res != nil && res.ResultType == mcp.ResultTypeInputRequired && res.RequestState != "" {
 			var timedOut bool
-			req, timedOut, err = s.taskInput(ctx, t, req, res, round)
+			var denied *mcp.CallToolResult
+			req, timedOut, denied, err = s.taskInput(ctx, t, req, res, round)
 			rctx = ctx
 			if timedOut {
 				rctx = context.WithValue(ctx, taskTimedOutKey{}, true)
 			}
 			if err == nil {
 				continue
+			}
+			// Cancelled at a later gate, the deny's result still holds
+			// the approvals of earlier rounds, whose changes ran.
+			if t.Stopped() && ranApproved(denied) {
+				res, err = denied, nil
 			}
 		}
 		// Stopped after an approved change ran, the task still completes
@@ -235,14 +241,15 @@ func ranApproved(res *mcp.CallToolResult) bool {
 // the task's life, as the extension requires. When the task is stopped
 // before the answer, the retry carries none (a deny), and is run at once
 // on a context that is not cancelled: the gate is closed before the task
-// ends.
-func (s *Server) taskInput(ctx context.Context, t *tasks.Task, req mcp.CallToolRequest, res *mcp.CallToolResult, round int) (_ mcp.CallToolRequest, timedOut bool, _ error) {
+// ends. The deny's result (nil if it failed) is returned with ctx's error,
+// so that approvals of earlier rounds are not lost.
+func (s *Server) taskInput(ctx context.Context, t *tasks.Task, req mcp.CallToolRequest, res *mcp.CallToolResult, round int) (_ mcp.CallToolRequest, timedOut bool, denied *mcp.CallToolResult, _ error) {
 	keys := map[string]string{}
 	requests := map[string]json.RawMessage{}
 	for k, r := range res.InputRequests {
 		b, err := json.Marshal(r)
 		if err != nil {
-			return req, false, fmt.Errorf("input request: %w", err)
+			return req, false, nil, fmt.Errorf("input request: %w", err)
 		}
 		key := fmt.Sprintf("%s-%d", k, round)
 		keys[key] = k
@@ -262,7 +269,7 @@ func (s *Server) taskInput(ctx context.Context, t *tasks.Task, req mcp.CallToolR
 	select {
 	case <-timeout.C:
 		t.Working()
-		return retry, true, nil
+		return retry, true, nil, nil
 	case answers := <-t.Answers():
 		retry.Params.InputResponses = mcp.InputResponses{}
 		for key, raw := range answers {
@@ -272,16 +279,19 @@ func (s *Server) taskInput(ctx context.Context, t *tasks.Task, req mcp.CallToolR
 			}
 		}
 		t.Working()
-		return retry, false, nil
+		return retry, false, nil, nil
 	case <-ctx.Done():
 		// Bounded like every deny: the conversation's lease may be held.
 		dctx, cancel := s.denyContext(ctx)
 		defer cancel()
 		dres, err := s.handleQuery(dctx, retry)
-		if err == nil && dres != nil && dres.ResultType == mcp.ResultTypeInputRequired {
+		if err != nil {
+			return req, false, nil, ctx.Err()
+		}
+		if dres != nil && dres.ResultType == mcp.ResultTypeInputRequired {
 			s.log.Warn("a task ended with a new approval form open; it is denied when its time runs out", "task", t.ID)
 		}
-		return req, false, ctx.Err()
+		return req, false, dres, ctx.Err()
 	}
 }
 
