@@ -304,6 +304,16 @@ func (s *Server) resumeQuery(ctx context.Context, req mcp.CallToolRequest) (*mcp
 		return s.storeFailure(ctx, run, err)
 	}
 
+	res, err := s.decided(ctx, run, gate, v)
+	// Nobody reads the result of a leg whose client gave up: keep it for
+	// kube_answer, as handleQuery does for a first leg.
+	s.keep(ctx, run, res)
+	return res, err
+}
+
+// decided sends the verdict v on gate and runs the investigation on from
+// it: resumeQuery's end.
+func (s *Server) decided(ctx context.Context, run *queryRun, gate approval.Gate, v approval.Verdict) (*mcp.CallToolResult, error) {
 	hitl, approved, derr := s.decide(ctx, run, gate, v)
 	if lr, ok := asDetached(derr); ok {
 		return s.detachedResult(ctx, lr)

@@ -82,3 +82,105 @@ func TestGateRaisedWhileDetachedIsAskedOfAWaitingQuery(t *testing.T) {
 	assert.Zero(t, f.backend.Received("how are the pods?"), "the question waits for the next call")
 	assertNeverApproved(t, f.backend)
 }
+
+// A client that gives up while the human is asked about a gate its
+// detached investigation raised (by kube_answer, or by the next
+// kube_query) loses nothing: the gate is denied, and the investigation's
+// result is kept for kube_answer, as for a gate raised in a plain call.
+func TestAdoptedGateResultIsKeptWhenTheClientGivesUp(t *testing.T) {
+	for _, tool := range []string{"kube_answer", "kube_query"} {
+		t.Run(tool, func(t *testing.T) {
+			deadline := 300 * time.Millisecond
+			f := newFixture(t, func(c *Config) { c.CallDeadline = &deadline })
+			release := make(chan struct{})
+			f.backend.Handle("clean up", kubeqtest.Script{
+				kubeqtest.Status("investigating", "Looking"),
+				kubeqtest.WaitFor(release),
+				gate(podCommand, "act-adopted"),
+			})
+			f.backend.Handle("how are the pods?", kubeqtest.Answer("All running."))
+			h := newHuman(t, hangForm) // the client gives up before the human answers
+			cs := f.connectHuman("stdio", "2025-11-25", h, false)
+			conv := "conv-adopted-" + tool
+			res, err := callTool(t, cs, "kube_query", map[string]any{"question": "clean up", "conversation_id": conv}, 20*time.Second)
+			require.NoError(t, err)
+			require.Equal(t, "running", structured(t, res)["status"], textOf(res))
+			close(release)
+			waitSettled(t, f, conv)
+
+			args := map[string]any{"conversation_id": conv}
+			if tool == "kube_query" {
+				args["question"] = "how are the pods?"
+			}
+			_, err = callTool(t, cs, tool, args, time.Second)
+			require.Error(t, err, "the client gave up at the form")
+			require.Len(t, h.shown(), 1, "the human was asked")
+
+			var out map[string]any
+			require.Eventually(t, func() bool {
+				r, err := callTool(t, cs, "kube_answer", map[string]any{"conversation_id": conv, "wait_seconds": 1}, 20*time.Second)
+				if err != nil || r.IsError {
+					return false
+				}
+				out = structured(t, r)
+				return out["status"] == "complete"
+			}, 15*time.Second, 20*time.Millisecond, "the denial's result is kept for kube_answer")
+			assert.Contains(t, out["answer"], afterDeny)
+			approvals := out["approvals"].([]any)
+			require.Len(t, approvals, 1)
+			assert.Equal(t, "denied", approvals[0].(map[string]any)["decision"])
+			assert.Zero(t, f.backend.Received("how are the pods?"), "the question was not sent")
+			assertNeverApproved(t, f.backend)
+		})
+	}
+}
+
+// The same for a 2026-era client: it gives up during the sealed form's
+// second leg, while the denial it sent is answered; the result is kept.
+func TestSealedSecondLegResultIsKeptWhenTheClientGivesUp(t *testing.T) {
+	deadline := 300 * time.Millisecond
+	f := newFixture(t, func(c *Config) { c.CallDeadline = &deadline })
+	release, denied := make(chan struct{}), make(chan struct{})
+	f.backend.Handle("clean up", kubeqtest.Script{
+		kubeqtest.Status("investigating", "Looking"),
+		kubeqtest.WaitFor(release),
+		kubeqtest.Gate{
+			Command: podCommand, ActionID: "act-sealed-kept",
+			OnApprove: kubeqtest.Script{kubeqtest.Tokens(afterApprove)},
+			OnDeny:    kubeqtest.Script{kubeqtest.WaitFor(denied), kubeqtest.Tokens(afterDeny)},
+		},
+	})
+	cs := f.connectHuman("http", "", newHuman(t, declineForm), false)
+	conv := "conv-sealed-kept"
+	res, err := callTool(t, cs, "kube_query", map[string]any{"question": "clean up", "conversation_id": conv}, 20*time.Second)
+	require.NoError(t, err)
+	require.Equal(t, "running", structured(t, res)["status"], textOf(res))
+	close(release)
+	waitSettled(t, f, conv)
+
+	args := map[string]any{"conversation_id": conv}
+	res, err = callTool(t, cs, "kube_answer", args, 20*time.Second)
+	require.NoError(t, err)
+	require.Truef(t, res.NeedsInput(), "the sealed form: %s", textOf(res))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_, err = cs.CallTool(ctx, &sdk.CallToolParams{Name: "kube_answer", Arguments: args,
+		InputResponses: denyAnswer(), RequestState: res.RequestState})
+	require.Error(t, err, "the client gave up while the denial was answered")
+	close(denied)
+
+	var out map[string]any
+	require.Eventually(t, func() bool {
+		r, err := callTool(t, cs, "kube_answer", map[string]any{"conversation_id": conv, "wait_seconds": 1}, 20*time.Second)
+		if err != nil || r.IsError {
+			return false
+		}
+		out = structured(t, r)
+		return out["status"] == "complete"
+	}, 15*time.Second, 20*time.Millisecond, "the second leg's result is kept for kube_answer")
+	assert.Contains(t, out["answer"], afterDeny)
+	approvals := out["approvals"].([]any)
+	require.Len(t, approvals, 1)
+	assert.Equal(t, "denied", approvals[0].(map[string]any)["decision"])
+	assertNeverApproved(t, f.backend)
+}

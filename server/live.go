@@ -523,7 +523,12 @@ func (s *Server) adopt(ctx context.Context, lr *liveRun, call *queryRun, notice 
 	if notice != "" {
 		run.notices = append(run.notices, notice)
 	}
-	return s.gates(ctx, run, lr.hitl)
+	res, err := s.gates(ctx, run, lr.hitl)
+	// The run is this call's now, not the caller's (call.detached): when
+	// the client gave up meanwhile, keep its result here, as handleQuery
+	// does for its own run.
+	s.keep(ctx, run, res)
+	return res, err
 }
 
 // expireLiveRuns drops finished runs past the answer TTL until Close.
