@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kubeq-mcp/kubeq-mcp/approval"
+	"github.com/kubeq-mcp/kubeq-mcp/internal/redistest"
 	"github.com/kubeq-mcp/kubeq-mcp/kubeq/kubeqtest"
 )
 
@@ -182,5 +183,54 @@ func TestSealedSecondLegResultIsKeptWhenTheClientGivesUp(t *testing.T) {
 	approvals := out["approvals"].([]any)
 	require.Len(t, approvals, 1)
 	assert.Equal(t, "denied", approvals[0].(map[string]any)["decision"])
+	assertNeverApproved(t, f.backend)
+}
+
+// sharedLedger is a ledger on the redis at url, as each replica has its own.
+func sharedLedger(t *testing.T, url string) *approval.Ledger {
+	t.Helper()
+	store, err := approval.NewRedisStore(url, "kubeq-test:")
+	require.NoError(t, err)
+	return approval.NewLedger(store, approval.Options{})
+}
+
+// kube_answer on a replica that does not run the investigation, for a gate
+// another call is already asking (it holds the conversation), waits at
+// most its call deadline, as on the replica that runs it, and says so.
+func TestAnswerFromMirrorWaitsBoundedForAGateAnotherCallHolds(t *testing.T) {
+	rd := redistest.Start(t)
+	deadline := 300 * time.Millisecond
+	ledgerA := sharedLedger(t, rd.URL(0))
+	f := newFixture(t, func(c *Config) { c.CallDeadline = &deadline; c.Ledger = ledgerA })
+	b := f.behindWith(t, nil, func(c *Config) { c.CallDeadline = &deadline; c.Ledger = sharedLedger(t, rd.URL(0)) })
+	release := make(chan struct{})
+	f.backend.Handle("clean up", kubeqtest.Script{
+		kubeqtest.Status("investigating", "Looking"),
+		kubeqtest.WaitFor(release),
+		gate(podCommand, "act-mirror-held"),
+	})
+	csA := f.connectHuman("stdio", "2025-11-25", newHuman(t, declineForm), false)
+	h := newHuman(t, declineForm)
+	csB := b.connectHuman("stdio", "2025-11-25", h, false)
+	conv := "conv-mirror-held"
+	res, err := callTool(t, csA, "kube_query", map[string]any{"question": "clean up", "conversation_id": conv}, 20*time.Second)
+	require.NoError(t, err)
+	require.Equal(t, "running", structured(t, res)["status"], textOf(res))
+	close(release)
+	require.Eventually(t, func() bool {
+		m := b.srv.readMirror(context.Background(), conv)
+		return m != nil && m.State == "awaiting"
+	}, 10*time.Second, 5*time.Millisecond, "replica B reads the gate the turn waits at")
+
+	held, err := ledgerA.Acquire(context.Background(), conv) // another call asking it
+	require.NoError(t, err)
+	defer held.Release()
+	// The client's own limit is far past the deadline: replica B must
+	// answer before it.
+	res, err = callTool(t, csB, "kube_answer", map[string]any{"conversation_id": conv}, 10*time.Second)
+	require.NoError(t, err, "kube_answer returned within its call deadline")
+	assert.True(t, res.IsError, textOf(res))
+	assert.Contains(t, textOf(res), "another call on this conversation is answering the approval")
+	assert.Empty(t, h.shown(), "nobody was asked on replica B")
 	assertNeverApproved(t, f.backend)
 }

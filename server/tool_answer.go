@@ -42,6 +42,7 @@ func (s *Server) handleAnswer(ctx context.Context, req mcp.CallToolRequest) (*mc
 		// (adopt): the approval's second leg, as for kube_query.
 		return s.resumeQuery(ctx, req)
 	}
+	start := time.Now() // the call deadline counts from here, whatever this call waits for first
 	conv, wait, err := decodeAnswerInput(req.Params.Arguments)
 	if err != nil {
 		return mcp.NewToolResultError(err.Error()), nil
@@ -55,7 +56,7 @@ func (s *Server) handleAnswer(ctx context.Context, req mcp.CallToolRequest) (*mc
 	}
 	if lr == nil {
 		if m := s.readMirror(ctx, conv); m != nil {
-			return s.answerFromMirror(ctx, req, conv, m, wait)
+			return s.answerFromMirror(ctx, req, start, conv, m, wait)
 		}
 		return mcp.NewToolResultError(fmt.Sprintf("no investigation is kept for conversation_id %q: it "+
 			"finished more than %s ago, it never ran past its call, or it ran on a kubeq-mcp that has "+
@@ -82,6 +83,7 @@ func (s *Server) handleAnswer(ctx context.Context, req mcp.CallToolRequest) (*mc
 	// The run waits at a gate: ask the human now, holding the lease.
 	call := &queryRun{conv: conv}
 	call.watchedBy(ctx, req)
+	call.callStart = start
 	// Another call may be asking it already, and then hold the conversation
 	// for as long as the human and the turn after take: wait for it at most
 	// until the call deadline.
@@ -92,8 +94,7 @@ func (s *Server) handleAnswer(ctx context.Context, req mcp.CallToolRequest) (*mc
 		if cur := s.live.get(conv); cur != nil && !cur.finished() {
 			return s.running(cur), nil // the approval was answered, and its turn goes on
 		}
-		return mcp.NewToolResultError("another call on this conversation is answering the approval this " +
-			"investigation waited for; call kube_answer again for its outcome."), nil
+		return mcp.NewToolResultError(answeringElsewhere), nil
 	}
 	if err != nil {
 		return s.storeFailure(ctx, call, err)
@@ -119,6 +120,11 @@ func (s *Server) handleAnswer(ctx context.Context, req mcp.CallToolRequest) (*mc
 	defer call.fw.close()
 	return s.adopt(ctx, lr, call, "")
 }
+
+// answeringElsewhere is kube_answer's result when another call holds the
+// conversation, asking the approval it came for, past the call deadline.
+const answeringElsewhere = "another call on this conversation is answering the approval this " +
+	"investigation waited for; call kube_answer again for its outcome."
 
 // follow forwards the progress of lr's running turn to req's client until
 // the turn ends or ctx ends.
@@ -190,7 +196,7 @@ func (s *Server) awaitDetach(ctx context.Context, conv string) *liveRun {
 // conv's investigation, from what the one running it mirrored into the
 // shared store: the answer so far (polling up to wait while it runs), its
 // result, or, when it waits at a gate, the human is asked here.
-func (s *Server) answerFromMirror(ctx context.Context, req mcp.CallToolRequest, conv string, m *runMirror, wait time.Duration) (*mcp.CallToolResult, error) {
+func (s *Server) answerFromMirror(ctx context.Context, req mcp.CallToolRequest, start time.Time, conv string, m *runMirror, wait time.Duration) (*mcp.CallToolResult, error) {
 	deadline := time.Now().Add(wait)
 	for m.State == "running" && time.Now().Before(deadline) {
 		select {
@@ -213,7 +219,19 @@ func (s *Server) answerFromMirror(ctx context.Context, req mcp.CallToolRequest, 
 	// it under the lease and ask the human here.
 	run := m.run(conv)
 	run.watchedBy(ctx, req)
-	held, err := s.ledger.Acquire(ctx, conv)
+	run.callStart = start
+	// Another call may be asking it already (on any replica), and hold the
+	// conversation for as long as the human and the turn after take: wait
+	// at most until the call deadline, as handleAnswer does.
+	actx, acancel := s.watchContext(ctx, run)
+	held, err := s.ledger.Acquire(actx, conv)
+	acancel()
+	if err != nil && ctx.Err() == nil && actx.Err() != nil {
+		if cur := s.readMirror(ctx, conv); cur != nil && cur.State == "running" {
+			return s.runningResult(cur.run(conv), cur.Latest), nil // the approval was answered, and its turn goes on
+		}
+		return mcp.NewToolResultError(answeringElsewhere), nil
+	}
 	if err != nil {
 		return s.storeFailure(ctx, run, err)
 	}
