@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -115,9 +117,28 @@ func (s *Server) keep(ctx context.Context, run *queryRun, res *mcp.CallToolResul
 	if ctx.Err() == nil || res == nil || run == nil || run.detached || run.conv == "" {
 		return
 	}
-	lr := &liveRun{conv: run.conv, run: run, acc: &turnAcc{}, result: res, ended: time.Now(), done: make(chan struct{})}
+	// A copy: mcp-go decorates res (its result type, _meta) as it sends it
+	// to this call, maybe while another call reads the kept one.
+	lr := &liveRun{conv: run.conv, run: run, acc: &turnAcc{}, result: cloneResult(res), ended: time.Now(), done: make(chan struct{})}
 	close(lr.done)
 	s.live.putUnlessRunning(lr)
+}
+
+// cloneResult is a copy of res that mcp-go may decorate as it sends it
+// (it sets the result type and adds to _meta) without touching res: a kept
+// result is sent to every call that asks for it, maybe at the same time.
+func cloneResult(res *mcp.CallToolResult) *mcp.CallToolResult {
+	if res == nil {
+		return nil
+	}
+	c := *res
+	if res.Meta != nil {
+		m := *res.Meta
+		m.AdditionalFields = maps.Clone(res.Meta.AdditionalFields)
+		c.Meta = &m
+	}
+	c.Content = slices.Clone(res.Content)
+	return &c
 }
 
 // putUnlessRunning keeps lr unless conv has a run still going (a call that
@@ -390,7 +411,7 @@ func (lr *liveRun) soFar() (*queryRun, string, *mcp.CallToolResult) {
 	// may be there whole.
 	settled := lr.finished()
 	if settled && lr.result != nil {
-		return nil, "", lr.result
+		return nil, "", cloneResult(lr.result)
 	}
 	run := lr.run
 	parts := append([]string(nil), run.parts...)

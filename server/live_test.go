@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mark3labs/mcp-go/mcp"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -341,4 +342,20 @@ func waitSettled(t *testing.T, f *fixture, conv string) {
 		lr := f.srv.live.get(conv)
 		return lr != nil && lr.finished()
 	}, 10*time.Second, 5*time.Millisecond, "the detached turn stands at its gate")
+}
+
+// A kept result is handed out as a copy: mcp-go decorates the result it
+// sends (its type, its _meta), and a kept one may be sent to two calls at
+// once, or while the call that made it is still answered.
+func TestKeptResultIsHandedOutAsACopy(t *testing.T) {
+	res := mcp.NewToolResultStructured(map[string]any{"answer": "a"}, "a")
+	res.Meta = &mcp.Meta{AdditionalFields: map[string]any{"k": "v"}}
+	c := cloneResult(res)
+	c.SetResultType(mcp.ResultTypeComplete)
+	c.EnsureResultMeta().AdditionalFields["serverInfo"] = "x"
+	c.Content[0] = mcp.NewTextContent("changed")
+	assert.Empty(t, res.ResultType)
+	assert.NotContains(t, res.Meta.AdditionalFields, "serverInfo")
+	assert.Equal(t, "a", res.Content[0].(mcp.TextContent).Text)
+	assert.Nil(t, cloneResult(nil))
 }

@@ -78,7 +78,7 @@ func (s *Server) handleAnswer(ctx context.Context, req mcp.CallToolRequest) (*mc
 		return s.running(lr), nil
 	}
 	if lr.hitl == nil {
-		return lr.result, nil
+		return cloneResult(lr.result), nil
 	}
 	// The run waits at a gate: ask the human now, holding the lease.
 	call := &queryRun{conv: conv}
@@ -110,7 +110,7 @@ func (s *Server) handleAnswer(ctx context.Context, req mcp.CallToolRequest) (*mc
 			_ = held.Set(ctx, p) // not ours: leave it as it was
 		}
 		if lr.result != nil {
-			return lr.result, nil
+			return cloneResult(lr.result), nil
 		}
 		return mcp.NewToolResultError("the approval this investigation waited for was already decided " +
 			"(denied when its time ran out, or answered through another call); nothing was approved here. " +
