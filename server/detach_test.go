@@ -46,12 +46,7 @@ func TestGateRaisedWhileDetachedIsAskedOfAWaitingQuery(t *testing.T) {
 		c.CallDeadline = &deadline
 		c.Ledger = approval.NewLedger(store, approval.Options{})
 	})
-	release := make(chan struct{})
-	f.backend.Handle("clean up", kubeqtest.Script{
-		kubeqtest.Status("investigating", "Looking"),
-		kubeqtest.WaitFor(release),
-		gate(podCommand, "act-waiting"),
-	})
+	release := gateOnRelease(f, "clean up", "act-waiting")
 	f.backend.Handle("how are the pods?", kubeqtest.Answer("All running."))
 	h := newHuman(t, accept("deny", ""))
 	cs := f.connectHuman("stdio", "2025-11-25", h, false)
@@ -94,12 +89,7 @@ func TestAdoptedGateResultIsKeptWhenTheClientGivesUp(t *testing.T) {
 		t.Run(tool, func(t *testing.T) {
 			deadline := 300 * time.Millisecond
 			f := newFixture(t, func(c *Config) { c.CallDeadline = &deadline })
-			release := make(chan struct{})
-			f.backend.Handle("clean up", kubeqtest.Script{
-				kubeqtest.Status("investigating", "Looking"),
-				kubeqtest.WaitFor(release),
-				gate(podCommand, "act-adopted"),
-			})
+			release := gateOnRelease(f, "clean up", "act-adopted")
 			f.backend.Handle("how are the pods?", kubeqtest.Answer("All running."))
 			h := newHuman(t, hangForm) // the client gives up before the human answers
 			cs := f.connectHuman("stdio", "2025-11-25", h, false)
@@ -216,12 +206,7 @@ func TestAnswerFromMirrorWaitsBoundedForAGateAnotherCallHolds(t *testing.T) {
 	ledgerA := sharedLedger(t, rd.URL(0))
 	f := newFixture(t, func(c *Config) { c.CallDeadline = &deadline; c.Ledger = ledgerA })
 	b := f.behindWith(t, nil, func(c *Config) { c.CallDeadline = &deadline; c.Ledger = sharedLedger(t, rd.URL(0)) })
-	release := make(chan struct{})
-	f.backend.Handle("clean up", kubeqtest.Script{
-		kubeqtest.Status("investigating", "Looking"),
-		kubeqtest.WaitFor(release),
-		gate(podCommand, "act-mirror-held"),
-	})
+	release := gateOnRelease(f, "clean up", "act-mirror-held")
 	csA := f.connectHuman("stdio", "2025-11-25", newHuman(t, declineForm), false)
 	h := newHuman(t, declineForm)
 	csB := b.connectHuman("stdio", "2025-11-25", h, false)

@@ -228,12 +228,7 @@ func TestKeptResultIsNotTakenForARunningTurn(t *testing.T) {
 func TestAnswerWaitsBoundedForAGateAnotherCallHolds(t *testing.T) {
 	deadline := 300 * time.Millisecond
 	f := newFixture(t, func(c *Config) { c.CallDeadline = &deadline })
-	release := make(chan struct{})
-	f.backend.Handle("clean up", kubeqtest.Script{
-		kubeqtest.Status("investigating", "Looking"),
-		kubeqtest.WaitFor(release),
-		gate(podCommand, "act-held"),
-	})
+	release := gateOnRelease(f, "clean up", "act-held")
 	cs := f.connectHuman("stdio", "2025-11-25", newHuman(t, declineForm), false)
 	res, err := callTool(t, cs, "kube_query", map[string]any{"question": "clean up"}, 20*time.Second)
 	require.NoError(t, err)
@@ -260,12 +255,7 @@ func TestGateRaisedWhileDetachedAskedBySealedForm(t *testing.T) {
 		t.Run(decision, func(t *testing.T) {
 			deadline := 300 * time.Millisecond
 			f := newFixture(t, func(c *Config) { c.CallDeadline = &deadline })
-			release := make(chan struct{})
-			f.backend.Handle("clean up", kubeqtest.Script{
-				kubeqtest.Status("investigating", "Looking"),
-				kubeqtest.WaitFor(release),
-				gate(podCommand, "act-sealed"),
-			})
+			release := gateOnRelease(f, "clean up", "act-sealed")
 			cs := f.connectHuman("http", "", newHuman(t, declineForm), false)
 			res, err := callTool(t, cs, "kube_query", map[string]any{"question": "clean up"}, 20*time.Second)
 			require.NoError(t, err)
@@ -336,6 +326,20 @@ func TestTinyAnswerTTL(t *testing.T) {
 
 // waitSettled waits until conv's detached run has settled (at its gate,
 // or done).
+// gateOnRelease scripts question as a turn that says it is looking, waits
+// until the returned channel is closed, then raises a gate on podCommand:
+// a call with a short deadline leaves it running, and the gate comes while
+// nobody watches.
+func gateOnRelease(f *fixture, question, actionID string) chan struct{} {
+	release := make(chan struct{})
+	f.backend.Handle(question, kubeqtest.Script{
+		kubeqtest.Status("investigating", "Looking"),
+		kubeqtest.WaitFor(release),
+		gate(podCommand, actionID),
+	})
+	return release
+}
+
 func waitSettled(t *testing.T, f *fixture, conv string) {
 	t.Helper()
 	require.Eventually(t, func() bool {
