@@ -18,10 +18,10 @@ import (
 // A body over the limit gets 413 and is never buffered past the limit: a
 // declared Content-Length over it is refused unread, and a chunked body is
 // read to one byte past it. A body that does not arrive within the timeout
-// gets 408 and its connection is closed. The deadline is set on the
-// connection for the read of the body only and cleared after it, so the
-// response streams that follow are not bound by it (http.Server's
-// ReadTimeout would also cancel them).
+// gets 408 and its connection is closed. The deadline is boundBodyReads',
+// on the connection until the body is read whole, so the response streams
+// that follow are not bound by it (http.Server's ReadTimeout would also
+// cancel them).
 func (s *Server) limitBody(next http.Handler) http.Handler {
 	limit := s.cfg.MaxRequestBytes
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -33,18 +33,11 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 			s.refuseLargeBody(w, r)
 			return
 		}
-		rc := http.NewResponseController(w)
-		// Not every ResponseWriter has a connection (in-process tests).
-		deadline := rc.SetReadDeadline(time.Now().Add(s.cfg.RequestReadTimeout)) == nil
 		body, err := readAtMost(r.Body, limit, r.ContentLength)
-		if deadline {
+		if err != nil {
 			// A body not read whole is not waited for again: net/http
-			// would read on what is left of it without a deadline.
-			until := time.Time{}
-			if err != nil {
-				until = time.Now()
-			}
-			_ = rc.SetReadDeadline(until)
+			// would read on what is left of it.
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now())
 		}
 		switch {
 		case errors.Is(err, errBodyTooLarge):
