@@ -99,33 +99,28 @@ func minCut(sec string) int {
 // cutTail replaces the longest suffix of s that is a proper prefix of a
 // secret, when it is at least minCut of that secret.
 func (r *redactor) cutTail(s string) string {
-	if r == nil {
+	n := r.secretStart(s, minCut)
+	if n == 0 {
 		return s
 	}
-	best := 0
-	for _, sec := range r.secrets {
-		for n := min(len(sec)-1, len(s)); n > best && n >= minCut(sec); n-- {
-			if strings.HasSuffix(s, sec[:n]) {
-				best = n
-				break
-			}
-		}
-	}
-	if best == 0 {
-		return s
-	}
-	return s[:len(s)-best] + redacted
+	return s[:len(s)-n] + redacted
 }
 
 // partial is the length of the longest suffix of s that is a proper
 // prefix of a secret: text that may turn into a secret with the next chunk.
 func (r *redactor) partial(s string) int {
+	return r.secretStart(s, func(string) int { return 1 })
+}
+
+// secretStart is the length of the longest suffix of s that is a proper
+// prefix of a secret and at least least(secret) long; 0 when none.
+func (r *redactor) secretStart(s string, least func(sec string) int) int {
 	if r == nil {
 		return 0
 	}
 	best := 0
 	for _, sec := range r.secrets {
-		for n := min(len(sec)-1, len(s)); n > best; n-- {
+		for n := min(len(sec)-1, len(s)); n > best && n >= least(sec); n-- {
 			if strings.HasSuffix(s, sec[:n]) {
 				best = n
 				break
